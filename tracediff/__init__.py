@@ -1,0 +1,40 @@
+"""tracediff: a differentiation compiler for plain NumPy code."""
+
+from .api import (
+    dump,
+    grad,
+    hessian,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jit,
+    jvp,
+    make_ir,
+    stop_gradient,
+    value_and_grad,
+    vjp,
+)
+from .core import IR, TracediffError
+from .testing import check_grads
+from .tracing import TracerError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IR",
+    "TracediffError",
+    "TracerError",
+    "check_grads",
+    "dump",
+    "grad",
+    "hessian",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jit",
+    "jvp",
+    "make_ir",
+    "stop_gradient",
+    "value_and_grad",
+    "vjp",
+]

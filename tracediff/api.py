@@ -1,0 +1,682 @@
+"""The transformations users call: grad, value_and_grad, vjp, jvp, jacobians, jit.
+
+Every transformed function is *staged*: on a call it flattens its arguments
+(pytrees), splits them into dynamic leaves (arrays, Python floats) and static
+ones (Python ints/bools/strings, callables), and looks the signature up in a
+cache. A miss traces the user's function into IR, transforms and optimizes it
+once; a hit only runs the stored program. Called with tracers (inside another
+transformation) the stored program is re-staged into the outer trace, which
+is how transformations compose.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import pytree
+from .ad import jvp_ir, vjp_ir
+from .core import IR, Aval, TracediffError
+from .interpret import Interpreter, eval_ir
+from .numpy_api import aval_of, stop_gradient  # noqa: F401  (re-exported)
+from .passes.pipeline import optimize
+from .tracing import Tracer, trace
+
+
+class TransformError(TracediffError, TypeError):
+    pass
+
+
+def _is_dynamic(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, Tracer, np.generic, float)) and not isinstance(
+        x, (bool, np.str_, np.bytes_)
+    )
+
+
+def _leaf_key(x: Any):
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t is float:
+        return float
+    if t is Tracer:
+        a = x.aval
+        return (a.shape, a.dtype, a.weak, "t")
+    if _is_dynamic(x):
+        return (np.shape(x), np.asarray(x).dtype)
+    try:
+        hash(x)
+        return ("static", type(x), x)
+    except TypeError:
+        raise TransformError(
+            f"argument leaf of type {type(x).__name__} is neither an array nor a hashable "
+            "static value (int, bool, str, None, callable)"
+        ) from None
+
+
+def _dyn_aval(x: Any) -> Aval:
+    return aval_of(x)
+
+
+# --- staging: trace a user function at a signature ------------------------------------
+
+
+class Staged:
+    """A user function traced once per signature into IR."""
+
+    __slots__ = (
+        "fun",
+        "ir",
+        "traced_ir",
+        "out_tree",
+        "in_tree",
+        "dyn_pos",
+        "leaf_arg",
+        "captured",
+        "fixups",
+        "runner",
+    )
+
+
+def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int] = ()):
+    """Trace `fun(*args, **kwargs)`; returns (ir, out_tree, info) with flat IR inputs."""
+    arg_trees, leaves, leaf_arg = [], [], []
+    for i, a in enumerate(args):
+        if i in static_argnums:
+            arg_trees.append(("static", a))
+            continue
+        ls, td = pytree.flatten(a)
+        arg_trees.append(td)
+        leaves.extend(ls)
+        leaf_arg.extend([i] * len(ls))
+    kls, ktd = pytree.flatten(kwargs)
+    leaves.extend(kls)
+    leaf_arg.extend([None] * len(kls))
+    dyn_pos = [k for k, x in enumerate(leaves) if _is_dynamic(x)]
+    avals = [_dyn_aval(leaves[k]) for k in dyn_pos]
+    out_tree = []
+
+    def flat_fun(*tracers):
+        new = list(leaves)
+        for k, t in zip(dyn_pos, tracers):
+            new[k] = t
+        it = iter(new)
+        a = tuple(
+            td[1] if isinstance(td, tuple) and td[0] == "static" else pytree._unflatten(td, it)
+            for td in arg_trees
+        )
+        kw = pytree._unflatten(ktd, it)
+        out = fun(*a, **kw)
+        outs, otd = pytree.flatten(out)
+        for o in outs:
+            if not (_is_dynamic(o) or isinstance(o, (int, bool))):
+                raise TransformError(
+                    f"{_name(fun)} returned a {type(o).__name__}; outputs must be arrays, "
+                    "numbers, or tuples/lists/dicts of them"
+                )
+        out_tree.append(otd)
+        return outs
+
+    ir, captured = trace(flat_fun, avals)
+    return (
+        ir,
+        out_tree[0],
+        {
+            "dyn_pos": dyn_pos,
+            "leaves": leaves,
+            "leaf_arg": [leaf_arg[k] for k in dyn_pos],
+            "captured": captured,
+            "arg_trees": arg_trees,
+            "n_args": len(args),
+        },
+    )
+
+
+def _name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+def _fixup(aval: Aval):
+    """NumPy-like results: 0-d arrays become scalars, weak values Python floats."""
+    if aval.weak:
+        return lambda x: float(x) if not isinstance(x, Tracer) else x
+    if aval.shape == ():
+        return lambda x: x[()] if isinstance(x, np.ndarray) else x
+    return None
+
+
+class Entry:
+    """One signature's program: traced IR, optimized IR, and how to run it."""
+
+    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target")
+
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str):
+        self.traced_ir = traced_ir
+        self.ir = optimize(traced_ir)
+        self.out_tree = out_tree
+        self.captured = captured
+        self.target = target
+        self.runner = None
+        self.fixups = [(i, f) for i, v in enumerate(self.ir.outvars) if (f := _fixup(v.aval)) is not None]
+
+    def __call__(self, dyn: list):
+        if self.captured or any(type(x) is Tracer for x in dyn):
+            outs = eval_ir(self.ir, list(dyn) + list(self.captured))
+        else:
+            if self.runner is None:
+                self.runner = make_runner(self.ir, self.target)
+            outs = self.runner(*dyn)
+        for i, f in self.fixups:
+            outs[i] = f(outs[i])
+        return pytree.unflatten(self.out_tree, outs)
+
+
+def make_runner(ir: IR, target: str) -> Callable:
+    if target == "interpret":
+        return Interpreter(ir)
+    from .backend import compile_ir
+
+    return compile_ir(ir, target)
+
+
+# --- the cache ------------------------------------------------------------------------
+
+_CACHES: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+
+
+class Transformed:
+    """Base of every transformed function: flatten, look up, run."""
+
+    kind = "identity"
+
+    def __init__(self, fun: Callable, params: tuple, target: str = "interpret"):
+        self.fun = fun
+        self.params = params
+        self.target = target
+        base = fun.base if isinstance(fun, Transformed) else fun
+        chain = (fun.chain if isinstance(fun, Transformed) else ()) + ((self.kind, params, target),)
+        self.base, self.chain = base, chain
+        try:
+            per_fn = _CACHES.setdefault(base, {})
+        except TypeError:  # not weak-referenceable: cache on this object
+            per_fn = {}
+        self.cache: dict = per_fn.setdefault(chain, {})
+        functools.update_wrapper(self, fun, updated=())
+
+    def _key(self, args, kwargs):
+        leaves, td = pytree.flatten((args, kwargs))
+        return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+
+    def __call__(self, *args, **kwargs):
+        key, leaves = self._key(args, kwargs)
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self._build(args, kwargs)
+            if not entry.captured:
+                self.cache[key] = entry
+        return entry([x for x in leaves if _is_dynamic(x)])
+
+    def _build(self, args, kwargs) -> Entry:
+        ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
+        ir = self.transform(ir, out_tree, info, args)
+        return Entry(ir, self._out_tree, info["captured"], self.target)
+
+    def _static_argnums(self, args) -> tuple:
+        return ()
+
+    def transform(self, ir: IR, out_tree, info, args) -> IR:
+        self._out_tree = out_tree
+        return ir
+
+    def entry(self, *args, **kwargs) -> Entry:
+        key, _ = self._key(args, kwargs)
+        entry = self.cache.get(key)
+        return entry if entry is not None else self._build(args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<tracediff.{self.kind} of {_name(self.fun)}>"
+
+
+def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, int) or not -n_args <= a < n_args:
+            raise ValueError(
+                f"{what}: argnums {argnums!r} is out of range for {_name(fun)} called with "
+                f"{n_args} positional argument(s)"
+            )
+    return tuple(a % n_args for a in nums)
+
+
+def _arg_name(fun, i: int) -> str:
+    try:
+        names = list(inspect.signature(fun).parameters)
+        return f"argument {i} ({names[i]!r})" if i < len(names) else f"argument {i}"
+    except (TypeError, ValueError):
+        return f"argument {i}"
+
+
+def _wrt_mask(info, nums, fun, what) -> list[bool]:
+    mask = [a in nums for a in info["leaf_arg"]]
+    for i in nums:
+        td = info["arg_trees"][i]
+        n_dyn = sum(1 for a in info["leaf_arg"] if a == i)
+        if pytree.num_leaves(td) != n_dyn:
+            raise TypeError(
+                f"{what}: {_arg_name(fun, i)} holds non-array values (Python int/bool/str); "
+                "derivatives are taken only with respect to float32/float64 arrays and Python floats"
+            )
+    return mask
+
+
+def _check_float_wrt(ir: IR, mask, info, fun, what):
+    for v, m, i in zip(ir.invars, mask, info["leaf_arg"]):
+        if m and not v.aval.is_float:
+            raise TypeError(
+                f"{what}: {_arg_name(fun, i)} has dtype {v.aval.dtype} ({v.aval}); derivatives "
+                "are taken only with respect to float32/float64 arrays and Python floats"
+            )
+
+
+def _wrt_trees(info, nums):
+    return [info["arg_trees"][i] for i in nums]
+
+
+class Grad(Transformed):
+    kind = "grad"
+
+    def __init__(self, fun, argnums=0, has_aux=False, with_value=False):
+        super().__init__(fun, (argnums, has_aux, with_value))
+        self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
+        self.kind = "value_and_grad" if with_value else "grad"
+
+    def transform(self, ir, out_tree, info, args):
+        what = "value_and_grad" if self.with_value else "grad"
+        nums = _normalize_argnums(self.argnums, len(args), self.fun, what)
+        n_extra = len(ir.invars) - len(info["leaf_arg"])  # captured values
+        mask = _wrt_mask(info, nums, self.fun, what)
+        _check_float_wrt(ir, mask, info, self.fun, what)
+        if self.has_aux:
+            if not (
+                isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list") and len(out_tree[1]) == 2
+            ):
+                raise TypeError(
+                    f"{what}(has_aux=True): {_name(self.fun)} must return a pair (value, aux), "
+                    f"got a structure {_tree_txt(out_tree)}"
+                )
+            val_tree, aux_tree = out_tree[1]
+        else:
+            val_tree, aux_tree = out_tree, None
+        if val_tree != pytree.LEAF:
+            raise TypeError(
+                f"{what}: {_name(self.fun)} must return a scalar, got {_tree_txt(val_tree)}; "
+                "use td.vjp or td.jacobian for structured or non-scalar outputs"
+            )
+        val = ir.outvars[0]
+        if val.aval.shape != () or not val.aval.is_float:
+            raise TypeError(
+                f"{what}: {_name(self.fun)} must return a float scalar, got {val.aval}; "
+                "use td.vjp or td.jacobian for non-scalar outputs"
+            )
+        seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
+        full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
+        n_out = len(ir.outvars)
+        keep = full.outvars[:n_out] if self.with_value else full.outvars[1:n_out]
+        full = IR(full.invars, full.eqns, list(keep) + full.outvars[n_out:])
+        grad_trees = _wrt_trees(info, nums)
+        g_tree = grad_trees[0] if isinstance(self.argnums, int) else ("tuple", tuple(grad_trees))
+        value_tree = out_tree if self.with_value else aux_tree
+        if value_tree is None:
+            self._out_tree = g_tree
+        else:
+            self._out_tree = ("tuple", (value_tree, g_tree))
+        from .passes.dce import dce
+
+        return dce(full)
+
+
+def _tree_txt(td) -> str:
+    if td == pytree.LEAF:
+        return "an array"
+    return {"tuple": "a tuple", "list": "a list", "dict": "a dict"}.get(td[0], str(td[0])) + (
+        f" of {len(td[-1])}" if td[0] in ("tuple", "list", "dict") else ""
+    )
+
+
+def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """Gradient of a scalar-valued `fun` with respect to `argnums`."""
+    if fun is None:
+        return lambda f: Grad(f, argnums, has_aux)
+    return Grad(fun, argnums, has_aux)
+
+
+def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """`(value, grad)`; with `has_aux`, `((value, aux), grad)`."""
+    if fun is None:
+        return lambda f: Grad(f, argnums, has_aux, with_value=True)
+    return Grad(fun, argnums, has_aux, with_value=True)
+
+
+class Jit(Transformed):
+    kind = "jit"
+
+    def __init__(self, fun, target="cpu", static_argnums=(), parallel=None, cache=True, **options):
+        if target not in ("cpu", "cuda", "interpret"):
+            raise ValueError(f"jit: target must be 'cpu', 'cuda' or 'interpret', got {target!r}")
+        static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
+        self.static_argnums = static
+
+    def _key(self, args, kwargs):
+        if not self.static_argnums:
+            return super()._key(args, kwargs)
+        n = len(args)
+        stat = tuple(a % n for a in self.static_argnums if -n <= a < n)
+        for i in stat:
+            try:
+                hash(args[i])
+            except TypeError:
+                raise TypeError(
+                    f"jit: static argument {i} of type {type(args[i]).__name__} is not hashable"
+                ) from None
+        dyn_args = tuple(a for i, a in enumerate(args) if i not in stat)
+        leaves, td = pytree.flatten((dyn_args, kwargs))
+        key = (td, tuple(_leaf_key(x) for x in leaves), stat, tuple(args[i] for i in stat))
+        return key, leaves
+
+    def _static_argnums(self, args):
+        n = len(args)
+        return tuple(a % n for a in self.static_argnums if -n <= a < n)
+
+
+def jit(
+    fun: Callable | None = None,
+    target: str = "cpu",
+    static_argnums=(),
+    parallel=None,
+    cache: bool = True,
+    **options,
+):
+    """Compile `fun` (any function: a loss, its gradient, a training step)."""
+    if fun is None:
+        return lambda f: Jit(f, target, static_argnums, parallel, cache, **options)
+    return Jit(fun, target, static_argnums, parallel, cache, **options)
+
+
+# --- vjp / jvp / jacobians ---------------------------------------------------------------
+
+
+def _run(ir: IR, args: list) -> list:
+    if any(type(a) is Tracer for a in args):
+        return eval_ir(ir, args)
+    return Interpreter(ir)(*args)
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
+    """`(out, vjp_fn)`; `vjp_fn(cotangent)` returns a tuple, one entry per primal."""
+    ir, out_tree, info = stage(fun, primals, {})
+    captured = info["captured"]
+    n_extra = len(captured)
+    mask = [v.aval.is_float for v in ir.invars[: len(ir.invars) - n_extra]]
+    if has_aux:
+        if not (isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list") and len(out_tree[1]) == 2):
+            raise TypeError(f"vjp(has_aux=True): {_name(fun)} must return a pair (out, aux)")
+        main_tree, aux_tree = out_tree[1]
+    else:
+        main_tree, aux_tree = out_tree, None
+    n_main = pytree.num_leaves(main_tree)
+    dyn = [info["leaves"][k] for k in info["dyn_pos"]] + list(captured)
+    outs = _run(optimize(ir), dyn)
+    main_ir = IR(ir.invars, ir.eqns, ir.outvars[:n_main])
+    back = optimize(vjp_ir(main_ir, mask + [False] * n_extra))
+    out_avals = [v.aval for v in main_ir.outvars]
+    fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
+    outs = [f(o) for f, o in zip(fix, outs)]
+    primal_trees = info["arg_trees"]
+
+    def vjp_fn(cotangent):
+        cts, ct_tree = pytree.flatten(cotangent)
+        if ct_tree != main_tree:
+            raise TypeError(
+                f"vjp_fn: the cotangent must have the structure of the output ({_tree_txt(main_tree)})"
+            )
+        cts_ok = []
+        for c, a in zip(cts, out_avals):
+            ca = aval_of(c)
+            if ca.shape != a.shape:
+                raise ValueError(f"vjp_fn: cotangent shape {ca} does not match output {a}")
+            cts_ok.append(c if type(c) is Tracer else np.asarray(c, a.dtype))
+        res = _run(back, dyn + cts_ok)
+        grads = res[n_main:]
+        it = iter(grads)
+        dyn_pos = set(info["dyn_pos"])
+        leaves = []
+        for k, x in enumerate(info["leaves"]):
+            if k in dyn_pos and aval_of(x).is_float:
+                g = next(it)
+                leaves.append(float(g) if isinstance(x, float) and type(g) is not Tracer else g)
+            else:  # not differentiable: a zero of its own shape and dtype
+                leaves.append(np.zeros(np.shape(x), np.asarray(x).dtype))
+        lit = iter(leaves)
+        return tuple(pytree._unflatten(td, lit) for td in primal_trees)
+
+    main = pytree.unflatten(main_tree, outs[:n_main])
+    if has_aux:
+        return main, vjp_fn, pytree.unflatten(aux_tree, outs[n_main:])
+    return main, vjp_fn
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
+    """Forward mode: `(out, tangent_out)`."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    ir, out_tree, info = stage(fun, primals, {})
+    captured = info["captured"]
+    p_leaves = [info["leaves"][k] for k in info["dyn_pos"]]
+    t_leaves, t_tree = pytree.flatten(tangents)
+    p_all, p_tree = pytree.flatten(primals)
+    if t_tree != p_tree:
+        raise TypeError("jvp: tangents must have the same structure as primals")
+    tans = [t_leaves[k] for k in info["dyn_pos"]]
+    mask = [v.aval.is_float for v in ir.invars[: len(p_leaves)]]
+    for p, t, m in zip(p_leaves, tans, mask):
+        if m and aval_of(t).shape != aval_of(p).shape:
+            raise ValueError(f"jvp: tangent {aval_of(t)} does not match primal {aval_of(p)}")
+    tans = [
+        t if type(t) is Tracer else np.asarray(t, aval_of(p).dtype)
+        for p, t, m in zip(p_leaves, tans, mask)
+        if m
+    ]
+    fwd = optimize(jvp_ir(ir, mask + [False] * len(captured)))
+    res = _run(fwd, p_leaves + list(captured) + tans)
+    n = len(ir.outvars)
+    fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
+    outs = [f(o) for f, o in zip(fix, res[:n])]
+    touts = [f(o) for f, o in zip(fix, res[n:])]
+    return pytree.unflatten(out_tree, outs), pytree.unflatten(out_tree, touts)
+
+
+def _basis(shape, dtype):
+    n = int(np.prod(shape, dtype=np.int64))
+    eye = np.eye(n, dtype=dtype)
+    return [eye[i].reshape(shape) for i in range(n)]
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """Jacobian by reverse mode: one VJP per output element."""
+
+    def jac_fn(*args):
+        nums = _normalize_argnums(argnums, len(args), fun, "jacobian")
+
+        def sub(*wrt):
+            full = list(args)
+            for i, w in zip(nums, wrt):
+                full[i] = w
+            return fun(*full)
+
+        res = vjp(sub, *[args[i] for i in nums], has_aux=has_aux)
+        out, f_vjp = res[0], res[1]
+        out_leaves, otree = pytree.flatten(out)
+        per_out = []
+        for j, o in enumerate(out_leaves):
+            oa = aval_of(o)
+            rows = []
+            for e in _basis(oa.shape, oa.dtype):
+                cts = [
+                    e if k == j else np.zeros(aval_of(q).shape, aval_of(q).dtype)
+                    for k, q in enumerate(out_leaves)
+                ]
+                rows.append(f_vjp(pytree.unflatten(otree, cts)))
+            jacs = []
+            for i in range(len(nums)):
+                wa = aval_of(args[nums[i]])
+                if rows:
+                    jacs.append(np.reshape(np.stack([r[i] for r in rows]), oa.shape + wa.shape))
+                else:
+                    jacs.append(np.zeros(oa.shape + wa.shape, wa.dtype))
+            per_out.append(jacs[0] if isinstance(argnums, int) else tuple(jacs))
+        jac = pytree.unflatten(otree, per_out)
+        return (jac, res[2]) if has_aux else jac
+
+    return jac_fn
+
+
+jacobian = jacrev
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
+    """Jacobian by forward mode: one JVP per input element."""
+
+    def jac_fn(*args):
+        nums = _normalize_argnums(argnums, len(args), fun, "jacfwd")
+        aux = []
+
+        def sub(*wrt):
+            full = list(args)
+            for i, w in zip(nums, wrt):
+                full[i] = w
+            out = fun(*full)
+            if has_aux:
+                aux.append(out[1])
+                return out[0]
+            return out
+
+        wrt = [args[i] for i in nums]
+        jacs = []
+        otree = None
+        for i, w in enumerate(wrt):
+            wa = aval_of(w)
+            cols = []
+            for e in _basis(wa.shape, wa.dtype):
+                tans = [
+                    e if k == i else np.zeros(aval_of(q).shape, aval_of(q).dtype) for k, q in enumerate(wrt)
+                ]
+                out, t_out = jvp(sub, wrt, tans)
+                t_leaves, otree = pytree.flatten(t_out)
+                cols.append(t_leaves)
+            out_leaves = (
+                pytree.flatten(jvp(sub, wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[
+                    0
+                ]
+                if not cols
+                else None
+            )
+            per_leaf = []
+            n_out = len(cols[0]) if cols else len(out_leaves)
+            for j in range(n_out):
+                if cols:
+                    oa = aval_of(cols[0][j])
+                    stacked = np.stack([c[j] for c in cols], axis=-1)
+                    per_leaf.append(np.reshape(stacked, oa.shape + wa.shape))
+                else:
+                    oa = aval_of(out_leaves[j])
+                    per_leaf.append(np.zeros(oa.shape + wa.shape, wa.dtype))
+            jacs.append(per_leaf)
+        if otree is None:
+            otree = pytree.flatten(sub(*wrt))[1]
+        leaves = [
+            jacs[0][j] if isinstance(argnums, int) else tuple(j_[j] for j_ in jacs)
+            for j in range(len(jacs[0]))
+        ]
+        jac = pytree.unflatten(otree, leaves)
+        return (jac, aux[-1]) if has_aux else jac
+
+    return jac_fn
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0):
+    """Dense Hessian: forward over reverse."""
+    return jacfwd(jacrev(fun, argnums), argnums)
+
+
+# --- inspection ----------------------------------------------------------------------------
+
+
+class DumpText(str):
+    """A dump's text; shows as text (not a quoted string) at the prompt."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _as_transformed(fn: Callable) -> Transformed:
+    return fn if isinstance(fn, Transformed) else Transformed(fn, ())
+
+
+def make_ir(fn: Callable, *args: Any, stage: str = "traced", **kwargs: Any) -> IR:
+    """The IR of `fn` at these arguments: `stage` is "traced" or "optimized"."""
+    entry = _as_transformed(fn).entry(*args, **kwargs)
+    if stage == "traced":
+        return entry.traced_ir
+    if stage == "optimized":
+        return entry.ir
+    raise ValueError(f"make_ir: stage must be 'traced' or 'optimized', got {stage!r}")
+
+
+def dump(
+    fn: Callable, *args: Any, stage: str = "traced", target: str | None = None, **kwargs: Any
+) -> DumpText:
+    """The text of one stage: "traced", "optimized", "source" or "all"."""
+    t = _as_transformed(fn)
+    entry = t.entry(*args, **kwargs)
+    parts = []
+    if stage in ("traced", "all"):
+        parts.append(("traced", str(entry.traced_ir)))
+    if stage in ("optimized", "all"):
+        parts.append(("optimized", str(entry.ir)))
+    if stage in ("source", "all"):
+        tgt = target or (t.target if t.target != "interpret" else "cpu")
+        try:
+            from .backend import source_of
+
+            parts.append(("source", source_of(entry.ir, tgt)))
+        except ImportError:
+            if stage == "source":
+                raise NotImplementedError(
+                    "dump(stage='source'): the compiled backends are not built yet"
+                ) from None
+    if not parts:
+        raise ValueError(f"dump: stage must be 'traced', 'optimized', 'source' or 'all', got {stage!r}")
+    if len(parts) == 1:
+        return DumpText(parts[0][1])
+    return DumpText("\n\n".join(f"== {name} ==\n{txt}" for name, txt in parts))
+
+
+__all__ = [
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jvp",
+    "jacobian",
+    "jacrev",
+    "jacfwd",
+    "hessian",
+    "jit",
+    "stop_gradient",
+    "make_ir",
+    "dump",
+]

@@ -1,0 +1,210 @@
+"""Elementwise primitives: operands of equal shape (the front end broadcasts
+and converts), one output of that shape.
+
+Each block: the NumPy implementation, the output dtype, and the VJP written
+with NumPy calls on tracers, so derivative rules differentiate again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..core import ELEMENTWISE, Aval, Primitive, atoms_equal_shape
+
+LN2 = math.log(2.0)
+LN10 = math.log(10.0)
+BOOL = np.dtype(bool)
+
+
+def _elementwise(name, impl, vjp=None, *, out_dtype=None, differentiable=True, nin=1):
+    """Make an elementwise primitive; `out_dtype` fixes the result dtype (bool)."""
+    p = Primitive(name, ELEMENTWISE, differentiable=differentiable)
+    p.nin = nin
+
+    def abstract(*avals):
+        if len(avals) != nin:
+            raise TypeError(f"{name} takes {nin} operands, got {len(avals)}")
+        shape = atoms_equal_shape(avals, name)
+        if out_dtype is None:
+            dtypes = {a.dtype for a in avals}
+            if len(dtypes) != 1:
+                raise TypeError(
+                    f"{name}: operands must have equal dtypes, got " + ", ".join(str(a) for a in avals)
+                )
+            return Aval(shape, avals[0].dtype, all(a.weak for a in avals))
+        return Aval(shape, np.dtype(out_dtype))
+
+    p.def_abstract(abstract)
+    p.def_impl(impl)
+    if vjp is not None:
+        p.def_vjp(vjp)
+    elif differentiable:
+        # piecewise constant: derivative zero wherever it exists
+        p.def_vjp(lambda ct, ans, *xs: [None] * len(xs))
+    return p
+
+
+def _unary(name, impl, vjp=None, **kw):
+    return _elementwise(name, impl, vjp, nin=1, **kw)
+
+
+def _binary(name, impl, vjp=None, **kw):
+    return _elementwise(name, impl, vjp, nin=2, **kw)
+
+
+# --- unary --------------------------------------------------------------------
+
+neg_p = _unary("neg", np.negative, lambda ct, ans, x: [-ct])
+abs_p = _unary("abs", np.absolute, lambda ct, ans, x: [ct * np.sign(x)])
+sign_p = _unary("sign", np.sign)
+floor_p = _unary("floor", np.floor)
+ceil_p = _unary("ceil", np.ceil)
+round_p = _unary("round", np.rint)
+exp_p = _unary("exp", np.exp, lambda ct, ans, x: [ct * ans])
+exp2_p = _unary("exp2", np.exp2, lambda ct, ans, x: [ct * (ans * LN2)])
+expm1_p = _unary("expm1", np.expm1, lambda ct, ans, x: [ct * (ans + 1.0)])
+log_p = _unary("log", np.log, lambda ct, ans, x: [ct / x])
+log2_p = _unary("log2", np.log2, lambda ct, ans, x: [ct / (x * LN2)])
+log10_p = _unary("log10", np.log10, lambda ct, ans, x: [ct / (x * LN10)])
+log1p_p = _unary("log1p", np.log1p, lambda ct, ans, x: [ct / (x + 1.0)])
+sqrt_p = _unary("sqrt", np.sqrt, lambda ct, ans, x: [ct / (ans * 2.0)])
+cbrt_p = _unary("cbrt", np.cbrt, lambda ct, ans, x: [ct / ((ans * ans) * 3.0)])
+square_p = _unary("square", np.square, lambda ct, ans, x: [ct * (x * 2.0)])
+reciprocal_p = _unary("reciprocal", np.reciprocal, lambda ct, ans, x: [-(ct * (ans * ans))])
+sin_p = _unary("sin", np.sin, lambda ct, ans, x: [ct * np.cos(x)])
+cos_p = _unary("cos", np.cos, lambda ct, ans, x: [-(ct * np.sin(x))])
+tan_p = _unary("tan", np.tan, lambda ct, ans, x: [ct * (ans * ans + 1.0)])
+arcsin_p = _unary("arcsin", np.arcsin, lambda ct, ans, x: [ct / np.sqrt(1.0 - x * x)])
+arccos_p = _unary("arccos", np.arccos, lambda ct, ans, x: [-(ct / np.sqrt(1.0 - x * x))])
+arctan_p = _unary("arctan", np.arctan, lambda ct, ans, x: [ct / (x * x + 1.0)])
+sinh_p = _unary("sinh", np.sinh, lambda ct, ans, x: [ct * np.cosh(x)])
+cosh_p = _unary("cosh", np.cosh, lambda ct, ans, x: [ct * np.sinh(x)])
+tanh_p = _unary("tanh", np.tanh, lambda ct, ans, x: [ct * (1.0 - ans * ans)])
+arcsinh_p = _unary("arcsinh", np.arcsinh, lambda ct, ans, x: [ct / np.sqrt(x * x + 1.0)])
+arccosh_p = _unary("arccosh", np.arccosh, lambda ct, ans, x: [ct / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0))])
+arctanh_p = _unary("arctanh", np.arctanh, lambda ct, ans, x: [ct / (1.0 - x * x)])
+
+logical_not_p = _unary("logical_not", np.logical_not, out_dtype=BOOL, differentiable=False)
+invert_p = _unary("invert", np.invert, differentiable=False)
+isnan_p = _unary("isnan", np.isnan, out_dtype=BOOL, differentiable=False)
+isinf_p = _unary("isinf", np.isinf, out_dtype=BOOL, differentiable=False)
+isfinite_p = _unary("isfinite", np.isfinite, out_dtype=BOOL, differentiable=False)
+
+# --- binary -------------------------------------------------------------------
+
+add_p = _binary("add", np.add, lambda ct, ans, x, y: [ct, ct])
+sub_p = _binary("sub", np.subtract, lambda ct, ans, x, y: [ct, -ct])
+mul_p = _binary("mul", np.multiply, lambda ct, ans, x, y: [ct * y, ct * x])
+div_p = _binary("div", np.true_divide, lambda ct, ans, x, y: [ct / y, -(ct * ans) / y])
+
+
+def _pow_vjp(ct, ans, x, y):
+    # d/dx x**y = y * x**(y-1); d/dy x**y = log(x) * x**y, taken as 0 at x == 0
+    gx = ct * (y * x ** (y - 1.0))
+    safe_x = np.where(x == 0.0, 1.0, x)
+    gy = ct * (np.log(safe_x) * ans)
+    return [gx, gy]
+
+
+pow_p = _binary("pow", np.power, _pow_vjp)
+
+
+def _select_max_vjp(ct, ans, x, y):
+    # ties split the cotangent evenly, as JAX does
+    half = ct * 0.5
+    gx = np.where(x > y, ct, np.where(x == y, half, 0.0))
+    gy = np.where(y > x, ct, np.where(x == y, half, 0.0))
+    return [gx, gy]
+
+
+def _select_min_vjp(ct, ans, x, y):
+    half = ct * 0.5
+    gx = np.where(x < y, ct, np.where(x == y, half, 0.0))
+    gy = np.where(y < x, ct, np.where(x == y, half, 0.0))
+    return [gx, gy]
+
+
+max_p = _binary("max", np.maximum, _select_max_vjp)
+min_p = _binary("min", np.minimum, _select_min_vjp)
+
+
+def _arctan2_vjp(ct, ans, y, x):
+    r2 = x * x + y * y
+    return [ct * (x / r2), -(ct * (y / r2))]
+
+
+arctan2_p = _binary("arctan2", np.arctan2, _arctan2_vjp)
+hypot_p = _binary("hypot", np.hypot, lambda ct, ans, x, y: [ct * (x / ans), ct * (y / ans)])
+logaddexp_p = _binary(
+    "logaddexp",
+    np.logaddexp,
+    lambda ct, ans, x, y: [ct * np.exp(x - ans), ct * np.exp(y - ans)],
+)
+rem_p = _binary("rem", np.remainder, lambda ct, ans, x, y: [ct, -(ct * np.floor(x / y))])
+floor_divide_p = _binary("floor_divide", np.floor_divide)
+
+lt_p = _binary("lt", np.less, out_dtype=BOOL, differentiable=False)
+le_p = _binary("le", np.less_equal, out_dtype=BOOL, differentiable=False)
+gt_p = _binary("gt", np.greater, out_dtype=BOOL, differentiable=False)
+ge_p = _binary("ge", np.greater_equal, out_dtype=BOOL, differentiable=False)
+eq_p = _binary("eq", np.equal, out_dtype=BOOL, differentiable=False)
+ne_p = _binary("ne", np.not_equal, out_dtype=BOOL, differentiable=False)
+logical_and_p = _binary("logical_and", np.logical_and, out_dtype=BOOL, differentiable=False)
+logical_or_p = _binary("logical_or", np.logical_or, out_dtype=BOOL, differentiable=False)
+logical_xor_p = _binary("logical_xor", np.logical_xor, out_dtype=BOOL, differentiable=False)
+bitwise_and_p = _binary("bitwise_and", np.bitwise_and, differentiable=False)
+bitwise_or_p = _binary("bitwise_or", np.bitwise_or, differentiable=False)
+bitwise_xor_p = _binary("bitwise_xor", np.bitwise_xor, differentiable=False)
+
+# --- select, convert, stop_gradient -------------------------------------------
+
+select_p = Primitive("select", ELEMENTWISE)
+select_p.nin = 3
+
+
+@select_p.def_abstract
+def _select_abstract(c, x, y):
+    shape = atoms_equal_shape([c, x, y], "select")
+    if c.dtype != BOOL:
+        raise TypeError(f"select: condition must be bool, got {c}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"select: branches must have equal dtypes, got {x} and {y}")
+    return Aval(shape, x.dtype, x.weak and y.weak)
+
+
+select_p.def_impl(np.where)
+
+
+@select_p.def_vjp
+def _select_vjp(ct, ans, c, x, y):
+    return [None, np.where(c, ct, 0.0), np.where(c, 0.0, ct)]
+
+
+convert_p = Primitive("convert", ELEMENTWISE)
+convert_p.nin = 1
+
+
+@convert_p.def_abstract
+def _convert_abstract(x, *, dtype):
+    return Aval(x.shape, np.dtype(dtype))
+
+
+@convert_p.def_impl
+def _convert_impl(x, *, dtype):
+    return np.asarray(x).astype(dtype)
+
+
+@convert_p.def_vjp
+def _convert_vjp(ct, ans, x, *, dtype):
+    if not x.aval.is_float:
+        return [None]
+    return [ct.astype(x.dtype)]
+
+
+stop_gradient_p = Primitive("stop_gradient", ELEMENTWISE)
+stop_gradient_p.nin = 1
+stop_gradient_p.def_abstract(lambda x: x)
+stop_gradient_p.def_impl(lambda x: x)
+stop_gradient_p.def_vjp(lambda ct, ans, x: [None])

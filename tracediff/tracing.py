@@ -1,0 +1,426 @@
+"""Tracing: tracer objects stand in for arrays and record equations.
+
+A `Builder` collects the equations of one function being traced. Builders
+nest (tracing `grad(f)` inside `grad(...)`); each tracer belongs to one. An
+operation goes to the innermost builder among its arguments; a tracer of an
+outer builder used inside an inner one is captured as an extra input of the
+inner program, so closures over outer values are differentiated correctly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .core import IR, Atom, Aval, Eqn, Lit, Primitive, TracediffError, Var
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+
+
+class TracerError(TracediffError, TypeError):
+    """A traced value was used where a concrete value is needed."""
+
+
+# --- source lines -------------------------------------------------------------
+
+_src_override: list[str] = []
+
+
+def user_src() -> str:
+    """`file.py:line` of the innermost frame outside tracediff and NumPy."""
+    if _src_override:
+        return _src_override[-1]
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (fn.startswith(_PKG_DIR) or fn.startswith(_NUMPY_DIR) or fn.startswith("<frozen")):
+            return f"{os.path.basename(fn)}:{f.f_lineno}"
+        f = f.f_back
+    return ""
+
+
+@contextlib.contextmanager
+def src_context(src: str):
+    """Attribute equations made inside to `src` (derivative rules, re-staging)."""
+    _src_override.append(src)
+    try:
+        yield
+    finally:
+        _src_override.pop()
+
+
+def at(src: str) -> str:
+    return f" (at {src})" if src else ""
+
+
+# --- builders -----------------------------------------------------------------
+
+_builders: list[Builder] = []
+
+
+class Builder:
+    def __init__(self):
+        self.level = len(_builders) + 1
+        self.invars: list[Var] = []
+        self.eqns: list[Eqn] = []
+        self.captured: dict[int, tuple[Tracer, Var]] = {}
+        self.const_tracers: dict[int, Tracer] = {}
+
+    def new_arg(self, aval: Aval) -> Tracer:
+        v = Var(aval)
+        self.invars.append(v)
+        return Tracer(self, v)
+
+    def atom(self, x: Any) -> Atom:
+        if isinstance(x, Tracer):
+            if x.builder is self:
+                return x.tvar
+            if x.builder.level > self.level:
+                raise TracerError(
+                    "a traced value escaped the function that made it "
+                    "(stored in a global or a closure?)" + at(user_src())
+                )
+            # a value of an enclosing trace: capture it as an extra input
+            hit = self.captured.get(id(x))
+            if hit is None:
+                hit = (x, Var(x.aval))
+                self.captured[id(x)] = hit
+            return hit[1]
+        if isinstance(x, Lit):
+            return x
+        return Lit(np.asarray(x))
+
+    def emit(self, prim: Primitive, args: Sequence[Any], params: dict) -> list[Tracer]:
+        ins = tuple(self.atom(a) for a in args)
+        src = user_src()
+        try:
+            avals = prim.out_avals([a.aval for a in ins], params)
+        except (ValueError, TypeError, IndexError) as e:
+            if isinstance(e, TracediffError):
+                raise
+            raise type(e)(f"{e}{at(src)}") from None
+        outs = tuple(Var(a) for a in avals)
+        self.eqns.append(Eqn(prim, ins, outs, params, src))
+        return [Tracer(self, v) for v in outs]
+
+
+def current_builder() -> Builder:
+    return _builders[-1]
+
+
+def innermost_builder(args: Sequence[Any]) -> Builder | None:
+    best = None
+    for a in args:
+        if isinstance(a, Tracer) and (best is None or a.builder.level > best.level):
+            best = a.builder
+    return best
+
+
+def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply `prim`: record it if any argument is traced, else run it."""
+    b = innermost_builder(args)
+    if b is None:
+        out = prim.impl(*args, **params)
+        return out
+    outs = b.emit(prim, args, params)
+    return outs[0] if prim.nout == 1 else outs
+
+
+def trace(fn: Callable[..., Sequence[Any]], in_avals: Sequence[Aval]) -> tuple[IR, list[Tracer]]:
+    """Trace `fn(*tracers) -> flat list of outputs` into an IR.
+
+    Returns the IR and the outer tracers it captured; the IR's invars are the
+    arguments followed by one input per captured tracer.
+    """
+    b = Builder()
+    _builders.append(b)
+    try:
+        args = [b.new_arg(a) for a in in_avals]
+        outs = fn(*args)
+        outvars = [b.atom(o) for o in outs]
+    finally:
+        _builders.pop()
+    captured = list(b.captured.values())
+    ir = IR(b.invars + [v for _, v in captured], b.eqns, outvars)
+    return ir, [t for t, _ in captured]
+
+
+# --- the tracer ---------------------------------------------------------------
+
+
+def _concrete_error(what: str, t: Tracer) -> TracerError:
+    src = user_src()
+    return TracerError(
+        f"{what} of a traced value {t.aval} needs its concrete value, which is "
+        f"not known while tracing{at(src)}. Python control flow cannot depend on "
+        "traced data: use np.where(cond, a, b) for a choice per element, "
+        "np.maximum/np.minimum/np.clip for bounds, or pass the value as a "
+        "static Python int/bool argument."
+    )
+
+
+class Tracer:
+    """Stands in for an array while a function is traced."""
+
+    __slots__ = ("builder", "tvar")
+    __array_priority__ = 1000
+
+    def __init__(self, builder: Builder, var: Var):
+        self.builder = builder
+        self.tvar = var
+
+    @property
+    def aval(self) -> Aval:
+        return self.tvar.aval
+
+    shape = property(lambda self: self.tvar.aval.shape)
+    dtype = property(lambda self: self.tvar.aval.dtype)
+    ndim = property(lambda self: len(self.tvar.aval.shape))
+    size = property(lambda self: self.tvar.aval.size)
+    T = property(lambda self: _api.transpose(self))
+    mT = property(lambda self: _api.swapaxes(self, -1, -2))
+
+    def __repr__(self) -> str:
+        return f"Tracer<{self.aval}>"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError(f"len() of a 0-d traced array{at(user_src())}")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError(f"iteration over a 0-d traced array{at(user_src())}")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __bool__(self):
+        raise _concrete_error("bool() (an `if`, `while`, `and`, `or` or `not`)", self)
+
+    def __float__(self):
+        raise _concrete_error("float()", self)
+
+    def __int__(self):
+        raise _concrete_error("int()", self)
+
+    def __index__(self):
+        raise _concrete_error("use as an index (operator.index)", self)
+
+    def __complex__(self):
+        raise _concrete_error("complex()", self)
+
+    def item(self):
+        raise _concrete_error(".item()", self)
+
+    def tolist(self):
+        raise _concrete_error(".tolist()", self)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracerError(
+            f"a traced value {self.aval} cannot become a NumPy array (np.array/"
+            f"np.asarray or a function NumPy cannot dispatch){at(user_src())}; "
+            "use np.stack/np.concatenate to build arrays from traced values."
+        )
+
+    __hash__ = object.__hash__
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _api.handle_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _api.handle_function(func, args, kwargs)
+
+    def __getitem__(self, idx):
+        return _api.getitem(self, idx)
+
+    def __setitem__(self, idx, val):
+        raise TracerError(
+            f"in-place assignment x[...] = v on a traced array{at(user_src())}; "
+            "build a new array instead (np.where, np.concatenate)."
+        )
+
+    # arithmetic: the same ufuncs NumPy would call
+    def __add__(self, o):
+        return _api.ufunc_call(np.add, self, o)
+
+    def __radd__(self, o):
+        return _api.ufunc_call(np.add, o, self)
+
+    def __sub__(self, o):
+        return _api.ufunc_call(np.subtract, self, o)
+
+    def __rsub__(self, o):
+        return _api.ufunc_call(np.subtract, o, self)
+
+    def __mul__(self, o):
+        return _api.ufunc_call(np.multiply, self, o)
+
+    def __rmul__(self, o):
+        return _api.ufunc_call(np.multiply, o, self)
+
+    def __truediv__(self, o):
+        return _api.ufunc_call(np.true_divide, self, o)
+
+    def __rtruediv__(self, o):
+        return _api.ufunc_call(np.true_divide, o, self)
+
+    def __floordiv__(self, o):
+        return _api.ufunc_call(np.floor_divide, self, o)
+
+    def __rfloordiv__(self, o):
+        return _api.ufunc_call(np.floor_divide, o, self)
+
+    def __mod__(self, o):
+        return _api.ufunc_call(np.remainder, self, o)
+
+    def __rmod__(self, o):
+        return _api.ufunc_call(np.remainder, o, self)
+
+    def __pow__(self, o):
+        return _api.ufunc_call(np.power, self, o)
+
+    def __rpow__(self, o):
+        return _api.ufunc_call(np.power, o, self)
+
+    def __matmul__(self, o):
+        return _api.matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _api.matmul(o, self)
+
+    def __neg__(self):
+        return _api.ufunc_call(np.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _api.ufunc_call(np.absolute, self)
+
+    def __invert__(self):
+        return _api.ufunc_call(np.invert, self)
+
+    def __and__(self, o):
+        return _api.ufunc_call(np.bitwise_and, self, o)
+
+    def __rand__(self, o):
+        return _api.ufunc_call(np.bitwise_and, o, self)
+
+    def __or__(self, o):
+        return _api.ufunc_call(np.bitwise_or, self, o)
+
+    def __ror__(self, o):
+        return _api.ufunc_call(np.bitwise_or, o, self)
+
+    def __xor__(self, o):
+        return _api.ufunc_call(np.bitwise_xor, self, o)
+
+    def __rxor__(self, o):
+        return _api.ufunc_call(np.bitwise_xor, o, self)
+
+    def __lt__(self, o):
+        return _api.ufunc_call(np.less, self, o)
+
+    def __le__(self, o):
+        return _api.ufunc_call(np.less_equal, self, o)
+
+    def __gt__(self, o):
+        return _api.ufunc_call(np.greater, self, o)
+
+    def __ge__(self, o):
+        return _api.ufunc_call(np.greater_equal, self, o)
+
+    def __eq__(self, o):
+        return _api.ufunc_call(np.equal, self, o)
+
+    def __ne__(self, o):
+        return _api.ufunc_call(np.not_equal, self, o)
+
+    # methods
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _api.sum(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _api.mean(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _api.prod(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+
+    def max(self, axis=None, out=None, keepdims=False, **kw):
+        return _api.max(self, axis=axis, keepdims=keepdims, **kw)
+
+    def min(self, axis=None, out=None, keepdims=False, **kw):
+        return _api.min(self, axis=axis, keepdims=keepdims, **kw)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _api.var(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        return _api.std(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _api.cumsum(self, axis=axis)
+
+    def argmax(self, axis=None, out=None, keepdims=False):
+        return _api.argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, out=None, keepdims=False):
+        return _api.argmin(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = shape[0]
+        return _api.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return _api.transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return _api.swapaxes(self, a, b)
+
+    def ravel(self, order="C"):
+        return _api.ravel(self)
+
+    def flatten(self, order="C"):
+        return _api.ravel(self)
+
+    def squeeze(self, axis=None):
+        return _api.squeeze(self, axis)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        return _api.astype(self, dtype)
+
+    def clip(self, min=None, max=None, **kw):
+        return _api.clip(self, min, max)
+
+    def dot(self, o):
+        return _api.dot(self, o)
+
+    def take(self, indices, axis=None, **kw):
+        return _api.take(self, indices, axis=axis)
+
+    def repeat(self, repeats, axis=None):
+        return _api.repeat(self, repeats, axis=axis)
+
+    def copy(self, order="C"):
+        return self
+
+    def conj(self):
+        return self
+
+    def conjugate(self):
+        return self
+
+    @property
+    def real(self):
+        return self
+
+
+from . import numpy_api as _api  # noqa: E402  (the front end uses Tracer)
