@@ -1,0 +1,229 @@
+"""Every primitive, driven by the registry: forward against NumPy, derivatives
+against finite differences (order 2, reverse and forward mode) in float32 and
+float64. A primitive without a spec here fails `test_every_primitive_is_tested`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracediff as td
+from tracediff.core import REGISTRY
+
+# --- argument makers: (rng, dtype, shape) -> array ------------------------------
+
+
+def normal(rng, dt, shape):
+    return rng.standard_normal(shape).astype(dt)
+
+
+def pos(rng, dt, shape):
+    return rng.uniform(0.5, 2.0, shape).astype(dt)
+
+
+def unit(rng, dt, shape):
+    return rng.uniform(-0.8, 0.8, shape).astype(dt)
+
+
+def gt1(rng, dt, shape):
+    return rng.uniform(1.3, 3.0, shape).astype(dt)
+
+
+def away0(rng, dt, shape):
+    """Away from 0 and the integers (kinks of abs/sign/floor/round...)."""
+    x = rng.uniform(0.15, 0.85, shape) + rng.integers(-2, 2, shape)
+    return x.astype(dt)
+
+
+def small(rng, dt, shape):
+    return (0.3 * rng.standard_normal(shape)).astype(dt)
+
+
+def pm1(rng, dt, shape):
+    """±1 plus noise: never within 0.4 of a `small` value (no ties for FD to cross)."""
+    return (rng.choice([-1.0, 1.0], shape) + 0.1 * rng.standard_normal(shape)).astype(dt)
+
+
+def big_pos(rng, dt, shape):
+    return rng.uniform(2.5, 3.0, shape).astype(dt)
+
+
+def ints(rng, dt, shape):
+    return rng.integers(-3, 4, shape).astype(np.int64)
+
+
+class Spec:
+    def __init__(self, prim, fn, *makers, shapes=((3, 4), (5,), ()), diff=True, fwd=True, tol32=None):
+        self.prim, self.fn, self.makers, self.shapes = prim, fn, makers, shapes
+        self.diff, self.fwd, self.tol32 = diff, fwd, tol32
+
+    def args(self, rng, dt, shape):
+        return tuple(m(rng, dt, shape) for m in self.makers)
+
+
+IDX = np.array([0, 2, 2, 1, 0])
+MASK = np.array([True, False, True, True, False])
+
+SPECS = [
+    # elementwise, unary
+    Spec("neg", np.negative, normal),
+    Spec("abs", np.abs, away0),
+    Spec("sign", lambda x: np.sign(x) * x, away0),
+    Spec("floor", lambda x: np.floor(x) + x, away0),
+    Spec("ceil", lambda x: np.ceil(x) * x, away0),
+    Spec("round", lambda x: np.round(x) + x * x, away0),
+    Spec("exp", np.exp, normal),
+    Spec("exp2", np.exp2, normal),
+    Spec("expm1", np.expm1, normal),
+    Spec("log", np.log, pos),
+    Spec("log2", np.log2, pos),
+    Spec("log10", np.log10, pos),
+    Spec("log1p", np.log1p, pos),
+    Spec("sqrt", np.sqrt, pos),
+    Spec("cbrt", np.cbrt, pos),
+    Spec("square", np.square, normal),
+    Spec("reciprocal", np.reciprocal, pos),
+    Spec("sin", np.sin, normal),
+    Spec("cos", np.cos, normal),
+    Spec("tan", np.tan, unit),
+    Spec("arcsin", np.arcsin, unit),
+    Spec("arccos", np.arccos, unit),
+    Spec("arctan", np.arctan, normal),
+    Spec("sinh", np.sinh, normal),
+    Spec("cosh", np.cosh, normal),
+    Spec("tanh", np.tanh, normal),
+    Spec("arcsinh", np.arcsinh, normal),
+    Spec("arccosh", np.arccosh, gt1),
+    Spec("arctanh", np.arctanh, unit),
+    Spec("logical_not", lambda x: np.where(np.logical_not(x > 0), x, 2 * x), away0),
+    Spec("invert", lambda x: np.where(~(x > 0), x, 2 * x), away0),
+    Spec("isnan", lambda x: np.where(np.isnan(x), 0.0, x), normal),
+    Spec("isinf", lambda x: np.where(np.isinf(x), 0.0, x), normal),
+    Spec("isfinite", lambda x: np.where(np.isfinite(x), x, 0.0), normal),
+    # elementwise, binary (incl. broadcasting, which the front end resolves)
+    Spec("add", np.add, normal, normal),
+    Spec("sub", np.subtract, normal, normal),
+    Spec("mul", np.multiply, normal, normal),
+    Spec("div", np.divide, normal, pos),
+    Spec("pow", np.power, pos, normal),
+    Spec("pow", lambda x: x**3, normal),
+    Spec("pow", lambda x: x**0.5, pos),
+    Spec("max", np.maximum, small, pm1),
+    Spec("min", np.minimum, small, pm1),
+    Spec("arctan2", np.arctan2, normal, pos),
+    Spec("hypot", np.hypot, pos, normal),
+    Spec("logaddexp", np.logaddexp, normal, normal),
+    Spec("rem", lambda x, y: np.remainder(x, y), away0, big_pos),
+    Spec("floor_divide", lambda x, y: np.floor_divide(x, y) + x * y, away0, big_pos),
+    Spec("lt", lambda x, y: np.where(x < y, x, y), small, pm1),
+    Spec("le", lambda x, y: np.where(x <= y, x, y), small, pm1),
+    Spec("gt", lambda x, y: np.where(x > y, x * y, y), small, pm1),
+    Spec("ge", lambda x, y: np.where(x >= y, x, y * y), small, pm1),
+    Spec("eq", lambda x, y: np.where(x == y, x, y), small, pm1),
+    Spec("ne", lambda x, y: np.where(x != y, x, y), small, pm1),
+    Spec("logical_and", lambda x, y: np.where(np.logical_and(x > 0, y > 0), x, y), pm1, pm1),
+    Spec("logical_or", lambda x, y: np.where(np.logical_or(x > 0, y > 0), x, y), pm1, pm1),
+    Spec("logical_xor", lambda x, y: np.where(np.logical_xor(x > 0, y > 0), x, y), pm1, pm1),
+    Spec("bitwise_and", lambda x, y: np.where((x > 0) & (y > 0), x, y), pm1, pm1),
+    Spec("bitwise_or", lambda x, y: np.where((x > 0) | (y > 0), x, y), pm1, pm1),
+    Spec("bitwise_xor", lambda x, y: np.where((x > 0) ^ (y > 0), x, y), pm1, pm1),
+    Spec("select", lambda c, x, y: np.where(c > 0, x, y), pm1, normal, normal),
+    Spec("convert", lambda x: (x.astype(np.float64) * x).astype(x.dtype), normal),
+    # derivative deliberately differs from finite differences: checked below
+    Spec("stop_gradient", lambda x: x * td.stop_gradient(x), normal, diff=False),
+    # reductions
+    Spec("reduce_sum", lambda x: np.sum(x, axis=0), normal, shapes=((3, 4), (5,))),
+    Spec("reduce_sum", lambda x: x.sum(axis=(0, 2), keepdims=True), normal, shapes=((2, 3, 4),)),
+    Spec("reduce_sum", lambda x: np.mean(x, axis=-1), normal, shapes=((3, 4),)),
+    Spec("reduce_sum", lambda x: np.var(x, axis=1) + np.std(x), normal, shapes=((3, 4),)),
+    Spec("reduce_max", lambda x: np.max(x, axis=1), normal, shapes=((3, 4),)),
+    Spec("reduce_max", lambda x: x.max(), normal, shapes=((3, 4), (5,))),
+    Spec("reduce_min", lambda x: np.min(x, axis=0, keepdims=True), normal, shapes=((3, 4),)),
+    Spec("reduce_prod", lambda x: np.prod(x, axis=1), away0, shapes=((3, 4),)),
+    Spec("reduce_prod", lambda x: x.prod(), away0, shapes=((5,),)),
+    Spec("argmax", lambda x: x[np.arange(3), np.argmax(x, axis=1)], normal, shapes=((3, 4),)),
+    Spec("argmin", lambda x: np.take(x, np.argmin(x)), normal, shapes=((3, 4),)),
+    Spec("cumsum", lambda x: np.cumsum(x, axis=1), normal, shapes=((3, 4),)),
+    Spec("cumsum", np.cumsum, normal, shapes=((3, 4),)),
+    # contractions
+    Spec("matmul", np.matmul, normal, normal, shapes=((4, 4),)),
+    Spec("matmul", lambda a, b: a @ b[:, :3], normal, normal, shapes=((4, 4),)),
+    Spec("matmul", lambda a, b: a @ b[0] + b[:, 1] @ a, normal, normal, shapes=((4, 4),)),
+    Spec("matmul", lambda a, b: np.dot(a, b), normal, normal, shapes=((5,),)),
+    Spec("matmul", lambda a, b: np.einsum("bij,bjk->bik", a, b), normal, normal, shapes=((2, 3, 3),)),
+    Spec("matmul", lambda a, b: np.tensordot(a, b, axes=([1], [0])), normal, normal, shapes=((3, 3),)),
+    Spec("matmul", lambda a, b: np.inner(a, b) + np.outer(a, b).sum(), normal, normal, shapes=((4,),)),
+    Spec("matmul", lambda a: np.trace(a) + np.einsum("ii->i", a).sum(), normal, shapes=((4, 4),)),
+    # shapes
+    Spec("reshape", lambda x: x.reshape(4, 3) * np.arange(12.0).reshape(4, 3), normal, shapes=((3, 4),)),
+    Spec("transpose", lambda x: x.T * np.arange(12.0).reshape(4, 3), normal, shapes=((3, 4),)),
+    Spec("transpose", lambda x: np.moveaxis(x, 0, -1)[..., 0], normal, shapes=((2, 3, 4),)),
+    Spec("broadcast", lambda x, y: x[:, None] * y[None, :], normal, normal, shapes=((4,),)),
+    Spec("broadcast", lambda x: np.broadcast_to(x, (3, 5)) * np.arange(15.0).reshape(3, 5), normal, shapes=((5,),)),
+    Spec("concatenate", lambda x, y: np.concatenate([x, 2 * y, x * y]), normal, normal, shapes=((4,), (2, 3))),
+    Spec("concatenate", lambda x, y: np.stack([x, y], axis=1) ** 2, normal, normal, shapes=((4,),)),
+    Spec("slice", lambda x: x[1::2] * x[:-2:2], normal, shapes=((7,),)),
+    Spec("slice", lambda x: x[::-1, 1:3] ** 2, normal, shapes=((3, 4),)),
+    Spec("slice", lambda x: np.flip(x, 1) * x, normal, shapes=((3, 4),)),
+    Spec("unslice", lambda c: td.vjp(lambda z: z[1::2], np.ones(7, c.dtype))[1](c)[0] * c.sum(), normal, shapes=((3,),)),
+    # indexing
+    Spec("gather", lambda x: x[IDX] * x[IDX[::-1]], normal, shapes=((4,),)),
+    Spec("gather", lambda x: x[MASK] ** 2, normal, shapes=((5,),)),
+    Spec("gather", lambda x: np.take_along_axis(x, np.array([[0], [2], [1]]), axis=1) ** 2, normal, shapes=((3, 4),)),
+    Spec("scatter_add", lambda c: td.vjp(lambda z: z[IDX], np.ones(4, c.dtype))[1](c)[0] ** 2, normal, shapes=((5,),)),
+]
+
+
+def test_every_primitive_is_tested():
+    tested = {s.prim for s in SPECS}
+    missing = sorted(set(REGISTRY) - tested)
+    assert not missing, f"primitives without a test spec: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_primitive_has_rules(name):
+    p = REGISTRY[name]
+    assert p.abstract is not None, f"{name} has no shape/dtype rule"
+    assert p.impl is not None, f"{name} has no NumPy implementation"
+    if p.differentiable:
+        assert p.vjp is not None, f"{name} has no VJP rule"
+
+
+def _cases():
+    for k, s in enumerate(SPECS):
+        for shape in s.shapes:
+            for dt in ("float64", "float32"):
+                yield pytest.param(s, shape, np.dtype(dt), id=f"{s.prim}-{k}-{'x'.join(map(str, shape)) or 'scalar'}-{dt}")
+
+
+CASES = list(_cases())
+DIFF_CASES = [c for c in CASES if c.values[0].diff]
+
+
+def _seed(spec, shape):
+    return abs(hash((spec.prim, shape, SPECS.index(spec)))) % (2**31)
+
+
+@pytest.mark.parametrize("spec,shape,dtype", CASES)
+def test_forward_matches_numpy(spec, shape, dtype):
+    args = spec.args(np.random.default_rng(_seed(spec, shape)), dtype, shape)
+    want = spec.fn(*args)
+    got = td.jit(spec.fn, target="interpret")(*args)
+    assert np.asarray(got).dtype == np.asarray(want).dtype
+    assert np.shape(got) == np.shape(want)
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
+
+
+@pytest.mark.parametrize("spec,shape,dtype", DIFF_CASES)
+def test_derivatives_order2(spec, shape, dtype):
+    args = spec.args(np.random.default_rng(_seed(spec, shape)), dtype, shape)
+    td.check_grads(spec.fn, args, order=2, modes=("rev", "fwd"))
+
+
+def test_stop_gradient_blocks_derivative():
+    x = np.array([1.0, -2.0, 3.0])
+    g = td.grad(lambda x: np.sum(x * td.stop_gradient(x)))(x)
+    np.testing.assert_array_equal(g, x)
+    gg = td.grad(lambda x: np.sum(td.stop_gradient(x) ** 2))(x)
+    np.testing.assert_array_equal(gg, np.zeros(3))
