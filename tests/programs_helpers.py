@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -147,3 +146,36 @@ def central_diff_grad(f: Callable, wrt: list, eps=1e-6) -> list:
             g[j] = (float(f(*wh)) - float(f(*wl))) / (2 * eps)
         out.append(g)
     return out
+
+
+def flatten(tree):
+    """(leaves, rebuild) for dict/list/tuple/None trees; rebuild(new_leaves) -> same structure."""
+    if tree is None:
+        return [], lambda it: None
+    if isinstance(tree, dict):
+        keys = sorted(tree)
+        parts = [flatten(tree[k]) for k in keys]
+
+        def rebuild_d(ls):
+            ls = list(ls)
+            res, pos = {}, 0
+            for k, (lv, rb) in zip(keys, parts):
+                res[k] = rb(ls[pos : pos + len(lv)])
+                pos += len(lv)
+            return res
+
+        return [x for lv, _ in parts for x in lv], rebuild_d
+    if isinstance(tree, (list, tuple)):
+        parts = [flatten(t) for t in tree]
+        kind = type(tree)
+
+        def rebuild_s(ls):
+            ls = list(ls)
+            res, pos = [], 0
+            for lv, rb in parts:
+                res.append(rb(ls[pos : pos + len(lv)]))
+                pos += len(lv)
+            return kind(res)
+
+        return [x for lv, _ in parts for x in lv], rebuild_s
+    return [tree], lambda ls: list(ls)[0]

@@ -5,6 +5,8 @@ float64. A primitive without a spec here fails `test_every_primitive_is_tested`.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -31,13 +33,14 @@ def gt1(rng, dt, shape):
 
 
 def away0(rng, dt, shape):
-    """Away from 0 and the integers (kinks of abs/sign/floor/round...)."""
-    x = rng.uniform(0.15, 0.85, shape) + rng.integers(-2, 2, shape)
+    """Away from the integers and half-integers (kinks of abs/sign/floor/round...)."""
+    frac = rng.uniform(0.15, 0.35, shape) + rng.choice([0.0, 0.5], shape)  # not near k or k + 1/2
+    x = frac + rng.integers(-2, 2, shape)
     return x.astype(dt)
 
 
 def small(rng, dt, shape):
-    return (0.3 * rng.standard_normal(shape)).astype(dt)
+    return rng.uniform(-0.4, 0.4, shape).astype(dt)
 
 
 def pm1(rng, dt, shape):
@@ -160,18 +163,40 @@ SPECS = [
     Spec("transpose", lambda x: x.T * np.arange(12.0).reshape(4, 3), normal, shapes=((3, 4),)),
     Spec("transpose", lambda x: np.moveaxis(x, 0, -1)[..., 0], normal, shapes=((2, 3, 4),)),
     Spec("broadcast", lambda x, y: x[:, None] * y[None, :], normal, normal, shapes=((4,),)),
-    Spec("broadcast", lambda x: np.broadcast_to(x, (3, 5)) * np.arange(15.0).reshape(3, 5), normal, shapes=((5,),)),
-    Spec("concatenate", lambda x, y: np.concatenate([x, 2 * y, x * y]), normal, normal, shapes=((4,), (2, 3))),
+    Spec(
+        "broadcast",
+        lambda x: np.broadcast_to(x, (3, 5)) * np.arange(15.0).reshape(3, 5),
+        normal,
+        shapes=((5,),),
+    ),
+    Spec(
+        "concatenate", lambda x, y: np.concatenate([x, 2 * y, x * y]), normal, normal, shapes=((4,), (2, 3))
+    ),
     Spec("concatenate", lambda x, y: np.stack([x, y], axis=1) ** 2, normal, normal, shapes=((4,),)),
     Spec("slice", lambda x: x[1::2] * x[:-2:2], normal, shapes=((7,),)),
     Spec("slice", lambda x: x[::-1, 1:3] ** 2, normal, shapes=((3, 4),)),
     Spec("slice", lambda x: np.flip(x, 1) * x, normal, shapes=((3, 4),)),
-    Spec("unslice", lambda c: td.vjp(lambda z: z[1::2], np.ones(7, c.dtype))[1](c)[0] * c.sum(), normal, shapes=((3,),)),
+    Spec(
+        "unslice",
+        lambda c: td.vjp(lambda z: z[1::2], np.ones(7, c.dtype))[1](c)[0] * c.sum(),
+        normal,
+        shapes=((3,),),
+    ),
     # indexing
     Spec("gather", lambda x: x[IDX] * x[IDX[::-1]], normal, shapes=((4,),)),
     Spec("gather", lambda x: x[MASK] ** 2, normal, shapes=((5,),)),
-    Spec("gather", lambda x: np.take_along_axis(x, np.array([[0], [2], [1]]), axis=1) ** 2, normal, shapes=((3, 4),)),
-    Spec("scatter_add", lambda c: td.vjp(lambda z: z[IDX], np.ones(4, c.dtype))[1](c)[0] ** 2, normal, shapes=((5,),)),
+    Spec(
+        "gather",
+        lambda x: np.take_along_axis(x, np.array([[0], [2], [1]]), axis=1) ** 2,
+        normal,
+        shapes=((3, 4),),
+    ),
+    Spec(
+        "scatter_add",
+        lambda c: td.vjp(lambda z: z[IDX], np.ones(4, c.dtype))[1](c)[0] ** 2,
+        normal,
+        shapes=((5,),),
+    ),
 ]
 
 
@@ -194,7 +219,9 @@ def _cases():
     for k, s in enumerate(SPECS):
         for shape in s.shapes:
             for dt in ("float64", "float32"):
-                yield pytest.param(s, shape, np.dtype(dt), id=f"{s.prim}-{k}-{'x'.join(map(str, shape)) or 'scalar'}-{dt}")
+                yield pytest.param(
+                    s, shape, np.dtype(dt), id=f"{s.prim}-{k}-{'x'.join(map(str, shape)) or 'scalar'}-{dt}"
+                )
 
 
 CASES = list(_cases())
@@ -202,7 +229,7 @@ DIFF_CASES = [c for c in CASES if c.values[0].diff]
 
 
 def _seed(spec, shape):
-    return abs(hash((spec.prim, shape, SPECS.index(spec)))) % (2**31)
+    return zlib.crc32(repr((spec.prim, shape, SPECS.index(spec))).encode())
 
 
 @pytest.mark.parametrize("spec,shape,dtype", CASES)
