@@ -326,15 +326,16 @@ class Grad(Transformed):
         seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
         full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
         n_out = len(ir.outvars)
-        keep = full.outvars[:n_out] if self.with_value else full.outvars[1:n_out]
-        full = IR(full.invars, full.eqns, list(keep) + full.outvars[n_out:])
+        grads = full.outvars[n_out:]
         grad_trees = _wrt_trees(info, nums)
         g_tree = grad_trees[0] if isinstance(self.argnums, int) else ("tuple", tuple(grad_trees))
-        value_tree = out_tree if self.with_value else aux_tree
-        if value_tree is None:
-            self._out_tree = g_tree
+        if self.with_value:  # (value, grad) or ((value, aux), grad)
+            outs, self._out_tree = full.outvars[:n_out] + grads, ("tuple", (out_tree, g_tree))
+        elif self.has_aux:  # (grad, aux)
+            outs, self._out_tree = grads + full.outvars[1:n_out], ("tuple", (g_tree, aux_tree))
         else:
-            self._out_tree = ("tuple", (value_tree, g_tree))
+            outs, self._out_tree = grads, g_tree
+        full = IR(full.invars, full.eqns, list(outs))
         from .passes.dce import dce
 
         return dce(full)
