@@ -1,10 +1,22 @@
 import os
 
-# Verify the IR after every pass in tests (read when tracediff is imported).
-os.environ.setdefault("TRACEDIFF_VERIFY", "1")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--optimize",
+        choices=("on", "off"),
+        default="on",
+        help="run the suite with the optimizer pipeline on (default) or off (DCE only)",
+    )
+
+
+def pytest_configure(config):
+    # read by tracediff when it is imported, which happens at collection
+    os.environ["TRACEDIFF_OPT"] = "0" if config.getoption("--optimize") == "off" else "1"
+    os.environ.setdefault("TRACEDIFF_VERIFY", "1")  # verify the IR after every pass
 
 
 @pytest.fixture

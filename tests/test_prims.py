@@ -12,6 +12,8 @@ import pytest
 
 import tracediff as td
 from tracediff.core import REGISTRY
+from tracediff.interpret import eval_ir
+from tracediff.passes.pipeline import optimize
 
 # --- argument makers: (rng, dtype, shape) -> array ------------------------------
 
@@ -63,6 +65,18 @@ class Spec:
 
     def args(self, rng, dt, shape):
         return tuple(m(rng, dt, shape) for m in self.makers)
+
+
+def _via_region(f):
+    """Run f's optimized program (fused regions) on the arguments, through bind."""
+
+    def g(*args):
+        probe = [np.zeros(np.shape(a), a.dtype) for a in args]
+        ir = optimize(td.make_ir(f, *probe), enabled=True)
+        assert any(e.prim.name == "fused" for e in ir.eqns)
+        return eval_ir(ir, list(args))[0]
+
+    return g
 
 
 IDX = np.array([0, 2, 2, 1, 0])
@@ -181,6 +195,14 @@ SPECS = [
         lambda c: td.vjp(lambda z: z[1::2], np.ones(7, c.dtype))[1](c)[0] * c.sum(),
         normal,
         shapes=((3,),),
+    ),
+    # regions
+    Spec(
+        "fused",
+        _via_region(lambda x, y: np.sum(np.sin(x) * y, axis=-1) + np.max(x * x, axis=-1)),
+        normal,
+        normal,
+        shapes=((3, 4), (5,)),
     ),
     # indexing
     Spec("gather", lambda x: x[IDX] * x[IDX[::-1]], normal, shapes=((4,),)),

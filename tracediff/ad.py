@@ -21,7 +21,7 @@ from .core import IR, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
 from .prims.shape import broadcast_p
-from .tracing import Tracer, bind, current_builder, src_context, trace
+from .tracing import Tracer, bind, current_builder, phase_context, src_context, trace
 
 
 class ADError(TracediffError, TypeError):
@@ -63,10 +63,16 @@ def backward_pass(ir: IR, primals: Sequence, cts: Sequence, wrt: Sequence[bool])
     def read(a):
         return a.val if type(a) is Lit else env[a]
 
-    for e in ir.eqns:
-        with src_context(e.src):
-            outs = bind(e.prim, *map(read, e.inputs), **e.params)
-        env.update(zip(e.outvars, outs if e.prim.nout != 1 else [outs]))
+    with phase_context("fwd"):
+        for e in ir.eqns:
+            with src_context(e.src):
+                outs = bind(e.prim, *map(read, e.inputs), **e.params)
+            env.update(zip(e.outvars, outs if e.prim.nout != 1 else [outs]))
+    with phase_context("bwd"):
+        return _reverse_sweep(ir, env, read, cts, wrt, active)
+
+
+def _reverse_sweep(ir, env, read, cts, wrt, active):
 
     ct_env: dict[Var, object] = {}
 

@@ -166,7 +166,9 @@ class Entry:
 
     def __call__(self, dyn: list):
         if self.captured or any(type(x) is Tracer for x in dyn):
-            outs = eval_ir(self.ir, list(dyn) + list(self.captured))
+            # inside another transformation: re-stage the unoptimized program,
+            # so the outer one optimizes (and fuses) across the boundary
+            outs = eval_ir(self.traced_ir, list(dyn) + list(self.captured))
         else:
             if self.runner is None:
                 self.runner = make_runner(self.ir, self.target)

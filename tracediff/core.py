@@ -132,6 +132,8 @@ class Eqn:
     outvars: tuple[Var, ...]
     params: dict[str, Any]
     src: str = ""
+    # "fwd" or "bwd" in programs made by reverse mode: which sweep made it
+    phase: str = ""
 
 
 @dataclass(eq=False)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .core import IR, Lit, TracediffError, Var
-from .tracing import bind, src_context
+from .tracing import bind, restage_context
 
 
 def eval_ir(ir: IR, args: Sequence[Any]) -> list[Any]:
@@ -24,7 +24,7 @@ def eval_ir(ir: IR, args: Sequence[Any]) -> list[Any]:
         return a.val if isinstance(a, Lit) else env[a]
 
     for eqn in ir.eqns:
-        with src_context(eqn.src):
+        with restage_context(eqn.src, eqn.phase):
             outs = bind(eqn.prim, *map(read, eqn.inputs), **eqn.params)
         if eqn.prim.nout == 1:
             outs = [outs]
@@ -85,7 +85,7 @@ class Interpreter:
                     r = impl(*[env[i] for i in ins], **params)
                 except Exception as e:  # name the equation and the user's line
                     raise type(e)(f"{eqn.prim.name}: {e}" + (f" (at {eqn.src})" if eqn.src else "")) from e
-                if len(outs) == 1:
+                if eqn.prim.nout == 1:
                     env[outs[0]] = r
                 else:
                     for i, v in zip(outs, r):

@@ -30,6 +30,17 @@ class TracerError(TracediffError, TypeError):
 # --- source lines -------------------------------------------------------------
 
 _src_override: list[str] = []
+_phase: list[str] = [""]
+
+
+@contextlib.contextmanager
+def phase_context(phase: str):
+    """Tag equations made inside as the forward or backward sweep."""
+    _phase.append(phase)
+    try:
+        yield
+    finally:
+        _phase.pop()
 
 
 def user_src() -> str:
@@ -52,6 +63,18 @@ def src_context(src: str):
     try:
         yield
     finally:
+        _src_override.pop()
+
+
+@contextlib.contextmanager
+def restage_context(src: str, phase: str):
+    """Re-staging an equation keeps its source line, and its sweep unless one is active."""
+    _src_override.append(src)
+    _phase.append(_phase[-1] or phase)
+    try:
+        yield
+    finally:
+        _phase.pop()
         _src_override.pop()
 
 
@@ -106,7 +129,7 @@ class Builder:
                 raise
             raise type(e)(f"{e}{at(src)}") from None
         outs = tuple(Var(a) for a in avals)
-        self.eqns.append(Eqn(prim, ins, outs, params, src))
+        self.eqns.append(Eqn(prim, ins, outs, params, src, _phase[-1]))
         return [Tracer(self, v) for v in outs]
 
 

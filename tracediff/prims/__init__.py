@@ -1,3 +1,3 @@
 """Every primitive, one block each, grouped by kind."""
 
-from . import elementwise, indexing, linalg, reduce, shape  # noqa: F401
+from . import elementwise, indexing, linalg, reduce, region, shape  # noqa: F401

@@ -1,0 +1,20 @@
+"""The suite passes with the optimizer off too (DCE only), so every pass is
+checked against the unoptimized program on the same tests."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SUITES = ["test_prims.py", "test_api.py", "test_programs.py"]
+
+
+def test_suite_passes_with_optimizer_off():
+    files = [str(HERE / f) for f in SUITES if (HERE / f).exists()]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--optimize=off", *files],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

@@ -1,0 +1,43 @@
+"""`fused`: a region of elementwise ops, the index maps (broadcast/reshape)
+that feed them and the reductions they feed, held as a nested IR `body`.
+
+One region becomes one loop nest in a compiled backend; the interpreter runs
+its body with NumPy. Its VJP differentiates the body inline, so optimized
+programs stay differentiable.
+"""
+
+from __future__ import annotations
+
+from ..core import REGION, Primitive
+
+fused_p = Primitive("fused", REGION, nout=-1)
+
+
+@fused_p.def_abstract
+def _fused_abstract(*avals, body, name):
+    if len(avals) != len(body.invars):
+        raise TypeError(f"fused {name}: {len(avals)} inputs for a body of {len(body.invars)}")
+    for a, v in zip(avals, body.invars):
+        if a.shape != v.aval.shape or a.dtype != v.aval.dtype:
+            raise TypeError(f"fused {name}: input {a} does not match body input {v.aval}")
+    return body.out_avals
+
+
+@fused_p.def_impl
+def _fused_impl(*args, body, name):
+    run = body.__dict__.get("_interpreter")
+    if run is None:
+        from ..interpret import Interpreter
+
+        run = body.__dict__["_interpreter"] = Interpreter(body)
+    return run(*args)
+
+
+@fused_p.def_vjp
+def _fused_vjp(cts, ans, *ins, body, name):
+    from ..ad import backward_pass
+
+    wrt = [v.aval.is_float for v in body.invars]
+    _, grads = backward_pass(body, ins, cts, wrt)
+    it = iter(grads)
+    return [next(it) if w else None for w in wrt]
