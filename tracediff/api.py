@@ -25,7 +25,7 @@ from .core import IR, Aval, TracediffError
 from .interpret import Interpreter, eval_ir
 from .numpy_api import aval_of, stop_gradient  # noqa: F401  (re-exported)
 from .passes.pipeline import optimize
-from .tracing import Tracer, trace
+from .tracing import Tracer, at, trace, user_src
 
 
 class TransformError(TracediffError, TypeError):
@@ -155,14 +155,18 @@ class Entry:
 
     __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target")
 
-    def __init__(self, traced_ir: IR, out_tree, captured, target: str):
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str, float_outs=()):
         self.traced_ir = traced_ir
         self.ir = optimize(traced_ir)
         self.out_tree = out_tree
         self.captured = captured
         self.target = target
         self.runner = None
-        self.fixups = [(i, f) for i, v in enumerate(self.ir.outvars) if (f := _fixup(v.aval)) is not None]
+        avals = [
+            Aval(v.aval.shape, v.aval.dtype, v.aval.weak or i in float_outs)
+            for i, v in enumerate(self.ir.outvars)
+        ]
+        self.fixups = [(i, f) for i, a in enumerate(avals) if (f := _fixup(a)) is not None]
 
     def __call__(self, dyn: list):
         if self.captured or any(type(x) is Tracer for x in dyn):
@@ -225,8 +229,9 @@ class Transformed:
 
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
+        self._float_outs = ()
         ir = self.transform(ir, out_tree, info, args)
-        return Entry(ir, self._out_tree, info["captured"], self.target)
+        return Entry(ir, self._out_tree, info["captured"], self.target, self._float_outs)
 
     def _static_argnums(self, args) -> tuple:
         return ()
@@ -250,7 +255,7 @@ def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
         if not isinstance(a, int) or not -n_args <= a < n_args:
             raise ValueError(
                 f"{what}: argnums {argnums!r} is out of range for {_name(fun)} called with "
-                f"{n_args} positional argument(s)"
+                f"{n_args} positional argument(s)" + at(user_src())
             )
     return tuple(a % n_args for a in nums)
 
@@ -272,6 +277,7 @@ def _wrt_mask(info, nums, fun, what) -> list[bool]:
             raise TypeError(
                 f"{what}: {_arg_name(fun, i)} holds non-array values (Python int/bool/str); "
                 "derivatives are taken only with respect to float32/float64 arrays and Python floats"
+                + at(user_src())
             )
     return mask
 
@@ -281,7 +287,7 @@ def _check_float_wrt(ir: IR, mask, info, fun, what):
         if m and not v.aval.is_float:
             raise TypeError(
                 f"{what}: {_arg_name(fun, i)} has dtype {v.aval.dtype} ({v.aval}); derivatives "
-                "are taken only with respect to float32/float64 arrays and Python floats"
+                "are taken only with respect to float32/float64 arrays and Python floats" + at(user_src())
             )
 
 
@@ -309,7 +315,7 @@ class Grad(Transformed):
             ):
                 raise TypeError(
                     f"{what}(has_aux=True): {_name(self.fun)} must return a pair (value, aux), "
-                    f"got a structure {_tree_txt(out_tree)}"
+                    f"got a structure {_tree_txt(out_tree)}" + at(user_src())
                 )
             val_tree, aux_tree = out_tree[1]
         else:
@@ -317,26 +323,36 @@ class Grad(Transformed):
         if val_tree != pytree.LEAF:
             raise TypeError(
                 f"{what}: {_name(self.fun)} must return a scalar, got {_tree_txt(val_tree)}; "
-                "use td.vjp or td.jacobian for structured or non-scalar outputs"
+                "use td.vjp or td.jacobian for structured or non-scalar outputs" + at(user_src())
             )
         val = ir.outvars[0]
         if val.aval.shape != () or not val.aval.is_float:
             raise TypeError(
                 f"{what}: {_name(self.fun)} must return a float scalar, got {val.aval}; "
-                "use td.vjp or td.jacobian for non-scalar outputs"
+                "use td.vjp or td.jacobian for non-scalar outputs" + at(user_src())
             )
         seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
         full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
         n_out = len(ir.outvars)
-        grads = full.outvars[n_out:]
+        by_arg: dict[int, list] = {i: [] for i in nums}
+        weak_by_arg: dict[int, list] = {i: [] for i in nums}
+        wrt_leaves = [(i, v) for i, v, m in zip(info["leaf_arg"], ir.invars, mask) if m]
+        for g, (i, v) in zip(full.outvars[n_out:], wrt_leaves):
+            by_arg[i].append(g)
+            weak_by_arg[i].append(v.aval.weak)
+        grads = [g for i in nums for g in by_arg[i]]  # in the order argnums names them
+        weak = [w for i in nums for w in weak_by_arg[i]]
         grad_trees = _wrt_trees(info, nums)
         g_tree = grad_trees[0] if isinstance(self.argnums, int) else ("tuple", tuple(grad_trees))
+        first = 0
         if self.with_value:  # (value, grad) or ((value, aux), grad)
             outs, self._out_tree = full.outvars[:n_out] + grads, ("tuple", (out_tree, g_tree))
+            first = n_out
         elif self.has_aux:  # (grad, aux)
             outs, self._out_tree = grads + full.outvars[1:n_out], ("tuple", (g_tree, aux_tree))
         else:
             outs, self._out_tree = grads, g_tree
+        self._float_outs = {first + k for k, w in enumerate(weak) if w}
         full = IR(full.invars, full.eqns, list(outs))
         from .passes.dce import dce
 

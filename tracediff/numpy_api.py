@@ -36,13 +36,14 @@ def traced(x: Any) -> bool:
 def aval_of(x: Any) -> Aval:
     if isinstance(x, Tracer):
         return x.aval
-    if isinstance(x, bool):
+    t = type(x)  # exact types: np.float64 subclasses float but is strong (NEP 50)
+    if t is bool:
         return Aval((), np.dtype(bool))
-    if isinstance(x, int):
+    if t is int:
         return Aval((), np.dtype(np.int64), weak=True)
-    if isinstance(x, float):
+    if t is float:
         return Aval((), np.dtype(np.float64), weak=True)
-    if isinstance(x, complex):
+    if t is complex:
         _fail(TypeError, "complex numbers are not supported")
     a = np.asarray(x)
     if a.dtype == object:

@@ -36,7 +36,8 @@ def _is_float(x) -> bool:
 
 
 def _dtype(args) -> np.dtype:
-    dts = [np.asarray(x).dtype for x in _float_leaves(args)]
+    # Python floats are weak: they compute in the dtype of the arrays they meet
+    dts = [np.asarray(x).dtype for x in _float_leaves(args) if type(x) is not float]
     return np.dtype(np.float32) if dts and all(d == np.float32 for d in dts) else np.dtype(np.float64)
 
 

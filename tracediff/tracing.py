@@ -149,8 +149,11 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply `prim`: record it if any argument is traced, else run it."""
     b = innermost_builder(args)
     if b is None:
-        out = prim.impl(*args, **params)
-        return out
+        if not _builders:
+            return prim.impl(*args, **params)
+        # while tracing, constants are staged too (as JAX's omnistaging): a
+        # broadcast literal stays one equation instead of a baked-in array
+        b = _builders[-1]
     outs = b.emit(prim, args, params)
     return outs[0] if prim.nout == 1 else outs
 

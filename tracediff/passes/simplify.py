@@ -177,6 +177,27 @@ def r_identity(ctx, e, x):
     return x
 
 
+def r_select(ctx, e, c, x, y):
+    v = ctx.scalar_const(c)
+    if v is None:
+        return None
+    return x if v else y
+
+
+def fold_broadcast_scalars(ctx, e, ins):
+    """An elementwise op of scalar constants (maybe broadcast): compute it once."""
+    if e.prim.kind != ELEMENTWISE or not ins:
+        return None
+    vals = [ctx.scalar_const(a) for a in ins]
+    if any(v is None for v in vals):
+        return None
+    dts = [a.aval.dtype for a in ins]
+    with np.errstate(all="ignore"):
+        r = e.prim.impl(*[np.asarray(v, dt) for v, dt in zip(vals, dts)], **e.params)
+    out = e.outvars[0].aval
+    return _broadcast(ctx, e, Lit(np.asarray(r, out.dtype)), out.shape)
+
+
 RULES = {
     sh.broadcast_p: r_broadcast,
     sh.reshape_p: r_reshape,
@@ -189,11 +210,14 @@ RULES = {
     ew.neg_p: r_neg,
     ew.pow_p: r_pow,
     ew.stop_gradient_p: r_identity,
+    ew.select_p: r_select,
 }
 
 
 def _fold(e: Eqn, ins) -> Lit | None:
     if e.prim.kind == REGION or e.prim.nout != 1 or not all(type(a) is Lit for a in ins):
+        return None
+    if e.prim is sh.broadcast_p:  # broadcast of a scalar literal is the canonical constant
         return None
     aval = e.outvars[0].aval
     if aval.size > FOLD_MAX_SIZE:
@@ -223,8 +247,10 @@ def simplify(ir: IR) -> IR:
         if folded is not None:
             sub[e.outvars[0]] = folded
             continue
-        rule = RULES.get(e.prim)
-        res = rule(ctx, e, *ins, **e.params) if rule is not None else None
+        res = fold_broadcast_scalars(ctx, e, ins)
+        if res is None:
+            rule = RULES.get(e.prim)
+            res = rule(ctx, e, *ins, **e.params) if rule is not None else None
         if res is None:
             emit(e)
         elif isinstance(res, list):

@@ -1,0 +1,573 @@
+"""IR -> Python source of one Numba function: the emitter every target shares.
+
+The whole optimized program becomes one function `kernel(inputs..., consts...)`
+returning its computed outputs. A fused region becomes a loop nest over its
+domain: elementwise values are scalars in registers, placed at the outermost
+loop level they depend on (loop-invariant code motion), index maps
+(broadcast/reshape) become index arithmetic, reductions become accumulators
+(float32 sums accumulate in float64). Contractions go to BLAS (`np.dot`).
+
+A `Target` supplies what differs: the decorator, the parallel loop form and
+the scalar code of each primitive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import ELEMENTWISE, IR, REGION, Eqn, Lit, Var
+from ..prims import elementwise as ew
+from ..prims import indexing as ix
+from ..prims import linalg as la
+from ..prims import reduce as rd
+from ..prims import shape as sh
+from ..prims.region import fused_p
+
+INDEX_OPS = (sh.broadcast_p, sh.reshape_p)
+REDUCTIONS = {
+    rd.reduce_sum_p: "sum",
+    rd.reduce_prod_p: "prod",
+    rd.reduce_max_p: "max",
+    rd.reduce_min_p: "min",
+}
+
+
+class EmitError(NotImplementedError):
+    pass
+
+
+def dtype_ctor(dt: np.dtype) -> str:
+    dt = np.dtype(dt)
+    return "np.bool_" if dt == np.dtype(bool) else f"np.{dt.name}"
+
+
+def literal(val, dt: np.dtype) -> str:
+    dt = np.dtype(dt)
+    v = np.asarray(val).item()
+    if dt == np.dtype(bool):
+        return repr(bool(v))
+    if dt.kind == "f":
+        if math.isnan(v):
+            return f"{dtype_ctor(dt)}(np.nan)"
+        if math.isinf(v):
+            return f"{dtype_ctor(dt)}({'-' if v < 0 else ''}np.inf)"
+        return f"{dtype_ctor(dt)}({float(v)!r})"
+    return f"{dtype_ctor(dt)}({int(v)})"
+
+
+def acc_dtype(kind: str, dt: np.dtype) -> np.dtype:
+    if dt == np.dtype(np.float32) and kind in ("sum", "prod"):
+        return np.dtype(np.float64)  # accumulate float32 sums in float64
+    if dt.kind in "biu" and kind in ("sum", "prod"):
+        return np.dtype(np.int64)
+    return dt
+
+
+def identity(kind: str, dt: np.dtype) -> str:
+    if kind == "sum":
+        return literal(0, dt)
+    if kind == "prod":
+        return literal(1, dt)
+    if dt.kind == "f":
+        return literal(-np.inf if kind == "max" else np.inf, dt)
+    info = np.iinfo(dt) if dt.kind in "iu" else None
+    if info is None:
+        return literal(kind == "min", dt)
+    return literal(info.min if kind == "max" else info.max, dt)
+
+
+def combine(kind: str, acc: str, v: str) -> str:
+    """Statement folding `v` into `acc` (NaN propagates as in NumPy)."""
+    if kind == "sum":
+        return f"{acc} += {v}"
+    if kind == "prod":
+        return f"{acc} *= {v}"
+    op = ">" if kind == "max" else "<"
+    return f"{acc} = {v} if ({v} {op} {acc} or {v} != {v}) else {acc}"
+
+
+@dataclass
+class Target:
+    name: str
+    decorator: str
+    header: list[str]
+    parallel_min_size: int = 1 << 15
+    max_chunks: int = 32
+    scalar: dict = field(default_factory=dict)
+
+    def scalar_code(self, prim, dt_out: np.dtype) -> str:
+        tpl = prim.scalar.get(self.name) or prim.scalar.get("any")
+        if tpl is None:
+            raise EmitError(f"{prim.name}: no scalar code for target {self.name}")
+        return tpl.replace("{dt}", dtype_ctor(dt_out))
+
+
+class Names:
+    def __init__(self, prefix: str):
+        self.prefix, self.n, self.map = prefix, 0, {}
+
+    def __call__(self, v: Var) -> str:
+        if v not in self.map:
+            self.map[v] = f"{self.prefix}{self.n}"
+            self.n += 1
+        return self.map[v]
+
+    def fresh(self, stem: str = "") -> str:
+        self.n += 1
+        return f"{stem or self.prefix}{self.n}"
+
+
+class ProgramEmitter:
+    """Emits the kernel source of one top-level program."""
+
+    def __init__(self, ir: IR, target: Target):
+        self.ir, self.target = ir, target
+        self.name = Names("v")
+        self.lines: list[str] = []
+        self.consts: list[np.ndarray] = []  # array literals passed as arguments
+        self.const_names: dict[int, str] = {}
+        self.layout: dict[Var, str] = {}  # "C", "F" or "A" (NumPy view of any layout)
+
+    # --- atoms ----------------------------------------------------------------------
+    def const(self, lit: Lit) -> str:
+        if lit.val.ndim == 0:
+            return literal(lit.val, lit.aval.dtype)
+        key = id(lit.val)
+        if key not in self.const_names:
+            self.const_names[key] = f"k{len(self.consts)}"
+            self.consts.append(np.ascontiguousarray(lit.val, dtype=lit.aval.dtype))
+        return self.const_names[key]
+
+    def atom(self, a) -> str:
+        return self.const(a) if type(a) is Lit else self.name(a)
+
+    def emit(self, line: str, indent: int = 1):
+        self.lines.append("    " * indent + line)
+
+    def contiguous(self, a) -> str:
+        s = self.atom(a)
+        if type(a) is Var and a.aval.ndim > 0 and self.layout.get(a, "C") != "C":
+            return f"np.ascontiguousarray({s})"
+        return s
+
+    # --- program --------------------------------------------------------------------
+    def run(self) -> str:
+        ir = self.ir
+        for v in ir.invars:
+            self.layout[v] = "C"
+        for e in ir.eqns:
+            self.eqn(e)
+        outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
+        self.emit(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
+        head = list(self.target.header) + ["", "", self.target.decorator, f"def kernel({', '.join(args)}):"]
+        return "\n".join(head + self.lines) + "\n"
+
+    def eqn(self, e: Eqn):
+        p = e.prim
+        if p is fused_p:
+            RegionEmitter(self, e).run()
+        elif p.kind == ELEMENTWISE or p in REDUCTIONS:
+            RegionEmitter(self, _singleton_region(e)).run()
+        else:
+            method = getattr(self, f"op_{p.name}", None)
+            if method is None:
+                raise EmitError(f"the {self.target.name} backend cannot compile {p.name} yet")
+            method(e, *e.inputs, **e.params)
+
+    def out(self, e: Eqn, layout: str = "C") -> str:
+        v = e.outvars[0]
+        self.layout[v] = layout
+        return self.name(v)
+
+    # --- top-level operations -------------------------------------------------------
+    def op_matmul(self, e, x, y):
+        o = self.out(e)
+        xs, ys = (self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a) for a in (x, y))
+        if e.outvars[0].aval.ndim == 2:
+            self.emit(f"{o} = np.dot({xs}, {ys})")
+            return
+        bshape = e.outvars[0].aval.shape[:-2]
+        nb = int(np.prod(bshape))
+        m, k = x.aval.shape[-2:]
+        n = y.aval.shape[-1]
+        dt = dtype_ctor(e.outvars[0].aval.dtype)
+        self.emit(f"{o}_x = {self.contiguous(x)}.reshape(({nb}, {m}, {k}))")
+        self.emit(f"{o}_y = {self.contiguous(y)}.reshape(({nb}, {k}, {n}))")
+        self.emit(f"{o} = np.empty(({nb}, {m}, {n}), {dt})")
+        self.emit(f"for b_ in range({nb}):")
+        self.emit(f"{o}[b_] = np.dot({o}_x[b_], {o}_y[b_])", 2)
+        self.emit(f"{o} = {o}.reshape({tuple(e.outvars[0].aval.shape)})")
+
+    def op_transpose(self, e, x, *, perm):
+        lay = "F" if perm == (1, 0) and self.layout.get(x, "C") == "C" else "A"
+        o = self.out(e, lay)
+        self.emit(f"{o} = np.transpose({self.atom(x)}, {tuple(perm)})")
+
+    def op_reshape(self, e, x, *, shape):
+        o = self.out(e)
+        if x.aval.ndim == 0:
+            self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)})")
+        elif len(shape) == 0:
+            self.emit(f"{o} = {self.contiguous(x)}.reshape(-1)[0]")
+        else:
+            self.emit(f"{o} = {self.contiguous(x)}.reshape({tuple(shape)})")
+
+    def op_broadcast(self, e, x, *, shape):
+        o = self.out(e)
+        dt = dtype_ctor(e.outvars[0].aval.dtype)
+        if type(x) is Lit or x.aval.ndim == 0:
+            self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)}, {dt})")
+        else:
+            self.emit(f"{o} = np.empty({tuple(shape)}, {dt})")
+            self.emit(f"{o}[...] = {self.atom(x)}")
+
+    def op_slice(self, e, x, *, spec):
+        o = self.out(e, "A")
+        self.emit(f"{o} = {self.atom(x)}[{_slice_txt(spec)}]")
+
+    def op_unslice(self, e, x, *, shape, spec):
+        o = self.out(e)
+        self.emit(f"{o} = np.zeros({tuple(shape)}, {dtype_ctor(e.outvars[0].aval.dtype)})")
+        self.emit(f"{o}[{_slice_txt(spec)}] = {self.atom(x)}")
+
+    def op_concatenate(self, e, *xs, axis):
+        o = self.out(e)
+        parts = ", ".join(self.atom(x) for x in xs)
+        self.emit(f"{o} = np.concatenate(({parts},), axis={axis})")
+
+    def op_gather(self, e, x, idx):
+        o = self.out(e)
+        size = x.aval.size
+        dt = dtype_ctor(e.outvars[0].aval.dtype)
+        n = idx.aval.size
+        self.emit(f"{o}_x = {self.contiguous(x)}.reshape(-1)")
+        self.emit(f"{o}_i = {self.contiguous(idx)}.reshape(-1)")
+        self.emit(f"{o} = np.empty({n}, {dt})")
+        self.emit(f"for j_ in range({n}):")
+        self.emit(f"q_ = {o}_i[j_]", 2)
+        self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
+        self.emit('raise IndexError("gather: index out of bounds")', 3)
+        self.emit(f"{o}[j_] = {o}_x[q_]", 2)
+        self.emit(f"{o} = {o}.reshape({tuple(idx.aval.shape)})")
+
+    def op_scatter_add(self, e, upd, idx, *, shape):
+        o = self.out(e)
+        out_dt = e.outvars[0].aval.dtype
+        acc = dtype_ctor(np.float64 if out_dt.kind == "f" else out_dt)
+        size = int(np.prod(shape))
+        n = idx.aval.size
+        self.emit(f"{o}_u = {self.contiguous(upd)}.reshape(-1)")
+        self.emit(f"{o}_i = {self.contiguous(idx)}.reshape(-1)")
+        self.emit(f"{o}_a = np.zeros({size}, {acc})")
+        self.emit(f"for j_ in range({n}):")
+        self.emit(f"q_ = {o}_i[j_]", 2)
+        self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
+        self.emit('raise IndexError("scatter_add: index out of bounds")', 3)
+        self.emit(f"{o}_a[q_] += {o}_u[j_]", 2)
+        self.emit(f"{o} = {o}_a.astype({dtype_ctor(out_dt)}).reshape({tuple(shape)})")
+
+    def _axis_loops(self, shape, axis, o):
+        """Loops over every axis but `axis`; returns (index names, indent)."""
+        idx, ind = [], 1
+        for k, d in enumerate(shape):
+            if k == axis:
+                idx.append("ia_")
+                continue
+            name = f"i{k}_"
+            self.emit(f"for {name} in range({d}):", ind)
+            idx.append(name)
+            ind += 1
+        return idx, ind
+
+    def op_cumsum(self, e, x, *, axis):
+        o = self.out(e)
+        a = e.outvars[0].aval
+        xs = self.atom(x)
+        self.emit(f"{o} = np.empty({tuple(a.shape)}, {dtype_ctor(a.dtype)})")
+        idx, ind = self._axis_loops(a.shape, axis, o)
+        at = ", ".join(idx)
+        self.emit(f"acc_ = {literal(0, a.dtype)}", ind)
+        self.emit(f"for ia_ in range({a.shape[axis]}):", ind)
+        self.emit(f"acc_ += {xs}[{at}]", ind + 1)
+        self.emit(f"{o}[{at}] = acc_", ind + 1)
+
+    def _arg(self, e, x, axis, op):
+        o = self.out(e)
+        a = x.aval
+        xs = self.atom(x)
+        out_shape = tuple(d for k, d in enumerate(a.shape) if k != axis)
+        self.emit(f"{o} = np.empty({out_shape}, np.int64)")
+        idx, ind = self._axis_loops(a.shape, axis, o)
+        at = ", ".join(idx)
+        oat = ", ".join(i for i in idx if i != "ia_")
+        self.emit("ia_ = 0", ind)
+        self.emit(f"best_ = {xs}[{at}]", ind)
+        self.emit("arg_ = 0", ind)
+        self.emit(f"for ia_ in range(1, {a.shape[axis]}):", ind)
+        self.emit(f"w_ = {xs}[{at}]", ind + 1)
+        self.emit(f"if w_ {op} best_ or (w_ != w_ and best_ == best_):", ind + 1)
+        self.emit("best_ = w_", ind + 2)
+        self.emit("arg_ = ia_", ind + 2)
+        if out_shape:
+            self.emit(f"{o}[{oat}] = arg_", ind)
+        else:
+            self.emit(f"{o} = arg_", ind)
+
+    def op_argmax(self, e, x, *, axis):
+        self._arg(e, x, axis, ">")
+
+    def op_argmin(self, e, x, *, axis):
+        self._arg(e, x, axis, "<")
+
+
+def _slice_txt(spec) -> str:
+    parts = []
+    for start, stop, step in spec:
+        parts.append(f"{start}:{'' if stop is None else stop}:{step}")
+    return ", ".join(parts)
+
+
+def _singleton_region(e: Eqn) -> Eqn:
+    """Wrap a lone compute equation (optimizer off) into a one-op region."""
+    ins = [a for a in e.inputs if type(a) is Var]
+    ren = {v: Var(v.aval) for v in dict.fromkeys(ins)}
+    outs = tuple(Var(v.aval) for v in e.outvars)
+    body_eqn = Eqn(
+        e.prim, tuple(ren.get(a, a) if type(a) is Var else a for a in e.inputs), outs, e.params, e.src
+    )
+    body = IR([ren[v] for v in ren], [body_eqn], list(outs))
+    return Eqn(fused_p, tuple(ren), e.outvars, {"body": body, "name": "loop"}, e.src)
+
+
+class RegionEmitter:
+    """One fused region -> a loop nest inside the kernel."""
+
+    def __init__(self, prog: ProgramEmitter, eqn: Eqn):
+        self.prog, self.eqn = prog, eqn
+        self.body: IR = eqn.params["body"]
+        first = next(e for e in self.body.eqns if e.prim not in INDEX_OPS)
+        self.domain = first.inputs[0].aval.shape if first.prim in REDUCTIONS else first.outvars[0].aval.shape
+        self.rank = len(self.domain)
+        self.size = int(np.prod(self.domain))
+        self.parallel = self.rank > 0 and self.size >= prog.target.parallel_min_size and self.domain[0] > 1
+        self.nchunks = min(self.domain[0], prog.target.max_chunks) if self.parallel else 1
+        self.tnames = Names(prog.name.fresh("r") + "_t")
+        # statements per loop level: 0 = before the loops, k = inside loop k-1
+        self.pre = [[] for _ in range(self.rank + 1)]
+        self.post = [[] for _ in range(self.rank + 1)]
+        self.chunk_pre: list[str] = []
+        self.chunk_post: list[str] = []
+        self.prologue: list[str] = []
+        self.epilogue: list[str] = []
+        self.scalar: dict[Var, tuple[str, int]] = {}  # body var -> (expression, depth)
+        self.index_def: dict[Var, Eqn] = {}
+        self.outer = dict(zip(self.body.invars, eqn.inputs))  # body input -> top-level atom
+        self.results = dict(zip(self.body.outvars, eqn.outvars))
+
+    def idx(self, k: int) -> str:
+        return f"i{k}"
+
+    # --- loads ------------------------------------------------------------------------
+    def load(self, v, index: list[str]) -> tuple[str, int]:
+        """Scalar expression of `v` at `index` (index expressions of v's shape)."""
+        if type(v) is Lit:
+            if v.val.ndim == 0:
+                return literal(v.val, v.aval.dtype), 0
+            return self._subscript(self.prog.const(v), index)
+        e = self.index_def.get(v)
+        if e is not None:
+            x = e.inputs[0]
+            if e.prim is sh.broadcast_p:
+                lead = len(e.params["shape"]) - x.aval.ndim
+                sub = [
+                    "0" if d == 1 and e.params["shape"][lead + j] != 1 else index[lead + j]
+                    for j, d in enumerate(x.aval.shape)
+                ]
+                return self.load(x, sub)
+            return self.load(x, _reshape_index(index, v.aval.shape, x.aval.shape))
+        if v in self.scalar:
+            return self.scalar[v]
+        outer = self.outer[v]
+        if v.aval.ndim == 0:
+            return self.prog.atom(outer), 0
+        return self._subscript(self.prog.atom(outer), index)
+
+    def _subscript(self, arr: str, index: list[str]) -> tuple[str, int]:
+        depth = 0
+        for s in index:
+            for k in range(self.rank):
+                if self.idx(k) in _tokens(s):
+                    depth = max(depth, k + 1)
+        return f"{arr}[{', '.join(index)}]" if index else f"{arr}[()]", depth
+
+    # --- emission ---------------------------------------------------------------------
+    def run(self):
+        prog = self.prog
+        full = [self.idx(k) for k in range(self.rank)]
+        for o in self.eqn.outvars:
+            prog.layout[o] = "C"
+        for e in self.body.eqns:
+            if e.prim in INDEX_OPS:
+                self.index_def[e.outvars[0]] = e
+                continue
+            if e.prim in REDUCTIONS:
+                self.reduction(e, full)
+                continue
+            ops = [self.load(a, full) for a in e.inputs]
+            dt = e.outvars[0].aval.dtype
+            code = prog.target.scalar_code(e.prim, dt).format(*[x for x, _ in ops])
+            depth = max((d for _, d in ops), default=0)
+            name = self.tnames(e.outvars[0])
+            self.pre[depth].append(f"{name} = {code}")
+            self.scalar[e.outvars[0]] = (name, depth)
+        # stores of elementwise results
+        for bv, ov in self.results.items():
+            if bv in self.scalar or bv in self.index_def or bv in self.outer:
+                expr, _ = self.load(bv, full)
+                o = prog.name(ov)
+                dt = dtype_ctor(ov.aval.dtype)
+                if self.rank == 0:
+                    self.pre[0].append(f"{o} = {expr}")
+                else:
+                    self.prologue.append(f"{o} = np.empty({self.domain}, {dt})")
+                    self.pre[self.rank].append(f"{o}[{', '.join(full)}] = {expr}")
+        self.write()
+
+    def reduction(self, e: Eqn, full: list[str]):
+        prog = self.prog
+        kind = REDUCTIONS[e.prim]
+        axes = e.params["axes"]
+        x = e.inputs[0]
+        val, _ = self.load(x, full)
+        out = self.results[e.outvars[0]]
+        o = prog.name(out)
+        out_dt = out.aval.dtype
+        adt = acc_dtype(kind, out_dt)
+        ident = identity(kind, adt)
+        cast = dtype_ctor(adt)
+        v = f"{cast}({val})" if adt != out_dt else val
+        keep = [self.idx(k) for k in range(self.rank) if k not in axes]
+        out_shape = out.aval.shape
+        suffix_from = min(axes)
+        is_suffix = tuple(axes) == tuple(range(suffix_from, self.rank))
+        acc = f"{o}_acc"
+        final = dtype_ctor(out_dt)
+        if is_suffix and suffix_from > 0:
+            # a register accumulator inside loop `suffix_from - 1`
+            self.pre[suffix_from].append(f"{acc} = {ident}")
+            self.pre[self.rank].append(combine(kind, acc, v))
+            self.prologue.append(f"{o} = np.empty({out_shape}, {final})")
+            self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
+        elif is_suffix:  # a full reduction to a scalar
+            if self.parallel:
+                part = f"{o}_part"
+                self.prologue.append(f"{part} = np.empty({self.nchunks}, {cast})")
+                self.chunk_pre.append(f"{acc} = {ident}")
+                self.pre[self.rank].append(combine(kind, acc, v))
+                self.chunk_post.append(f"{part}[c_] = {acc}")
+                self.epilogue.append(f"{acc} = {ident}")
+                self.epilogue.append(f"for c_ in range({self.nchunks}):")
+                self.epilogue.append("    " + combine(kind, acc, f"{part}[c_]"))
+                self.epilogue.append(f"{o} = {final}({acc})")
+            else:
+                self.prologue.append(f"{acc} = {ident}")
+                self.pre[self.rank].append(combine(kind, acc, v))
+                self.epilogue.append(f"{o} = {final}({acc})")
+        elif 0 in axes and self.parallel:
+            # per-chunk partial results, combined after the parallel loop
+            part = f"{o}_part"
+            at = ", ".join(["c_"] + keep)
+            self.prologue.append(f"{part} = np.full(({self.nchunks},) + {out_shape}, {ident}, {cast})")
+            self.pre[self.rank].append(combine(kind, f"{part}[{at}]", v))
+            self.epilogue.append(f"{acc} = {part}[0].copy()")
+            self.epilogue.append(f"for c_ in range(1, {self.nchunks}):")
+            self.epilogue.append(f"    {acc}_f = {acc}.reshape(-1)")
+            self.epilogue.append(f"    {part}_f = {part}[c_].reshape(-1)")
+            self.epilogue.append(f"    for j_ in range({acc}_f.size):")
+            self.epilogue.append("        " + combine(kind, f"{acc}_f[j_]", f"{part}_f[j_]"))
+            self.epilogue.append(f"{o} = {acc}.astype({final})")
+        else:  # accumulate in place into an array (rows never shared between chunks)
+            self.prologue.append(f"{acc} = np.full({out_shape}, {ident}, {cast})")
+            self.pre[self.rank].append(combine(kind, f"{acc}[{', '.join(keep)}]", v))
+            self.epilogue.append(f"{o} = {acc}.astype({final})" if adt != out_dt else f"{o} = {acc}")
+
+    def write(self):
+        emit = self.prog.emit
+        for s in self.prologue + self.pre[0]:
+            emit(s)
+        if self.rank == 0:
+            for s in self.epilogue:
+                emit(s)
+            return
+        d0 = self.domain[0]
+        ind = 1
+        if self.parallel:
+            emit(f"for c_ in prange({self.nchunks}):", ind)
+            ind += 1
+            emit(f"lo_ = c_ * {d0} // {self.nchunks}", ind)
+            emit(f"hi_ = (c_ + 1) * {d0} // {self.nchunks}", ind)
+            for s in self.chunk_pre:
+                emit(s, ind)
+            emit(f"for {self.idx(0)} in range(lo_, hi_):", ind)
+        else:
+            emit(f"for {self.idx(0)} in range({d0}):", ind)
+        base = ind
+        for k in range(1, self.rank + 1):
+            for s in self.pre[k]:
+                emit(s, base + k)
+            if k < self.rank:
+                emit(f"for {self.idx(k)} in range({self.domain[k]}):", base + k)
+        for k in range(self.rank - 1, 0, -1):
+            for s in self.post[k + 1] if k + 1 <= self.rank - 0 and k + 1 != self.rank + 1 else []:
+                pass
+        # post statements of level k run after loop k closes, inside loop k-1
+        for k in range(self.rank, 0, -1):
+            for s in self.post[k]:
+                emit(s, base + k - 1)
+        if self.parallel:
+            for s in self.chunk_post:
+                emit(s, base)
+        for s in self.epilogue:
+            emit(s)
+
+
+def _tokens(s: str) -> set[str]:
+    out, cur = set(), ""
+    for ch in s + " ":
+        if ch.isalnum() or ch == "_":
+            cur += ch
+        else:
+            if cur:
+                out.add(cur)
+            cur = ""
+    return out
+
+
+def _reshape_index(index: list[str], out_shape, in_shape) -> list[str]:
+    """Index of `in_shape` for the element at `index` of the reshaped `out_shape`."""
+    a = [(i, d) for i, d in zip(index, out_shape) if d != 1]
+    b = [d for d in in_shape if d != 1]
+    if [d for _, d in a] == b:  # only unit axes inserted or removed
+        it = iter(i for i, _ in a)
+        return [next(it) if d != 1 else "0" for d in in_shape]
+    flat = "0"
+    for i, d in zip(index, out_shape):
+        flat = f"({flat}) * {d} + {i}"
+    res, rest = [], flat
+    strides = [int(np.prod(in_shape[k + 1 :])) for k in range(len(in_shape))]
+    for d, st in zip(in_shape, strides):
+        res.append(f"(({rest}) // {st}) % {d}" if st != 1 else f"({rest}) % {d}")
+    return res
+
+
+def emit_program(ir: IR, target: Target) -> tuple[str, list[np.ndarray]]:
+    em = ProgramEmitter(ir, target)
+    src = em.run()
+    return src, em.consts
+
+
+__all__ = ["emit_program", "Target", "EmitError", "REGION", "ew", "ix", "la"]
