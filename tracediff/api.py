@@ -153,10 +153,11 @@ def _fixup(aval: Aval):
 class Entry:
     """One signature's program: traced IR, optimized IR, and how to run it."""
 
-    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target")
+    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target", "options")
 
-    def __init__(self, traced_ir: IR, out_tree, captured, target: str, float_outs=()):
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str, float_outs=(), options=None):
         self.traced_ir = traced_ir
+        self.options = options or {}
         self.ir = optimize(traced_ir)
         self.out_tree = out_tree
         self.captured = captured
@@ -175,19 +176,19 @@ class Entry:
             outs = eval_ir(self.traced_ir, list(dyn) + list(self.captured))
         else:
             if self.runner is None:
-                self.runner = make_runner(self.ir, self.target)
+                self.runner = make_runner(self.ir, self.target, self.options)
             outs = self.runner(*dyn)
         for i, f in self.fixups:
             outs[i] = f(outs[i])
         return pytree.unflatten(self.out_tree, outs)
 
 
-def make_runner(ir: IR, target: str) -> Callable:
+def make_runner(ir: IR, target: str, options: dict | None = None) -> Callable:
     if target == "interpret":
         return Interpreter(ir)
     from .backend import compile_ir
 
-    return compile_ir(ir, target)
+    return compile_ir(ir, target, **(options or {}))
 
 
 # --- the cache ------------------------------------------------------------------------
@@ -199,6 +200,8 @@ class Transformed:
     """Base of every transformed function: flatten, look up, run."""
 
     kind = "identity"
+
+    options: dict = {}
 
     def __init__(self, fun: Callable, params: tuple, target: str = "interpret"):
         self.fun = fun
@@ -231,7 +234,7 @@ class Transformed:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
         self._float_outs = ()
         ir = self.transform(ir, out_tree, info, args)
-        return Entry(ir, self._out_tree, info["captured"], self.target, self._float_outs)
+        return Entry(ir, self._out_tree, info["captured"], self.target, self._float_outs, self.options)
 
     def _static_argnums(self, args) -> tuple:
         return ()
@@ -390,6 +393,7 @@ class Jit(Transformed):
         static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
         self.static_argnums = static
+        self.options = {"parallel": parallel, "cache": cache} if target == "cpu" else {}
 
     def _key(self, args, kwargs):
         if not self.static_argnums:

@@ -163,7 +163,12 @@ class ProgramEmitter:
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         self.emit(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
-        head = list(self.target.header) + ["", "", self.target.decorator, f"def kernel({', '.join(args)}):"]
+        head = list(self.target.header) + [
+            "",
+            "",
+            self.target.decorator or "@@DECORATOR@@",
+            f"def kernel({', '.join(args)}):",
+        ]
         return "\n".join(head + self.lines) + "\n"
 
     def eqn(self, e: Eqn):
@@ -219,11 +224,22 @@ class ProgramEmitter:
     def op_broadcast(self, e, x, *, shape):
         o = self.out(e)
         dt = dtype_ctor(e.outvars[0].aval.dtype)
-        if type(x) is Lit or x.aval.ndim == 0:
+        if (type(x) is Lit and x.val.ndim == 0) or x.aval.ndim == 0:
             self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)}, {dt})")
-        else:
-            self.emit(f"{o} = np.empty({tuple(shape)}, {dt})")
-            self.emit(f"{o}[...] = {self.atom(x)}")
+            return
+        # materialize through a one-op loop: the broadcast becomes index arithmetic
+        xin = Var(x.aval) if type(x) is Var else x
+        mid, res = Var(e.outvars[0].aval), Var(e.outvars[0].aval)
+        body = IR(
+            [xin] if type(x) is Var else [],
+            [
+                Eqn(sh.broadcast_p, (xin,), (mid,), {"shape": shape}),
+                Eqn(ew.stop_gradient_p, (mid,), (res,), {}),
+            ],
+            [res],
+        )
+        region = Eqn(fused_p, (x,) if type(x) is Var else (), e.outvars, {"body": body, "name": "copy"})
+        RegionEmitter(self, region).run()
 
     def op_slice(self, e, x, *, spec):
         o = self.out(e, "A")
@@ -239,20 +255,31 @@ class ProgramEmitter:
         parts = ", ".join(self.atom(x) for x in xs)
         self.emit(f"{o} = np.concatenate(({parts},), axis={axis})")
 
+    def flat(self, name: str, a) -> None:
+        """`name` = a raveled (a 1-element array for a scalar)."""
+        if a.aval.ndim == 0:
+            self.emit(f"{name} = np.empty(1, {dtype_ctor(a.aval.dtype)})")
+            self.emit(f"{name}[0] = {self.atom(a)}")
+        else:
+            self.emit(f"{name} = {self.contiguous(a)}.reshape(-1)")
+
+    def unflat(self, o: str, shape) -> None:
+        self.emit(f"{o} = {o}[0]" if len(shape) == 0 else f"{o} = {o}.reshape({tuple(shape)})")
+
     def op_gather(self, e, x, idx):
         o = self.out(e)
         size = x.aval.size
         dt = dtype_ctor(e.outvars[0].aval.dtype)
         n = idx.aval.size
-        self.emit(f"{o}_x = {self.contiguous(x)}.reshape(-1)")
-        self.emit(f"{o}_i = {self.contiguous(idx)}.reshape(-1)")
+        self.flat(f"{o}_x", x)
+        self.flat(f"{o}_i", idx)
         self.emit(f"{o} = np.empty({n}, {dt})")
         self.emit(f"for j_ in range({n}):")
         self.emit(f"q_ = {o}_i[j_]", 2)
         self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
         self.emit('raise IndexError("gather: index out of bounds")', 3)
         self.emit(f"{o}[j_] = {o}_x[q_]", 2)
-        self.emit(f"{o} = {o}.reshape({tuple(idx.aval.shape)})")
+        self.unflat(o, idx.aval.shape)
 
     def op_scatter_add(self, e, upd, idx, *, shape):
         o = self.out(e)
@@ -260,8 +287,8 @@ class ProgramEmitter:
         acc = dtype_ctor(np.float64 if out_dt.kind == "f" else out_dt)
         size = int(np.prod(shape))
         n = idx.aval.size
-        self.emit(f"{o}_u = {self.contiguous(upd)}.reshape(-1)")
-        self.emit(f"{o}_i = {self.contiguous(idx)}.reshape(-1)")
+        self.flat(f"{o}_u", upd)
+        self.flat(f"{o}_i", idx)
         self.emit(f"{o}_a = np.zeros({size}, {acc})")
         self.emit(f"for j_ in range({n}):")
         self.emit(f"q_ = {o}_i[j_]", 2)
@@ -521,13 +548,11 @@ class RegionEmitter:
                 emit(s, base + k)
             if k < self.rank:
                 emit(f"for {self.idx(k)} in range({self.domain[k]}):", base + k)
+        # post statements of level k run after loop k closes, inside loop k-1;
+        # deeper ones first, so each dedent closes the loops below it
         for k in range(self.rank - 1, 0, -1):
-            for s in self.post[k + 1] if k + 1 <= self.rank - 0 and k + 1 != self.rank + 1 else []:
-                pass
-        # post statements of level k run after loop k closes, inside loop k-1
-        for k in range(self.rank, 0, -1):
             for s in self.post[k]:
-                emit(s, base + k - 1)
+                emit(s, base + k)
         if self.parallel:
             for s in self.chunk_post:
                 emit(s, base)
