@@ -1,5 +1,6 @@
 """tracediff: a differentiation compiler for plain NumPy code."""
 
+from . import optim
 from .api import (
     dump,
     grad,
@@ -34,6 +35,7 @@ __all__ = [
     "jit",
     "jvp",
     "make_ir",
+    "optim",
     "stop_gradient",
     "value_and_grad",
     "vjp",

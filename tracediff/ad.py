@@ -83,9 +83,11 @@ def _reverse_sweep(ir, env, read, cts, wrt, active):
         prev = ct_env.get(v)
         ct_env[v] = c if prev is None else prev + c
 
+    out_src = {v: e.src for e in ir.eqns for v in e.outvars}
     for o, c in zip(ir.outvars, cts):
         if type(o) is Var and o in active and c is not None:
-            accumulate(o, c, "the output")
+            with src_context(out_src.get(o, "")):  # the seed belongs to the output's line
+                accumulate(o, c, "the output")
     for e in reversed(ir.eqns):
         cts_out = [ct_env.pop(v, None) for v in e.outvars]
         if all(c is None for c in cts_out):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -183,6 +184,74 @@ class Entry:
         return pytree.unflatten(self.out_tree, outs)
 
 
+_MISS = object()
+RETRACE_WARN_AT = 16
+
+
+def _tree_expr(td, ns) -> str | None:
+    """Python expression building the output tree from `o` (None: not expressible)."""
+    it = iter(range(pytree.num_leaves(td)))
+
+    def go(t):
+        if t == pytree.LEAF:
+            return f"o[{next(it)}]"
+        kind = t[0]
+        if kind == "tuple":
+            return "(" + "".join(go(c) + ", " for c in t[1]) + ")"
+        if kind == "list":
+            return "[" + ", ".join(go(c) for c in t[1]) + "]"
+        if kind == "dict" and all(type(k) in (str, int) for k in t[1]):
+            return "{" + ", ".join(f"{k!r}: {go(c)}" for k, c in zip(t[1], t[2])) + "}"
+        if t == pytree.NONE:
+            return "None"
+        raise ValueError
+
+    try:
+        return go(td)
+    except ValueError:
+        return None
+
+
+def make_fast_path(entry: Entry, args: tuple):
+    """A function for calls with this exact signature: checks, runs, builds the result.
+
+    Only for top-level arguments that are arrays or Python floats; anything
+    else (pytrees, static values) takes the general path.
+    """
+    if entry.runner is None:
+        return None
+    ns = {"np": np, "ndarray": np.ndarray, "MISS": _MISS, "run": entry.runner}
+    checks, params = [], []
+    for i, a in enumerate(args):
+        params.append(f"a{i}")
+        if type(a) is np.ndarray:
+            ns[f"S{i}"], ns[f"D{i}"] = a.shape, a.dtype
+            checks.append(f"type(a{i}) is not ndarray or a{i}.shape != S{i} or a{i}.dtype is not D{i}")
+        elif type(a) is float:
+            checks.append(f"type(a{i}) is not float")
+        else:
+            return None
+    tree = _tree_expr(entry.out_tree, ns)
+    if tree is None:
+        return None
+    fix = []
+    for i, f in entry.fixups:
+        ns[f"F{i}"] = f
+        fix.append(f"    o[{i}] = F{i}(o[{i}])")
+    unpack = f"    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" if params else ""
+    src = (
+        "def fast(args):\n"
+        f"    if len(args) != {len(args)}:\n        return MISS\n"
+        + unpack
+        + "".join(f"    if {c}:\n        return MISS\n" for c in checks)
+        + f"    o = run({', '.join(params)})\n"
+        + "".join(line + "\n" for line in fix)
+        + f"    return {tree}\n"
+    )
+    exec(src, ns)
+    return ns["fast"]
+
+
 def make_runner(ir: IR, target: str, options: dict | None = None) -> Callable:
     if target == "interpret":
         return Interpreter(ir)
@@ -221,14 +290,35 @@ class Transformed:
         leaves, td = pytree.flatten((args, kwargs))
         return (td, tuple(_leaf_key(x) for x in leaves)), leaves
 
+    _fast = None
+
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs:
+            res = fast(args)
+            if res is not _MISS:
+                return res
         key, leaves = self._key(args, kwargs)
         entry = self.cache.get(key)
         if entry is None:
             entry = self._build(args, kwargs)
             if not entry.captured:
                 self.cache[key] = entry
-        return entry([x for x in leaves if _is_dynamic(x)])
+                self._count_signature()
+        res = entry([x for x in leaves if _is_dynamic(x)])
+        if not kwargs and not entry.captured:
+            self._fast = make_fast_path(entry, args)
+        return res
+
+    def _count_signature(self):
+        if len(self.cache) == RETRACE_WARN_AT and not getattr(self, "_warned", False):
+            self._warned = True
+            warnings.warn(
+                f"tracediff: {_name(self.fun)} has been traced and compiled for {RETRACE_WARN_AT} "
+                "different signatures (shapes, dtypes, static arguments); if that is not intended, "
+                "pass varying Python ints as arrays or keep shapes fixed",
+                stacklevel=3,
+            )
 
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))

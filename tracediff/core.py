@@ -147,7 +147,7 @@ class IR:
     stats: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        from .dump import ir_to_text
+        from .printer import ir_to_text
 
         return ir_to_text(self)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import IR, Lit, Var
+from ..core import IR, Lit
 from .cache import cache_dir, drop_numba_cache, load_module
 from .emit import ProgramEmitter, Target
 
@@ -26,73 +26,82 @@ def make_target(parallel=None) -> Target:
     return t
 
 
-def source(ir: IR, parallel=None, cache: bool = True) -> tuple[str, list[np.ndarray]]:
+def source(ir: IR, parallel=None, cache: bool = True) -> tuple[str, list[np.ndarray], bool]:
     em = ProgramEmitter(ir, make_target(parallel))
     src = em.run()
     par = "prange(" in src
     deco = f'@numba.njit(cache={cache}, parallel={par}, error_model="numpy", fastmath=False, nogil=True)'
-    return src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n"), em.consts
+    return src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n"), em.consts, em.single
 
 
 class CpuRunner:
-    """Calls the compiled kernel: inputs in, NumPy outputs out."""
+    """Calls the compiled kernel: inputs in, NumPy outputs out.
+
+    The call is a small Python function generated for this program, so the
+    per-call work is only what this program needs (no generic loops).
+    """
 
     def __init__(self, ir: IR, parallel=None, cache: bool = True):
-        src, consts = source(ir, parallel, cache)
+        src, consts, single = source(ir, parallel, cache)
         self.source = src
         self.module = load_module(src, use_disk=cache)
-        self.kernel = self.module.kernel
-        self.consts = consts
         invars = list(ir.invars)
-        self.prep = [_prep(v) for v in invars]
-        plan, k = [], 0
-        for v in ir.outvars:
-            if type(v) is Lit:
-                plan.append(("lit", v.val[()] if v.val.ndim == 0 else v.val))
-            elif v in invars:
-                plan.append(("in", invars.index(v)))
+        ns = {"np": np, "consts": consts}
+        params = [f"a{i}" for i in range(len(invars))]
+        call = []
+        for i, v in enumerate(invars):
+            a = f"a{i}"
+            if v.aval.ndim > 0:
+                call.append(f"({a} if {a}.flags.c_contiguous else np.ascontiguousarray({a}))")
+            elif v.aval.weak:
+                call.append(a)
             else:
-                plan.append(("k", k))
-                k += 1
-        self.plan = plan
-        self.scalar_out = [
-            (i, np.dtype(v.aval.dtype).type)
-            for i, v in enumerate(ir.outvars)
-            if type(v) is Var and v.aval.ndim == 0
-        ]
-        self.first = True
+                ns[f"T{i}"] = np.dtype(v.aval.dtype).type
+                call.append(f"T{i}({a})")
+        call += [f"consts[{j}]" for j in range(len(consts))]
+        outs, k = [], 0
+        for i, v in enumerate(ir.outvars):
+            if type(v) is Lit:
+                ns[f"L{i}"] = v.val[()] if v.val.ndim == 0 else v.val
+                outs.append(f"L{i}")
+                continue
+            if v in invars:
+                outs.append(f"a{invars.index(v)}")
+                continue
+            r = "r" if single else f"r[{k}]"
+            k += 1
+            if v.aval.ndim == 0:
+                ns[f"S{i}"] = np.dtype(v.aval.dtype).type
+                r = f"S{i}({r})"
+            outs.append(r)
+        self.call_src = (
+            f"def run({', '.join(params)}):\n"
+            f"    r = kernel({', '.join(call)})\n"
+            f"    return [{', '.join(outs)}]\n"
+        )
+        self.ns = ns
+        self._bind(self.module.kernel)
+        self.run = self._first_call
+
+    @property
+    def kernel(self):
+        return self.ns["kernel"]
+
+    def _bind(self, kernel):
+        self.ns["kernel"] = kernel
+        exec(self.call_src, self.ns)
 
     def __call__(self, *args):
-        call = [p(a) if p is not None else a for p, a in zip(self.prep, args)]
-        call.extend(self.consts)
-        if self.first:
-            res = self._first_call(call)
-        else:
-            res = self.kernel(*call)
-        outs = [res[j] if kind == "k" else (args[j] if kind == "in" else j) for kind, j in self.plan]
-        for i, t in self.scalar_out:
-            outs[i] = t(outs[i])
-        return outs
+        return self.run(*args)
 
-    def _first_call(self, call):
+    def _first_call(self, *args):
         try:
-            res = self.kernel(*call)
-        except (EOFError, OSError, ValueError) as e:
-            if "pickle" not in repr(e).lower() and not isinstance(e, (EOFError, OSError)):
-                raise
+            res = self.ns["run"](*args)
+        except (EOFError, OSError):
             # a corrupt Numba cache entry: drop it and compile again
             drop_numba_cache(self.module.__name__, cache_dir())
             self.module = load_module(self.source, use_disk=False)
-            self.kernel = self.module.kernel
-            res = self.kernel(*call)
-        self.first = False
+            self._bind(self.module.kernel)
+            res = self.ns["run"](*args)
+        self.run = self.ns["run"]
         return res
-
-
-def _prep(v: Var):
-    if v.aval.ndim == 0:
-        t = np.dtype(v.aval.dtype).type
-        if v.aval.weak:
-            return None
-        return lambda a: a if type(a) is t else t(a)
-    return lambda a: a if a.flags.c_contiguous else np.ascontiguousarray(a)

@@ -26,7 +26,7 @@ from ..prims import reduce as rd
 from ..prims import shape as sh
 from ..prims.region import fused_p
 
-INDEX_OPS = (sh.broadcast_p, sh.reshape_p)
+INDEX_OPS = (sh.broadcast_p, sh.reshape_p, sh.unslice_p)
 REDUCTIONS = {
     rd.reduce_sum_p: "sum",
     rd.reduce_prod_p: "prod",
@@ -161,7 +161,8 @@ class ProgramEmitter:
         for e in ir.eqns:
             self.eqn(e)
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
-        self.emit(f"return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        self.single = len(outs) == 1  # returned bare: boxing a tuple costs a call
+        self.emit(f"return {outs[0]}" if self.single else f"return ({', '.join(outs)}{',' if outs else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
         head = list(self.target.header) + [
             "",
@@ -193,7 +194,13 @@ class ProgramEmitter:
         o = self.out(e)
         xs, ys = (self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a) for a in (x, y))
         if e.outvars[0].aval.ndim == 2:
-            self.emit(f"{o} = np.dot({xs}, {ys})")
+            (m, k), n = x.aval.shape, y.aval.shape[1]
+            if n == 1 and k > 1:  # matrix @ vector: BLAS gemv, not gemm with n = 1
+                self.emit(f"{o} = np.dot({xs}, {self.contiguous(y)}.reshape({k})).reshape(({m}, 1))")
+            elif m == 1 and k > 1:  # vector @ matrix
+                self.emit(f"{o} = np.dot({self.contiguous(x)}.reshape({k}), {ys}).reshape((1, {n}))")
+            else:
+                self.emit(f"{o} = np.dot({xs}, {ys})")
             return
         bshape = e.outvars[0].aval.shape[:-2]
         nb = int(np.prod(bshape))
@@ -208,14 +215,17 @@ class ProgramEmitter:
         self.emit(f"{o} = {o}.reshape({tuple(e.outvars[0].aval.shape)})")
 
     def op_transpose(self, e, x, *, perm):
-        lay = "F" if perm == (1, 0) and self.layout.get(x, "C") == "C" else "A"
-        o = self.out(e, lay)
+        if perm == (1, 0):  # .T keeps Numba's layout type (C <-> F), so BLAS takes it as is
+            o = self.out(e, {"C": "F", "F": "C"}.get(self.layout.get(x, "C"), "A"))
+            self.emit(f"{o} = {self.atom(x)}.T")
+            return
+        o = self.out(e, "A")
         self.emit(f"{o} = np.transpose({self.atom(x)}, {tuple(perm)})")
 
     def op_reshape(self, e, x, *, shape):
         o = self.out(e)
         if x.aval.ndim == 0:
-            self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)})")
+            self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)}, {dtype_ctor(x.aval.dtype)})")
         elif len(shape) == 0:
             self.emit(f"{o} = {self.contiguous(x)}.reshape(-1)[0]")
         else:
@@ -224,6 +234,9 @@ class ProgramEmitter:
     def op_broadcast(self, e, x, *, shape):
         o = self.out(e)
         dt = dtype_ctor(e.outvars[0].aval.dtype)
+        if len(shape) == 0:  # a scalar stays a scalar
+            self.emit(f"{o} = {dt}({self.atom(x)})")
+            return
         if (type(x) is Lit and x.val.ndim == 0) or x.aval.ndim == 0:
             self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)}, {dt})")
             return
@@ -415,13 +428,37 @@ class RegionEmitter:
                     for j, d in enumerate(x.aval.shape)
                 ]
                 return self.load(x, sub)
+            if e.prim is sh.unslice_p:
+                return self._load_unslice(x, index, e.params["spec"], v.aval.dtype)
             return self.load(x, _reshape_index(index, v.aval.shape, x.aval.shape))
         if v in self.scalar:
+            if index != [self.idx(k) for k in range(self.rank)]:
+                raise EmitError("internal: a loop value read at another index (fusion must split here)")
             return self.scalar[v]
         outer = self.outer[v]
         if v.aval.ndim == 0:
             return self.prog.atom(outer), 0
         return self._subscript(self.prog.atom(outer), index)
+
+    def _load_unslice(self, x, index, spec, dt) -> tuple[str, int]:
+        """x placed at a slice of zeros: a conditional load."""
+        conds, sub = [], []
+        for i, (start, stop, step), n in zip(index, spec, x.aval.shape):
+            off = f"({i} - {start})"
+            if step == 1:
+                j = off
+                conds.append(f"0 <= {off} < {n}")
+            else:
+                j = f"({off} // {step})"
+                conds.append(f"{off} % {step} == 0 and 0 <= {j} < {n}")
+            sub.append(j)
+        val, depth = self.load(x, sub)
+        for i in index:
+            for k in range(self.rank):
+                if self.idx(k) in _tokens(i):
+                    depth = max(depth, k + 1)
+        cond = " and ".join(conds) or "True"
+        return f"({val} if ({cond}) else {literal(0, dt)})", depth
 
     def _subscript(self, arr: str, index: list[str]) -> tuple[str, int]:
         depth = 0

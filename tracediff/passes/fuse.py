@@ -20,7 +20,8 @@ from ..prims import reduce as rd
 from ..prims import shape as sh
 from ..prims.region import fused_p
 
-INDEX_OPS = (sh.broadcast_p, sh.reshape_p)
+# index maps: read through inside a loop; unslice reads 0 outside its slice
+INDEX_OPS = (sh.broadcast_p, sh.reshape_p, sh.unslice_p)
 REDUCTIONS = (rd.reduce_sum_p, rd.reduce_max_p, rd.reduce_min_p, rd.reduce_prod_p)
 STANDALONE = "standalone"
 
@@ -41,9 +42,12 @@ def fuse(ir: IR) -> IR:
         if type(a) is not Var:
             return 0
         d = depth[a]
-        src = made_in.get(root.get(a, a))
-        if src is not None and src[0] != domain:
-            d = max(d, src[1] + 1)  # crossing domains: a later region
+        r = root.get(a, a)
+        src = made_in.get(r)
+        if src is not None and (src[0] != domain or r is not a):
+            # crossing domains, or reading a loop value at another index
+            # (flip, unslice): only a later region can see the whole array
+            d = max(d, src[1] + 1)
         return d
 
     for i, e in enumerate(eqns):
