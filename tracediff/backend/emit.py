@@ -443,7 +443,7 @@ class RegionEmitter:
     def _load_unslice(self, x, index, spec, dt) -> tuple[str, int]:
         """x placed at a slice of zeros: a conditional load."""
         conds, sub = [], []
-        for i, (start, stop, step), n in zip(index, spec, x.aval.shape):
+        for i, (start, _stop, step), n in zip(index, spec, x.aval.shape):
             off = f"({i} - {start})"
             if step == 1:
                 j = off
