@@ -1784,11 +1784,14 @@ CPU_RTOL = {F32: 1e-5, F64: 1e-11}
 @pytest.mark.parametrize("p,dt", CASES)
 def test_cpu_matches_interpreter(p, dt):
     args = p.gen(_rng(p.name), dt)
-    want = td.jit(p.fn, target="interpret")(*args)
-    got = td.jit(p.fn, target="cpu")(*args)
+    fs, _ = _scalarize(p, args)
+    vg = td.value_and_grad(fs, argnums=p.argnums)
+
+    def both(*a):  # forward and value_and_grad in one program: one compile
+        return p.fn(*a), vg(*a)
+
+    want, want_vg = td.jit(both, target="interpret")(*args)
+    got, got_vg = td.jit(both, target="cpu")(*args)
     assert_close_tree(got, want, CPU_RTOL[dt], what=f"{p.name} compiled forward")
     assert_same_structure(got, want, "output")
-    fs, _ = _scalarize(p, args)
-    want_vg = td.jit(td.value_and_grad(fs, argnums=p.argnums), target="interpret")(*args)
-    got_vg = td.jit(td.value_and_grad(fs, argnums=p.argnums), target="cpu")(*args)
     assert_close_tree(got_vg, want_vg, CPU_RTOL[dt], what=f"{p.name} compiled value_and_grad")
