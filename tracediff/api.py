@@ -306,7 +306,7 @@ class Transformed:
                 self.cache[key] = entry
                 self._count_signature()
         res = entry([x for x in leaves if _is_dynamic(x)])
-        if not kwargs and not entry.captured:
+        if not kwargs and not entry.captured and not self._static_argnums(args):
             self._fast = make_fast_path(entry, args)
         return res
 
@@ -766,7 +766,8 @@ def dump(
         try:
             from .backend import source_of
 
-            parts.append(("source", source_of(entry.ir, tgt)))
+            opts = entry.options if tgt == t.target else {}
+            parts.append(("source", source_of(entry.ir, tgt, **opts)))
         except ImportError:
             if stage == "source":
                 raise NotImplementedError(

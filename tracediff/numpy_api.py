@@ -141,8 +141,6 @@ UFUNCS = {
     np.power: ew.pow_p,
     np.maximum: ew.max_p,
     np.minimum: ew.min_p,
-    np.fmax: ew.max_p,
-    np.fmin: ew.min_p,
     np.arctan2: ew.arctan2_p,
     np.hypot: ew.hypot_p,
     np.logaddexp: ew.logaddexp_p,
@@ -164,6 +162,9 @@ UFUNCS = {
 
 # ufuncs that are compositions of primitives
 UFUNC_COMPOSITES = {
+    # fmax/fmin ignore a NaN operand (maximum/minimum propagate it)
+    np.fmax: lambda x, y: np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.maximum(x, y))),
+    np.fmin: lambda x, y: np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.minimum(x, y))),
     np.positive: lambda x: x,
     np.conjugate: lambda x: x,
     np.trunc: lambda x: np.where(x < 0, np.ceil(x), np.floor(x)),
@@ -181,7 +182,7 @@ UFUNC_COMPOSITES = {
 
 def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     for k, v in kwargs.items():
-        if k == "out" and v is not None and v != (None,) * ufunc.nout:
+        if k == "out" and v is not None and not (isinstance(v, tuple) and all(o is None for o in v)):
             _fail(
                 TracerError, f"np.{ufunc.__name__}(..., out=...) writes in place; tracing needs a new array"
             )

@@ -39,7 +39,7 @@ def _lit(a: Lit) -> str:
     if v.ndim == 0:
         return f"{v.item()!r}:{dt}"
     if v.size <= 6:
-        return f"{np.array2string(v.ravel(), separator=',')}:{a.aval}"
+        return "[" + ",".join(repr(x) for x in v.ravel().tolist()) + f"]:{a.aval}"
     return f"const:{a.aval}"
 
 

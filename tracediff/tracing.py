@@ -89,6 +89,7 @@ _builders: list[Builder] = []
 
 class Builder:
     def __init__(self):
+        self.alive = True
         self.level = len(_builders) + 1
         self.invars: list[Var] = []
         self.eqns: list[Eqn] = []
@@ -104,6 +105,8 @@ class Builder:
         if isinstance(x, Tracer):
             if x.builder is self:
                 return x.tvar
+            if not x.builder.alive:
+                raise _leaked(x)
             if x.builder.level > self.level:
                 raise TracerError(
                     "a traced value escaped the function that made it "
@@ -137,11 +140,22 @@ def current_builder() -> Builder:
     return _builders[-1]
 
 
+def _leaked(t: Tracer) -> TracerError:
+    return TracerError(
+        f"a traced value {t.aval} escaped the function that made it (stored in a global, "
+        f"a list or a closure, and used after that trace ended){at(user_src())}; return it "
+        "from the function instead"
+    )
+
+
 def innermost_builder(args: Sequence[Any]) -> Builder | None:
     best = None
     for a in args:
-        if isinstance(a, Tracer) and (best is None or a.builder.level > best.level):
-            best = a.builder
+        if isinstance(a, Tracer):
+            if not a.builder.alive:
+                raise _leaked(a)
+            if best is None or a.builder.level > best.level:
+                best = a.builder
     return best
 
 
@@ -172,6 +186,7 @@ def trace(fn: Callable[..., Sequence[Any]], in_avals: Sequence[Aval]) -> tuple[I
         outvars = [b.atom(o) for o in outs]
     finally:
         _builders.pop()
+        b.alive = False
     captured = list(b.captured.values())
     ir = IR(b.invars + [v for _, v in captured], b.eqns, outvars)
     return ir, [t for t, _ in captured]

@@ -156,6 +156,7 @@ class ProgramEmitter:
     # --- program --------------------------------------------------------------------
     def run(self) -> str:
         ir = self.ir
+        check_dtypes(ir, self.target.name)
         for v in ir.invars:
             self.layout[v] = "C"
         for e in ir.eqns:
@@ -290,7 +291,7 @@ class ProgramEmitter:
         self.emit(f"for j_ in range({n}):")
         self.emit(f"q_ = {o}_i[j_]", 2)
         self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
-        self.emit('raise IndexError("gather: index out of bounds")', 3)
+        self.emit(f"raise IndexError({_msg('gather: index out of bounds', e)})", 3)
         self.emit(f"{o}[j_] = {o}_x[q_]", 2)
         self.unflat(o, idx.aval.shape)
 
@@ -306,7 +307,7 @@ class ProgramEmitter:
         self.emit(f"for j_ in range({n}):")
         self.emit(f"q_ = {o}_i[j_]", 2)
         self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
-        self.emit('raise IndexError("scatter_add: index out of bounds")', 3)
+        self.emit(f"raise IndexError({_msg('scatter_add: index out of bounds', e)})", 3)
         self.emit(f"{o}_a[q_] += {o}_u[j_]", 2)
         self.emit(f"{o} = {o}_a.astype({dtype_ctor(out_dt)}).reshape({tuple(shape)})")
 
@@ -362,6 +363,40 @@ class ProgramEmitter:
 
     def op_argmin(self, e, x, *, axis):
         self._arg(e, x, axis, "<")
+
+
+def _msg(text: str, e: Eqn) -> str:
+    return repr(text + (f" (at {e.src})" if e.src else ""))
+
+
+SUPPORTED_DTYPES = {
+    np.dtype(t)
+    for t in (
+        "float32",
+        "float64",
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+    )
+}
+
+
+def check_dtypes(ir: IR, target: str) -> None:
+    for e in ir.eqns:
+        for v in list(e.inputs) + list(e.outvars):
+            if v.aval.dtype not in SUPPORTED_DTYPES:
+                raise TypeError(
+                    f"{e.prim.name}: dtype {v.aval.dtype} ({v.aval}) is not supported by target "
+                    f"{target!r}"
+                    + (f" (at {e.src})" if e.src else "")
+                    + "; use float32/float64, or target='interpret'"
+                )
 
 
 def _slice_txt(spec) -> str:
