@@ -1,0 +1,356 @@
+"""The workloads of shared/bench/WORKLOADS.md: plain NumPy functions, their
+data, and the hand-written *limit* gradient of each (the best a compiler
+could emit).
+
+Each `Workload` holds:
+
+- `fn`: the NumPy function exactly as a user writes it (W1-W4, W6);
+- `data()`: its arguments, from a fixed seed, with the sizes/dtypes of the table;
+- `argnums`: what is differentiated;
+- `limit`: a hand-written gradient with `fn`'s signature, returning a tuple
+  of arrays, one per argnum.
+
+`verify_limit` checks a limit against tracediff's gradient and against
+central finite differences, so a wrong limit is never timed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+SEED = 20261125
+
+# --- W1: elementwise-heavy loss ---------------------------------------------------------
+
+
+def w1(x, y):
+    return np.sum(np.sin(x) * np.exp(-x * x) + np.tanh(x * y) + np.log1p(y * y))
+
+
+def w1_data():
+    rng = np.random.default_rng(SEED + 1)
+    x = rng.standard_normal(4_000_000, dtype=np.float32)
+    y = rng.standard_normal(4_000_000, dtype=np.float32)
+    return (x, y)
+
+
+_ONE32 = np.float32(1.0)
+_TWO32 = np.float32(2.0)
+_TENTH32 = np.float32(0.1)
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _w1_grad_kernel(x, y, gx, gy):
+    for i in numba.prange(x.size):
+        a = x[i]
+        c = y[i]
+        e = np.exp(-a * a)
+        t = np.tanh(a * c)
+        s = _ONE32 - t * t
+        gx[i] = (np.cos(a) - _TWO32 * a * np.sin(a)) * e + s * c
+        gy[i] = s * a + _TWO32 * c / (_ONE32 + c * c)
+
+
+def w1_limit(x, y):
+    """One fused parallel loop: reads x, y once, writes gx, gy."""
+    gx = np.empty_like(x)
+    gy = np.empty_like(y)
+    _w1_grad_kernel(x, y, gx, gy)
+    return gx, gy
+
+
+# --- W2: MLP training step ----------------------------------------------------------------
+
+
+def w2(W1, b1, W2, b2, X, Y):
+    h = np.tanh(X @ W1 + b1)
+    logits = h @ W2 + b2
+    m = np.max(logits, axis=1, keepdims=True)
+    z = logits - m
+    lse = np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return -np.mean(np.sum(Y * (z - lse), axis=1))
+
+
+def w2_data():
+    rng = np.random.default_rng(SEED + 2)
+    n, d, hdim, k = 512, 784, 512, 10
+    X = rng.random((n, d), dtype=np.float32)  # pixel-like inputs in [0, 1)
+    Y = np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]  # one-hot labels
+    W1 = (rng.standard_normal((d, hdim)) * math.sqrt(1.0 / d)).astype(np.float32)
+    b1 = (rng.standard_normal(hdim) * 0.01).astype(np.float32)
+    W2 = (rng.standard_normal((hdim, k)) * math.sqrt(1.0 / hdim)).astype(np.float32)
+    b2 = (rng.standard_normal(k) * 0.01).astype(np.float32)
+    return (W1, b1, W2, b2, X, Y)
+
+
+def w2_limit(W1, b1, W2, b2, X, Y):
+    """Hand-written NumPy forward + backward, float32 throughout, BLAS matmuls."""
+    h = X @ W1
+    h += b1
+    np.tanh(h, out=h)
+    logits = h @ W2
+    logits += b2
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)  # softmax
+    # d loss / d logits = (p * rowsum(Y) - Y) / n; the max shift has zero derivative
+    d = p * Y.sum(axis=1, keepdims=True)
+    d -= Y
+    d *= np.float32(1.0 / X.shape[0])
+    gW2 = h.T @ d
+    gb2 = d.sum(axis=0)
+    da = d @ W2.T
+    h *= h
+    np.subtract(1, h, out=h)
+    da *= h  # tanh' = 1 - h^2
+    gW1 = X.T @ da
+    gb1 = da.sum(axis=0)
+    return gW1, gb1, gW2, gb2
+
+
+# --- W3: Rosenbrock, tiny ---------------------------------------------------------------------
+
+
+def w3(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def w3_data():
+    rng = np.random.default_rng(SEED + 3)
+    return (rng.standard_normal(16),)
+
+
+@numba.njit(cache=True)
+def _w3_grad(x):
+    n = x.size
+    g = np.zeros_like(x)
+    for i in range(n - 1):
+        r = x[i + 1] - x[i] * x[i]
+        g[i] += -400.0 * x[i] * r - 2.0 * (1.0 - x[i])
+        g[i + 1] += 200.0 * r
+    return g
+
+
+def w3_limit(x):
+    return (_w3_grad(x),)
+
+
+# --- W4: long chain, 40 time steps ------------------------------------------------------------
+
+W4_STEPS = 40
+_W4_CHUNK = 4096
+
+
+def w4(x, w, b):
+    for _ in range(40):
+        x = x + 0.1 * np.tanh(x * w + b)
+    return np.sum(x * x)
+
+
+def w4_data():
+    rng = np.random.default_rng(SEED + 4)
+    x = rng.standard_normal(1_000_000, dtype=np.float32)
+    w = rng.standard_normal(1, dtype=np.float32)
+    b = rng.standard_normal(1, dtype=np.float32)
+    return (x, w, b)
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _w4_grad_kernel(x, wv, bv, gx, pw):
+    n = x.size
+    for c in numba.prange(pw.size):
+        # 40 states per element, in a small per-chunk buffer reused element by element
+        xs = np.empty(W4_STEPS, np.float32)
+        ts = np.empty(W4_STEPS, np.float32)
+        sw = 0.0
+        for i in range(c * _W4_CHUNK, min(n, (c + 1) * _W4_CHUNK)):
+            v = x[i]
+            for k in range(W4_STEPS):
+                xs[k] = v
+                t = np.tanh(v * wv + bv)
+                ts[k] = t
+                v = v + _TENTH32 * t
+            g = _TWO32 * v
+            for k in range(W4_STEPS - 1, -1, -1):
+                t = ts[k]
+                du = _TENTH32 * g * (_ONE32 - t * t)
+                sw += du * xs[k]
+                g = g + du * wv
+            gx[i] = g
+        pw[c] = sw
+
+
+def w4_limit(x, w, b):
+    """Forward and reverse per element, no stored tape; gw by a reduction.
+    argnums is (0, 1) as in WORKLOADS.md, so gb is not computed."""
+    gx = np.empty_like(x)
+    nchunks = (x.size + _W4_CHUNK - 1) // _W4_CHUNK
+    pw = np.empty(nchunks, np.float64)  # per-chunk partial sums of gw
+    _w4_grad_kernel(x, w[0], b[0], gx, pw)
+    return gx, np.array([pw.sum()], np.float32)
+
+
+# --- W6: logistic regression, full training run ---------------------------------------------
+
+W6_STEPS = 300
+W6_LR = 0.1
+
+
+def w6(w, X, y):
+    z = X @ w
+    return np.mean(np.log1p(np.exp(z)) - y * z)
+
+
+def w6_data():
+    rng = np.random.default_rng(SEED + 6)
+    n, d = 20_000, 100
+    X = rng.standard_normal((n, d))
+    w_true = rng.standard_normal(d) * 0.3
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X @ w_true)))).astype(np.float64)
+    w0 = np.zeros(d)
+    return (w0, X, y)
+
+
+def w6_limit(w, X, y):
+    """Hand-written NumPy gradient: X.T @ (sigmoid(Xw) - y) / n."""
+    e = np.exp(X @ w)
+    e /= 1.0 + e
+    e -= y
+    e *= 1.0 / X.shape[0]
+    return (X.T @ e,)
+
+
+def train(grad_fn, w, X, y, steps=W6_STEPS, lr=W6_LR):
+    """Full-batch gradient descent; works for NumPy, JAX and torch arrays."""
+    for _ in range(steps):
+        w = w - lr * grad_fn(w, X, y)
+    return w
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    id: str
+    title: str
+    fn: Callable
+    data: Callable[[], tuple]
+    argnums: int | tuple[int, ...]
+    limit: Callable[..., tuple]
+    rounds: int  # default number of interleaved rounds
+    sample_s: float = 0.0  # time each sample batches calls up to (tiny workloads)
+    training: bool = False  # W6: a variant is timed on a whole training run
+    memory: bool = False  # W4: also report memory kept for the backward pass
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nums(self) -> tuple[int, ...]:
+        return (self.argnums,) if isinstance(self.argnums, int) else tuple(self.argnums)
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.id: w
+    for w in [
+        Workload("W1", "elementwise-heavy loss, 2 x 4M float32", w1, w1_data, (0, 1), w1_limit, rounds=20),
+        Workload(
+            "W2",
+            "MLP step, 512 x 784 -> 512 -> 10, float32",
+            w2,
+            w2_data,
+            (0, 1, 2, 3),
+            w2_limit,
+            rounds=30,
+            sample_s=0.02,
+        ),
+        Workload("W3", "Rosenbrock, 16 float64", w3, w3_data, 0, w3_limit, rounds=30, sample_s=0.02),
+        Workload("W4", "40-step chain, 1M float32", w4, w4_data, (0, 1), w4_limit, rounds=12, memory=True),
+        Workload(
+            "W6",
+            "logistic regression, 20000 x 100 float64, 300 steps",
+            w6,
+            w6_data,
+            0,
+            w6_limit,
+            rounds=7,
+            training=True,
+        ),
+    ]
+}
+
+# W5 (first-call latency) times these in fresh processes
+LATENCY_WORKLOADS = ("W2", "W4")
+
+
+# --- checking gradients ---------------------------------------------------------------------
+
+
+def as_tuple(g) -> tuple:
+    return tuple(g) if isinstance(g, (tuple, list)) else (g,)
+
+
+def tolerance(args, nums) -> float:
+    f32 = any(np.asarray(args[i]).dtype == np.float32 for i in nums)
+    return 2e-4 if f32 else 1e-9
+
+
+def max_rel_err(got, want) -> float:
+    """Largest |got - want| relative to the largest |want|, worst over the gradient arrays."""
+    got, want = as_tuple(got), as_tuple(want)
+    if len(got) != len(want):
+        return math.inf
+    worst = 0.0
+    for a, b in zip(got, want):
+        a = np.asarray(a, np.float64)
+        b = np.asarray(b, np.float64)
+        if a.shape != b.shape:
+            return math.inf
+        err = float(np.max(np.abs(a - b), initial=0.0))
+        worst = max(worst, err / max(float(np.max(np.abs(b), initial=0.0)), 1e-300))
+    return worst
+
+
+def fd_check(w: Workload, args, grads, n_dirs=2) -> float:
+    """Relative error of <grad, v> against a central difference of `fn` in float64."""
+    rng = np.random.default_rng(0)
+    a64 = [np.asarray(a, np.float64) if np.asarray(a).dtype.kind == "f" else a for a in args]
+    worst = 0.0
+    for _ in range(n_dirs):
+        vs = [rng.standard_normal(np.shape(a64[i])) for i in w.nums]
+        scale = max(float(np.max(np.abs(a64[i]), initial=0.0)) for i in w.nums)
+        eps = 1e-5 * max(scale, 1.0)
+
+        def at(s, vs=vs):
+            shifted = list(a64)
+            for i, v in zip(w.nums, vs):
+                shifted[i] = a64[i] + s * v
+            return float(w.fn(*shifted))
+
+        fd = (at(eps) - at(-eps)) / (2 * eps)
+        an = sum(float(np.sum(np.asarray(g, np.float64) * v)) for g, v in zip(as_tuple(grads), vs))
+        worst = max(worst, abs(fd - an) / max(abs(fd), abs(an), 1e-12))
+    return worst
+
+
+def verify_limit(w: Workload, args, td_grads=None, td_error: str | None = None) -> tuple[bool, str]:
+    """(ok, note). The limit must agree with tracediff's gradient; where they
+    disagree, or tracediff fails, central differences decide."""
+    lim = as_tuple(w.limit(*args))
+    tol = tolerance(args, w.nums)
+    fd_err = fd_check(w, args, lim)
+    fd_ok = fd_err < (1e-3 if tol > 1e-6 else 1e-6)
+    if td_grads is not None:
+        err = max_rel_err(lim, td_grads)
+        if err <= tol:
+            return True, f"matches td.grad (rel err {err:.1e}), finite diff {fd_err:.1e}"
+        if fd_ok:
+            return True, f"differs from td.grad (rel err {err:.1e}) but finite diff agrees ({fd_err:.1e})"
+        return False, f"limit disagrees with td.grad (rel err {err:.1e}) and finite diff ({fd_err:.1e})"
+    if fd_ok:
+        return True, f"td.grad failed ({td_error}); finite diff agrees ({fd_err:.1e})"
+    return False, f"td.grad failed ({td_error}) and finite diff disagrees ({fd_err:.1e})"
