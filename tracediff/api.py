@@ -483,7 +483,11 @@ class Jit(Transformed):
         static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
         self.static_argnums = static
-        self.options = {"parallel": parallel, "cache": cache} if target == "cpu" else {}
+        self.options = (
+            {"parallel": parallel, "cache": cache, "math": options.get("math", "fast")}
+            if target == "cpu"
+            else {}
+        )
 
     def _key(self, args, kwargs):
         if not self.static_argnums:

@@ -14,11 +14,18 @@ HEADER = [
     "import numpy as np",
     "import numba",
     "from numba import prange",
+    "from tracediff.backend.vmath import tanh_f32",
 ]
 
 
-def make_target(parallel=None) -> Target:
-    t = Target(name="cpu", decorator="", header=HEADER)
+PARALLEL_MIN_SIZE = 1 << 20  # below this a loop runs on one thread: waking
+# threads costs more, and idle OpenMP threads spin against the BLAS threads
+
+
+def make_target(parallel=None, math: str = "fast") -> Target:
+    if math not in ("fast", "libm"):
+        raise ValueError(f"jit: math must be 'fast' or 'libm', got {math!r}")
+    t = Target(name="cpu", decorator="", header=HEADER, parallel_min_size=PARALLEL_MIN_SIZE, math=math)
     if parallel is False:
         t.parallel_min_size = 1 << 62
     elif parallel is True:
@@ -26,8 +33,10 @@ def make_target(parallel=None) -> Target:
     return t
 
 
-def source(ir: IR, parallel=None, cache: bool = True) -> tuple[str, list[np.ndarray], bool]:
-    em = ProgramEmitter(ir, make_target(parallel))
+def source(
+    ir: IR, parallel=None, cache: bool = True, math: str = "fast"
+) -> tuple[str, list[np.ndarray], bool]:
+    em = ProgramEmitter(ir, make_target(parallel, math))
     src = em.run()
     par = "prange(" in src
     deco = f'@numba.njit(cache={cache}, parallel={par}, error_model="numpy", fastmath=False, nogil=True)'
@@ -41,8 +50,8 @@ class CpuRunner:
     per-call work is only what this program needs (no generic loops).
     """
 
-    def __init__(self, ir: IR, parallel=None, cache: bool = True):
-        src, consts, single = source(ir, parallel, cache)
+    def __init__(self, ir: IR, parallel=None, cache: bool = True, math: str = "fast"):
+        src, consts, single = source(ir, parallel, cache, math)
         self.source = src
         self.module = load_module(src, use_disk=cache)
         invars = list(ir.invars)

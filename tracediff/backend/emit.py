@@ -98,8 +98,13 @@ class Target:
     max_chunks: int = 32
     scalar: dict = field(default_factory=dict)
 
+    math: str = "fast"  # "fast": vectorizable tracediff.backend.vmath; "libm": scalar calls
+
     def scalar_code(self, prim, dt_out: np.dtype) -> str:
-        tpl = prim.scalar.get(self.name) or prim.scalar.get("any")
+        tpl = None
+        if self.math == "fast":
+            tpl = prim.scalar.get(f"fast:{np.dtype(dt_out).name}")
+        tpl = tpl or prim.scalar.get(self.name) or prim.scalar.get("any")
         if tpl is None:
             raise EmitError(f"{prim.name}: no scalar code for target {self.name}")
         return tpl.replace("{dt}", dtype_ctor(dt_out))
@@ -438,6 +443,8 @@ class RegionEmitter:
         self.chunk_post: list[str] = []
         self.prologue: list[str] = []
         self.epilogue: list[str] = []
+        self.blocked: list[tuple] = []  # 1-D full reductions through block buffers
+        self.acc_init: list[str] = []
         self.scalar: dict[Var, tuple[str, int]] = {}  # body var -> (expression, depth)
         self.index_def: dict[Var, Eqn] = {}
         self.outer = dict(zip(self.body.invars, eqn.inputs))  # body input -> top-level atom
@@ -561,6 +568,22 @@ class RegionEmitter:
             self.pre[self.rank].append(combine(kind, acc, v))
             self.prologue.append(f"{o} = np.empty({out_shape}, {final})")
             self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
+        elif is_suffix and self.rank == 1:
+            # a 1-D full reduction: summands go to a block buffer and are summed
+            # after each block, so the compute loop has no FP reduction in it and
+            # LLVM vectorizes it (a strict in-order reduction would stop that)
+            buf = f"{o}_buf"
+            self.blocked.append((buf, acc, kind, cast))
+            self.pre[self.rank].append(f"{buf}[i0 - b0_] = {v}")
+            if self.parallel:
+                part = f"{o}_part"
+                self.prologue.append(f"{part} = np.empty({self.nchunks}, {cast})")
+                self.chunk_post.append(f"{part}[c_] = {acc}")
+                self.epilogue.append(f"{acc} = {ident}")
+                self.epilogue.append(f"for c_ in range({self.nchunks}):")
+                self.epilogue.append("    " + combine(kind, acc, f"{part}[c_]"))
+            self.epilogue.append(f"{o} = {final}({acc})")
+            self.acc_init.append(f"{acc} = {ident}")
         elif is_suffix:  # a full reduction to a scalar
             if self.parallel:
                 part = f"{o}_part"
@@ -603,6 +626,9 @@ class RegionEmitter:
                 emit(s)
             return
         d0 = self.domain[0]
+        if self.blocked:
+            self.write_blocked(d0)
+            return
         ind = 1
         if self.parallel:
             emit(f"for c_ in prange({self.nchunks}):", ind)
@@ -630,6 +656,43 @@ class RegionEmitter:
                 emit(s, base)
         for s in self.epilogue:
             emit(s)
+
+
+BLOCK = 2048
+
+
+def _write_blocked(self, d0: int):
+    """A 1-D loop in blocks: compute into buffers, then fold each buffer in order."""
+    emit = self.prog.emit
+    ind = 1
+    if self.parallel:
+        emit(f"for c_ in prange({self.nchunks}):", ind)
+        ind += 1
+        emit(f"lo_ = c_ * {d0} // {self.nchunks}", ind)
+        emit(f"hi_ = (c_ + 1) * {d0} // {self.nchunks}", ind)
+    else:
+        emit("lo_ = 0", ind)
+        emit(f"hi_ = {d0}", ind)
+    for buf, _, _, cast in self.blocked:
+        emit(f"{buf} = np.empty({BLOCK}, {cast})", ind)
+    for s in self.acc_init + self.chunk_pre:
+        emit(s, ind)
+    emit(f"for b0_ in range(lo_, hi_, {BLOCK}):", ind)
+    emit(f"b1_ = min(b0_ + {BLOCK}, hi_)", ind + 1)
+    emit(f"for {self.idx(0)} in range(b0_, b1_):", ind + 1)
+    for s in self.pre[1]:
+        emit(s, ind + 2)
+    for buf, acc, kind, _ in self.blocked:
+        emit("for j_ in range(b1_ - b0_):", ind + 1)
+        emit(combine(kind, acc, f"{buf}[j_]"), ind + 2)
+    if self.parallel:
+        for s in self.chunk_post:
+            emit(s, ind)
+    for s in self.epilogue:
+        emit(s)
+
+
+RegionEmitter.write_blocked = _write_blocked
 
 
 def _tokens(s: str) -> set[str]:

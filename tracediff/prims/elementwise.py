@@ -275,6 +275,14 @@ SCALAR_CODE = {
     "convert": "{dt}({0})",
     "stop_gradient": "{0}",
 }
+# fast vectorizable versions (tracediff.backend.vmath), used unless jit(math="libm")
+FAST_CODE = {
+    ("tanh", "float32"): "tanh_f32({0})",
+}
+for (_name, _dt), _code in FAST_CODE.items():
+    from ..core import REGISTRY as _REGISTRY
+
+    _REGISTRY[_name].scalar[f"fast:{_dt}"] = _code
 for _name, _code in SCALAR_CODE.items():
     from ..core import REGISTRY as _REGISTRY
 
