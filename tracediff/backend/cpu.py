@@ -106,7 +106,9 @@ class CpuRunner:
     def _first_call(self, *args):
         try:
             res = self.ns["run"](*args)
-        except (EOFError, OSError):
+        except Exception as e:
+            if not _from_numba_cache(e):
+                raise
             # a corrupt Numba cache entry: drop it and compile again
             drop_numba_cache(self.module.__name__, cache_dir())
             self.module = load_module(self.source, use_disk=False)
@@ -114,3 +116,13 @@ class CpuRunner:
             res = self.ns["run"](*args)
         self.run = self.ns["run"]
         return res
+
+
+def _from_numba_cache(e: BaseException) -> bool:
+    """Was `e` raised while Numba loaded its on-disk cache?"""
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith("numba/core/caching.py"):
+            return True
+        tb = tb.tb_next
+    return False
