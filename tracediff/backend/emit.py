@@ -285,35 +285,31 @@ class ProgramEmitter:
     def unflat(self, o: str, shape) -> None:
         self.emit(f"{o} = {o}[0]" if len(shape) == 0 else f"{o} = {o}.reshape({tuple(shape)})")
 
-    def op_gather(self, e, x, idx):
-        o = self.out(e)
-        size = x.aval.size
-        dt = dtype_ctor(e.outvars[0].aval.dtype)
-        n = idx.aval.size
-        self.flat(f"{o}_x", x)
-        self.flat(f"{o}_i", idx)
-        self.emit(f"{o} = np.empty({n}, {dt})")
+    def index_loop(self, e, o: str, n: int, size: int, body: str) -> None:
+        """for each of the n flat indices q_ in {o}_i (bounds-checked): body."""
         self.emit(f"for j_ in range({n}):")
         self.emit(f"q_ = {o}_i[j_]", 2)
         self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
-        self.emit(f"raise IndexError({_msg('gather: index out of bounds', e)})", 3)
-        self.emit(f"{o}[j_] = {o}_x[q_]", 2)
+        self.emit(f"raise IndexError({_msg(e.prim.name + ': index out of bounds', e)})", 3)
+        self.emit(body, 2)
+
+    def op_gather(self, e, x, idx):
+        o = self.out(e)
+        self.flat(f"{o}_x", x)
+        self.flat(f"{o}_i", idx)
+        self.emit(f"{o} = np.empty({idx.aval.size}, {dtype_ctor(e.outvars[0].aval.dtype)})")
+        self.index_loop(e, o, idx.aval.size, x.aval.size, f"{o}[j_] = {o}_x[q_]")
         self.unflat(o, idx.aval.shape)
 
     def op_scatter_add(self, e, upd, idx, *, shape):
         o = self.out(e)
         out_dt = e.outvars[0].aval.dtype
-        acc = dtype_ctor(np.float64 if out_dt.kind == "f" else out_dt)
+        acc = dtype_ctor(np.float64 if out_dt.kind == "f" else out_dt)  # sums as NumPy's bincount
         size = int(np.prod(shape))
-        n = idx.aval.size
         self.flat(f"{o}_u", upd)
         self.flat(f"{o}_i", idx)
         self.emit(f"{o}_a = np.zeros({size}, {acc})")
-        self.emit(f"for j_ in range({n}):")
-        self.emit(f"q_ = {o}_i[j_]", 2)
-        self.emit(f"if q_ < 0 or q_ >= {size}:", 2)
-        self.emit(f"raise IndexError({_msg('scatter_add: index out of bounds', e)})", 3)
-        self.emit(f"{o}_a[q_] += {o}_u[j_]", 2)
+        self.index_loop(e, o, idx.aval.size, size, f"{o}_a[q_] += {o}_u[j_]")
         self.emit(f"{o} = {o}_a.astype({dtype_ctor(out_dt)}).reshape({tuple(shape)})")
 
     def _axis_loops(self, shape, axis, o):
