@@ -625,17 +625,11 @@ class RegionEmitter:
         if self.blocked:
             self.write_blocked(d0)
             return
-        ind = 1
+        ind = self.chunk_header(d0)
         if self.parallel:
-            emit(f"for c_ in prange({self.nchunks}):", ind)
-            ind += 1
-            emit(f"lo_ = c_ * {d0} // {self.nchunks}", ind)
-            emit(f"hi_ = (c_ + 1) * {d0} // {self.nchunks}", ind)
             for s in self.chunk_pre:
                 emit(s, ind)
-            emit(f"for {self.idx(0)} in range(lo_, hi_):", ind)
-        else:
-            emit(f"for {self.idx(0)} in range({d0}):", ind)
+        emit(f"for {self.idx(0)} in range(lo_, hi_):", ind)
         base = ind
         for k in range(1, self.rank + 1):
             for s in self.pre[k]:
@@ -660,15 +654,7 @@ BLOCK = 2048
 def _write_blocked(self, d0: int):
     """A 1-D loop in blocks: compute into buffers, then fold each buffer in order."""
     emit = self.prog.emit
-    ind = 1
-    if self.parallel:
-        emit(f"for c_ in prange({self.nchunks}):", ind)
-        ind += 1
-        emit(f"lo_ = c_ * {d0} // {self.nchunks}", ind)
-        emit(f"hi_ = (c_ + 1) * {d0} // {self.nchunks}", ind)
-    else:
-        emit("lo_ = 0", ind)
-        emit(f"hi_ = {d0}", ind)
+    ind = self.chunk_header(d0)
     for buf, _, _, cast in self.blocked:
         emit(f"{buf} = np.empty({BLOCK}, {cast})", ind)
     for s in self.acc_init + self.chunk_pre:
@@ -688,7 +674,21 @@ def _write_blocked(self, d0: int):
         emit(s)
 
 
+def _chunk_header(self, d0: int) -> int:
+    """Open the parallel loop over chunks of axis 0 (or one chunk); [lo_, hi_) is the range."""
+    emit = self.prog.emit
+    if not self.parallel:
+        emit("lo_ = 0")
+        emit(f"hi_ = {d0}")
+        return 1
+    emit(f"for c_ in prange({self.nchunks}):")
+    emit(f"lo_ = c_ * {d0} // {self.nchunks}", 2)
+    emit(f"hi_ = (c_ + 1) * {d0} // {self.nchunks}", 2)
+    return 2
+
+
 RegionEmitter.write_blocked = _write_blocked
+RegionEmitter.chunk_header = _chunk_header
 
 
 def _tokens(s: str) -> set[str]:
