@@ -625,11 +625,14 @@ class RegionEmitter:
         if self.blocked:
             self.write_blocked(d0)
             return
-        ind = self.chunk_header(d0)
         if self.parallel:
+            ind = self.chunk_header(d0)
             for s in self.chunk_pre:
                 emit(s, ind)
-        emit(f"for {self.idx(0)} in range(lo_, hi_):", ind)
+            emit(f"for {self.idx(0)} in range(lo_, hi_):", ind)
+        else:
+            ind = 1
+            emit(f"for {self.idx(0)} in range({d0}):", ind)
         base = ind
         for k in range(1, self.rank + 1):
             for s in self.pre[k]:
