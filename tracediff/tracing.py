@@ -34,13 +34,30 @@ _phase: list[str] = [""]
 
 
 @contextlib.contextmanager
-def phase_context(phase: str):
-    """Tag equations made inside as the forward or backward sweep."""
-    _phase.append(phase)
+def _pushed(*pairs: tuple[list, str]):
+    """Push a value on each stack for the duration of the block."""
+    for stack, value in pairs:
+        stack.append(value)
     try:
         yield
     finally:
-        _phase.pop()
+        for stack, _ in pairs:
+            stack.pop()
+
+
+def phase_context(phase: str):
+    """Tag equations made inside as the forward or backward sweep."""
+    return _pushed((_phase, phase))
+
+
+def src_context(src: str):
+    """Attribute equations made inside to `src` (derivative rules, re-staging)."""
+    return _pushed((_src_override, src))
+
+
+def restage_context(src: str, phase: str):
+    """Re-staging an equation keeps its source line, and its sweep unless one is active."""
+    return _pushed((_src_override, src), (_phase, _phase[-1] or phase))
 
 
 def user_src() -> str:
@@ -54,28 +71,6 @@ def user_src() -> str:
             return f"{os.path.basename(fn)}:{f.f_lineno}"
         f = f.f_back
     return ""
-
-
-@contextlib.contextmanager
-def src_context(src: str):
-    """Attribute equations made inside to `src` (derivative rules, re-staging)."""
-    _src_override.append(src)
-    try:
-        yield
-    finally:
-        _src_override.pop()
-
-
-@contextlib.contextmanager
-def restage_context(src: str, phase: str):
-    """Re-staging an equation keeps its source line, and its sweep unless one is active."""
-    _src_override.append(src)
-    _phase.append(_phase[-1] or phase)
-    try:
-        yield
-    finally:
-        _phase.pop()
-        _src_override.pop()
 
 
 def at(src: str) -> str:
