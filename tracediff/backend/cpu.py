@@ -14,7 +14,7 @@ HEADER = [
     "import numpy as np",
     "import numba",
     "from numba import prange",
-    "from tracediff.backend.vmath import tanh_f32",
+    "from tracediff.backend import vmath as vm",
 ]
 
 

@@ -277,7 +277,7 @@ SCALAR_CODE = {
 }
 # fast vectorizable versions (tracediff.backend.vmath), used unless jit(math="libm")
 FAST_CODE = {
-    ("tanh", "float32"): "tanh_f32({0})",
+    ("tanh", "float32"): "vm.tanh_f32({0})",
 }
 for (_name, _dt), _code in FAST_CODE.items():
     from ..core import REGISTRY as _REGISTRY

@@ -11,9 +11,11 @@ within 1 ulp of the correctly rounded tanh (measured in tests/test_vmath.py).
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir as llir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
+
+from .bits import f64_from_bits
+
+__all__ = ["tanh_f32"]
 
 LOG2E = 1.4426950408889634
 LN2_HI = 0.6931471803691238  # ln 2 split so k * LN2_HI is exact for |k| < 2^20
@@ -23,17 +25,6 @@ C2, C3, C4, C5, C6, C7 = 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040
 C8, C9, C10, C11 = 1 / 40320, 1 / 362880, 1 / 3628800, 1 / 39916800
 TANH_SATURATE = 9.5  # float32 tanh rounds to +-1 beyond 9.02
 TANH_TINY = 1e-8  # tanh(x) == x in float32 below this
-
-
-@intrinsic
-def _f64_from_bits(typingctx, bits):
-    """Reinterpret int64 bits as float64 (one LLVM bitcast, vectorizable)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], llir.DoubleType())
-
-    return sig, codegen
 
 
 @njit(inline="always", error_model="numpy", cache=True)
@@ -53,7 +44,7 @@ def exp_f64(y):
     p = p * r + C2
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _f64_from_bits((np.int64(k) + 1023) << 52)
+    return p * f64_from_bits((np.int64(k) + 1023) << 52)
 
 
 @njit(inline="always", error_model="numpy", cache=True)

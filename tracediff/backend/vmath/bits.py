@@ -1,0 +1,52 @@
+"""The building blocks of tracediff's vectorizable math: bit casts between
+floats and integers, and fused multiply-add, each one LLVM instruction that
+the loop vectorizer turns into SIMD code (Numba's `math` functions are scalar
+libm calls, which it cannot vectorize).
+
+Every function in this package is `@njit(inline="always")` and branch-free
+(`if` on values only picks between two computed results, which LLVM turns
+into a select), so a generated fused loop that calls them still vectorizes.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir as llir
+from numba import types
+from numba.extending import intrinsic
+
+
+def _bitcast(src, dst, dst_ir):
+    """An intrinsic reinterpreting the bits of `src` as `dst` (same width)."""
+
+    @intrinsic
+    def cast(typingctx, x):
+        if x != src:
+            return None
+        sig = dst(src)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], dst_ir)
+
+        return sig, codegen
+
+    return cast
+
+
+f64_from_bits = _bitcast(types.int64, types.float64, llir.DoubleType())
+bits_of_f64 = _bitcast(types.float64, types.int64, llir.IntType(64))
+f32_from_bits = _bitcast(types.int32, types.float32, llir.FloatType())
+bits_of_f32 = _bitcast(types.float32, types.int32, llir.IntType(32))
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma), for float32 or float64 operands
+    of one type. Hardware FMA where the CPU has it; vectorizes."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+    sig = a(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the exp work."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the trig work."""
+
+__all__: list[str] = []
