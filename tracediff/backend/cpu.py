@@ -18,18 +18,19 @@ HEADER = [
 ]
 
 
-PARALLEL_MIN_SIZE = 1 << 20  # below this a loop runs on one thread: waking
-# threads costs more, and idle OpenMP threads spin against the BLAS threads
+PARALLEL_MIN_WORK = 1 << 23  # elements x operations (emit.region_cost); below
+# this a loop runs on one thread: waking threads costs more, and idle OpenMP
+# threads spin against the BLAS threads
 
 
 def make_target(parallel=None, math: str = "fast") -> Target:
     if math not in ("fast", "libm"):
         raise ValueError(f"jit: math must be 'fast' or 'libm', got {math!r}")
-    t = Target(name="cpu", decorator="", header=HEADER, parallel_min_size=PARALLEL_MIN_SIZE, math=math)
+    t = Target(name="cpu", decorator="", header=HEADER, parallel_min_work=PARALLEL_MIN_WORK, math=math)
     if parallel is False:
-        t.parallel_min_size = 1 << 62
+        t.parallel_min_work = 1 << 62
     elif parallel is True:
-        t.parallel_min_size = 1 << 12
+        t.parallel_min_work = 1 << 12
     return t
 
 

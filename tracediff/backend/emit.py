@@ -94,7 +94,7 @@ class Target:
     name: str
     decorator: str
     header: list[str]
-    parallel_min_size: int = 1 << 15
+    parallel_min_work: int = 1 << 15  # elements x operations per element
     max_chunks: int = 32
     scalar: dict = field(default_factory=dict)
 
@@ -407,6 +407,47 @@ def _slice_txt(spec) -> str:
     return ", ".join(parts)
 
 
+TRANSCENDENTAL_COST = 10  # a vectorized exp/log/tanh costs about ten adds
+TRANSCENDENTAL = {
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "pow",
+    "arctan2",
+    "hypot",
+    "logaddexp",
+    "cbrt",
+    "logistic",
+}
+
+
+def region_cost(body: IR) -> int:
+    """Operations per element of a region's loop: what decides whether waking
+    threads pays (a 1M-element loop of 40 tanh does; a 1M-element add does not)."""
+    cost = 0
+    for e in body.eqns:
+        if e.prim in INDEX_OPS:
+            continue
+        cost += TRANSCENDENTAL_COST if e.prim.name in TRANSCENDENTAL else 1
+    return max(cost, 1)
+
+
 def _singleton_region(e: Eqn) -> Eqn:
     """Wrap a lone compute equation (optimizer off) into a one-op region."""
     ins = [a for a in e.inputs if type(a) is Var]
@@ -429,7 +470,8 @@ class RegionEmitter:
         self.domain = first.inputs[0].aval.shape if first.prim in REDUCTIONS else first.outvars[0].aval.shape
         self.rank = len(self.domain)
         self.size = int(np.prod(self.domain))
-        self.parallel = self.rank > 0 and self.size >= prog.target.parallel_min_size and self.domain[0] > 1
+        work = self.size * region_cost(self.body)
+        self.parallel = self.rank > 0 and work >= prog.target.parallel_min_work and self.domain[0] > 1
         self.nchunks = min(self.domain[0], prog.target.max_chunks) if self.parallel else 1
         self.tnames = Names(prog.name.fresh("r") + "_t")
         # statements per loop level: 0 = before the loops, k = inside loop k-1

@@ -278,6 +278,7 @@ SCALAR_CODE = {
 # fast vectorizable versions (tracediff.backend.vmath), used unless jit(math="libm")
 FAST_CODE = {
     ("tanh", "float32"): "vm.tanh_f32({0})",
+    ("tanh", "float64"): "vm.tanh_f64({0})",
 }
 for (_name, _dt), _code in FAST_CODE.items():
     from ..core import REGISTRY as _REGISTRY

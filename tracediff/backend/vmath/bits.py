@@ -16,16 +16,30 @@ from numba.extending import intrinsic
 
 
 def _bitcast(src, dst, dst_ir):
-    """An intrinsic reinterpreting the bits of `src` as `dst` (same width)."""
+    """An intrinsic reinterpreting the bits of `src` as `dst` (same width).
+
+    An integer source may be any integer type: Numba computes in int64, so
+    the value is truncated (or extended) to the width first, as C would.
+    """
 
     @intrinsic
     def cast(typingctx, x):
-        if x != src:
+        if isinstance(src, types.Integer) and isinstance(x, types.Integer):
+            sig = dst(x)
+        elif x == src:
+            sig = dst(src)
+        else:
             return None
-        sig = dst(src)
 
         def codegen(context, builder, signature, args):
-            return builder.bitcast(args[0], dst_ir)
+            v = args[0]
+            if isinstance(src, types.Integer):
+                width = src.bitwidth
+                if x.bitwidth > width:
+                    v = builder.trunc(v, llir.IntType(width))
+                elif x.bitwidth < width:
+                    v = builder.sext(v, llir.IntType(width))
+            return builder.bitcast(v, dst_ir)
 
         return sig, codegen
 
