@@ -8,6 +8,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import scipy.special
 import pytest
 
 import tracediff as td
@@ -110,6 +111,7 @@ SPECS = [
     Spec("sinh", np.sinh, normal),
     Spec("cosh", np.cosh, normal),
     Spec("tanh", np.tanh, normal),
+    Spec("logistic", lambda x: scipy.special.expit(x), normal),
     Spec("arcsinh", np.arcsinh, normal),
     Spec("arccosh", np.arccosh, gt1),
     Spec("arctanh", np.arctanh, unit),

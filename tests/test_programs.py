@@ -23,6 +23,7 @@ import sys
 import zlib
 
 import numpy as np
+import scipy.special
 import pytest
 
 import tracediff as td
@@ -120,6 +121,7 @@ _unary(
     lambda r, dt, s: frac(r, dt, s, 0.1, 0.4),
 )
 _unary("sigmoid", lambda x: 1 / (1 + np.exp(-x)), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, n)
+_unary("scipy_expit", lambda x: scipy.special.expit(x), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, n)
 _unary("relu_maximum", lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float), away)
 _unary("relu_mask_mul", lambda x: x * (x > 0), lambda x: (x > 0).astype(float), away)
 _unary("softplus", lambda x: np.logaddexp(0.0, x), lambda x: 1 / (1 + np.exp(-x)), n)

@@ -54,3 +54,14 @@ def test_math_option_selects_the_implementation():
     assert "math.tanh(" in src and "tanh_f32(" not in src
     np.testing.assert_allclose(fast(x), np.tanh(x), rtol=3e-7)
     np.testing.assert_allclose(libm(x), np.tanh(x), rtol=1e-6)
+
+
+def test_written_out_sigmoid_becomes_one_logistic():
+    x = np.linspace(-30, 30, 101, dtype=np.float32)
+    f = td.jit(lambda x: 1.0 / (1.0 + np.exp(-x)))
+    opt = str(td.dump(f, x, stage="optimized"))
+    assert "logistic" in opt and "exp" not in opt
+    np.testing.assert_allclose(f(x), 1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6)
+    g = td.jit(td.grad(lambda x: np.sum(1.0 / (1.0 + np.exp(-x)))))
+    s = 1 / (1 + np.exp(-x.astype(np.float64)))
+    np.testing.assert_allclose(g(x), s * (1 - s), rtol=1e-5, atol=1e-12)

@@ -12,6 +12,7 @@ import builtins
 import functools
 import math
 import string
+import sys
 from typing import Any
 
 import numpy as np
@@ -193,7 +194,7 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     if comp is not None:
         out = comp(*args)
         return astype(out, dtype) if dtype is not None else out
-    prim = UFUNCS.get(ufunc)
+    prim = UFUNCS.get(ufunc) or _scipy_ufunc(ufunc)
     if prim is None:
         _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}")
     b = innermost_builder(args)
@@ -213,6 +214,15 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     if out.dtype != loop[-1]:  # e.g. a bool loop whose output NumPy casts
         out = _emit(b, ew.convert_p, out, dtype=loop[-1])
     return astype(out, dtype) if dtype is not None else out
+
+
+def _scipy_ufunc(ufunc):
+    """The primitive of a scipy.special ufunc (looked up only once the user has
+    imported scipy.special: importing it here would slow `import tracediff`)."""
+    special = sys.modules.get("scipy.special")
+    if special is not None and ufunc is getattr(special, "expit", None):
+        return ew.logistic_p
+    return None
 
 
 def handle_ufunc(ufunc, method, inputs, kwargs):

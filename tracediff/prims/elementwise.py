@@ -86,6 +86,18 @@ arcsinh_p = _unary("arcsinh", np.arcsinh, lambda ct, ans, x: [ct / np.sqrt(x * x
 arccosh_p = _unary("arccosh", np.arccosh, lambda ct, ans, x: [ct / (np.sqrt(x - 1.0) * np.sqrt(x + 1.0))])
 arctanh_p = _unary("arctanh", np.arctanh, lambda ct, ans, x: [ct / (1.0 - x * x)])
 
+
+def _logistic_impl(x):
+    from scipy.special import expit  # imported on first use: scipy.special is slow to import
+
+    return expit(x)
+
+
+# the logistic sigmoid 1 / (1 + e^-x): scipy.special.expit, and what the
+# simplifier makes of 1 / (1 + np.exp(-x)); its own primitive, so it gets a
+# vectorized implementation accurate over the whole range
+logistic_p = _unary("logistic", _logistic_impl, lambda ct, ans, x: [ct * (ans * (1.0 - ans))])
+
 logical_not_p = _unary("logical_not", np.logical_not, out_dtype=BOOL, differentiable=False)
 invert_p = _unary("invert", np.invert, differentiable=False)
 isnan_p = _unary("isnan", np.isnan, out_dtype=BOOL, differentiable=False)
@@ -242,6 +254,7 @@ SCALAR_CODE = {
     "arcsinh": "math.asinh({0})",
     "arccosh": "math.acosh({0})",
     "arctanh": "math.atanh({0})",
+    "logistic": "({dt}(1) / ({dt}(1) + math.exp(-{0})))",
     "logical_not": "(not {0})",
     "invert": "(~{0})",
     "isnan": "math.isnan({0})",
