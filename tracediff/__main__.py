@@ -10,12 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLE = """example:
+EXAMPLE = """examples:
   python -m tracediff dump model.py:loss --arg w=f32[10] --arg x=f32[128,10] --grad 0 --stage optimized
+  python -m tracediff dump model.py:loss --arg w=f32[10] --arg x=f32[128,10] --grad 0 \\
+      --stage optimized --format svg -o grad.svg
 
 An argument is NAME=DTYPE[SHAPE] (f32, f64, i32, i64, bool; shape like [128,10] or []),
 filled with standard-normal values (zeros for integers), or NAME=NUMBER for a Python
-int/float. --grad differentiates with respect to the listed positional arguments."""
+int/float. --grad differentiates with respect to the listed positional arguments.
+
+--format dot prints a Graphviz digraph of the traced or optimized IR (for --stage all,
+both digraphs); svg and png render one stage with Graphviz's `dot` program (install
+Graphviz: apt install graphviz, brew install graphviz or conda install graphviz).
+The output goes to stdout, or to FILE with -o FILE; png, being binary, is written to
+stdout only when stdout is not a terminal (e.g. `... --format png > grad.png`)."""
 
 _DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
 
@@ -60,6 +68,7 @@ def load_function(target: str):
 
 def main(argv=None) -> int:
     import tracediff as td
+    from tracediff.graph import check_format, render
 
     parser = argparse.ArgumentParser(
         prog="tracediff",
@@ -79,14 +88,45 @@ def main(argv=None) -> int:
     d.add_argument("--grad", default=None, metavar="0,1", help="differentiate w.r.t. these arguments")
     d.add_argument("--stage", default="traced", choices=("traced", "optimized", "source", "all"))
     d.add_argument("--target", dest="backend", default="cpu", choices=("cpu", "cuda"))
-    d.add_argument("--format", default="text", choices=("text",))
+    d.add_argument(
+        "--format",
+        default="text",
+        choices=("text", "dot", "svg", "png"),
+        help="text (default), dot (Graphviz digraph of the IR), svg or png (rendered by Graphviz)",
+    )
+    d.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
     ns = parser.parse_args(argv)
+    try:
+        check_format(ns.stage, ns.format)
+    except ValueError as e:
+        raise SystemExit(f"tracediff {e}") from None
+    if ns.format == "png" and ns.output is None and sys.stdout.isatty():
+        raise SystemExit("tracediff dump: --format png is binary: pass -o FILE or redirect stdout to a file")
     fn = load_function(ns.target)
     args = [parse_arg(a)[1] for a in ns.arg]
     if ns.grad is not None:
         nums = tuple(int(k) for k in ns.grad.split(",") if k.strip())
         fn = td.grad(fn, argnums=nums[0] if len(nums) == 1 else nums)
-    print(td.dump(fn, *args, stage=ns.stage, target=ns.backend))
+    fmt = "dot" if ns.format in ("svg", "png") else ns.format
+    out = td.dump(fn, *args, stage=ns.stage, target=ns.backend, format=fmt)
+    if fmt != ns.format:
+        try:
+            out = render(out, ns.format)
+        except RuntimeError as e:
+            raise SystemExit(f"tracediff dump: {e}") from None
+        out = out.decode("utf-8") if ns.format == "svg" else out
+    if isinstance(out, str):
+        out = out if out.endswith("\n") else out + "\n"
+    if ns.output is not None:
+        data = out.encode("utf-8") if isinstance(out, str) else out
+        Path(ns.output).write_bytes(data)
+        print(f"tracediff dump: wrote {ns.output} ({len(data)} bytes)", file=sys.stderr)
+    elif isinstance(out, bytes):
+        sys.stdout.flush()
+        sys.stdout.buffer.write(out)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(out)
     return 0
 
 

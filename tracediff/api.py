@@ -23,6 +23,7 @@ import numpy as np
 from . import pytree
 from .ad import jvp_ir, vjp_ir
 from .core import IR, Aval, TracediffError
+from .graph import check_format, render, to_dot
 from .interpret import Interpreter, eval_ir
 from .numpy_api import aval_of, stop_gradient  # noqa: F401  (re-exported)
 from .passes.pipeline import optimize
@@ -755,11 +756,35 @@ def make_ir(fn: Callable, *args: Any, stage: str = "traced", **kwargs: Any) -> I
 
 
 def dump(
-    fn: Callable, *args: Any, stage: str = "traced", target: str | None = None, **kwargs: Any
-) -> DumpText:
-    """The text of one stage: "traced", "optimized", "source" or "all"."""
+    fn: Callable,
+    *args: Any,
+    stage: str = "traced",
+    target: str | None = None,
+    format: str = "text",
+    **kwargs: Any,
+) -> DumpText | str | bytes:
+    """One stage of `fn` at these arguments: "traced", "optimized", "source" or "all".
+
+    `format="text"` (the default) gives the text of the stage. `format="dot"`
+    gives a Graphviz digraph of the "traced" or "optimized" program; for "all",
+    the traced then the optimized digraph, one after the other (the generated
+    source has no picture). "svg" (text) and "png" (bytes) render the digraph
+    of one stage with Graphviz's `dot` program, which must be installed.
+    """
+    check_format(stage, format)
     t = _as_transformed(fn)
     entry = t.entry(*args, **kwargs)
+    if format != "text":
+        name = _name(t.base)
+        for kind, _, _ in t.chain:
+            if kind != "identity":
+                name = f"{kind}({name})"
+        irs = [("traced", entry.traced_ir), ("optimized", entry.ir)]
+        dot = "\n".join(to_dot(ir, title=f"{name}: {s}") for s, ir in irs if stage in (s, "all"))
+        if format == "dot":
+            return DumpText(dot)
+        out = render(dot, format)
+        return out.decode("utf-8") if format == "svg" else out
     parts = []
     if stage in ("traced", "all"):
         parts.append(("traced", str(entry.traced_ir)))

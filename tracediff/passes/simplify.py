@@ -181,6 +181,10 @@ def r_pow(ctx, e, x, y):
         return x
     if ctx.is_const(y, 2.0):
         return [_new(e, ew.mul_p, [x, x], {})]
+    if ctx.is_const(y, -1.0):  # both correctly rounded
+        return [_new(e, ew.reciprocal_p, [x], {})]
+    if ctx.is_const(y, 0.5):  # what NumPy itself computes for x**0.5 (one vector instruction)
+        return [_new(e, ew.sqrt_p, [x], {})]
     return None
 
 
