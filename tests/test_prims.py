@@ -8,8 +8,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import scipy.special
 import pytest
+import scipy.special
 
 import tracediff as td
 from tracediff.core import REGISTRY

@@ -23,8 +23,8 @@ import sys
 import zlib
 
 import numpy as np
-import scipy.special
 import pytest
+import scipy.special
 
 import tracediff as td
 from tracediff.testing import GradCheckError  # noqa: F401  (a failure raises this)

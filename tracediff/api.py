@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -475,6 +476,10 @@ def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0
     return Grad(fun, argnums, has_aux, with_value=True)
 
 
+# TRACEDIFF_MATH=libm makes scalar library calls the default of td.jit (tests run both)
+DEFAULT_MATH = os.environ.get("TRACEDIFF_MATH", "fast")
+
+
 class Jit(Transformed):
     kind = "jit"
 
@@ -485,7 +490,7 @@ class Jit(Transformed):
         super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
         self.static_argnums = static
         self.options = (
-            {"parallel": parallel, "cache": cache, "math": options.get("math", "fast")}
+            {"parallel": parallel, "cache": cache, "math": options.get("math", DEFAULT_MATH)}
             if target == "cpu"
             else {}
         )
