@@ -288,11 +288,17 @@ SCALAR_CODE = {
     "convert": "{dt}({0})",
     "stop_gradient": "{0}",
 }
-# fast vectorizable versions (tracediff.backend.vmath), used unless jit(math="libm")
+# fast vectorizable versions (tracediff.backend.vmath, imported as `vm` by the
+# CPU target), used unless jit(math="libm"): the functions of that package
+# named <vmath name>_f32 / _f64
+_VMATH_NAMES = {n: n for n in ("exp", "exp2", "expm1", "log", "log2", "log1p", "sin", "cos", "tanh")}
+_VMATH_NAMES["logistic"] = "sigmoid"
 FAST_CODE = {
-    ("tanh", "float32"): "vm.tanh_f32({0})",
-    ("tanh", "float64"): "vm.tanh_f64({0})",
+    (prim, dt): f"vm.{fn}_{dt[0]}{dt[-2:]}({{0}})"
+    for prim, fn in _VMATH_NAMES.items()
+    for dt in ("float32", "float64")
 }
+FAST_CODE["pow", "float32"] = "vm.pow_f32({0}, {1})"
 for (_name, _dt), _code in FAST_CODE.items():
     from ..core import REGISTRY as _REGISTRY
 
