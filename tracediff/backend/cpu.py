@@ -41,7 +41,9 @@ def source(
     src = em.run()
     par = "prange(" in src
     deco = f'@numba.njit(cache={cache}, parallel={par}, error_model="numpy", fastmath=False, nogil=True)'
-    return src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n"), em.consts, em.single
+    chunk_deco = f'@numba.njit(cache={cache}, error_model="numpy", fastmath=False, nogil=True)'
+    src = src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n").replace("@@CHUNK_DECORATOR@@", chunk_deco)
+    return src, em.consts, em.single
 
 
 class CpuRunner:
