@@ -65,3 +65,12 @@ def test_written_out_sigmoid_becomes_one_logistic():
     g = td.jit(td.grad(lambda x: np.sum(1.0 / (1.0 + np.exp(-x)))))
     s = 1 / (1 + np.exp(-x.astype(np.float64)))
     np.testing.assert_allclose(g(x), s * (1 - s), rtol=1e-5, atol=1e-12)
+
+
+def test_default_math_follows_the_option(request):
+    # run by the main suite (fast) and by tests/test_math_libm.py (--math=libm)
+    src = td.dump(td.jit(lambda x: np.exp(x)), np.ones(3), stage="source")
+    if request.config.getoption("--math") == "libm":
+        assert "math.exp(" in src and "vm." not in src
+    else:
+        assert "vm.exp_f64(" in src
