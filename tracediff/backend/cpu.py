@@ -15,6 +15,7 @@ HEADER = [
     "import numba",
     "from numba import prange",
     "from tracediff.backend import vmath as vm",
+    "from tracediff.backend.memory import advise_huge_pages",
 ]
 
 
@@ -26,7 +27,14 @@ PARALLEL_MIN_WORK = 1 << 23  # elements x operations (emit.region_cost); below
 def make_target(parallel=None, math: str = "fast") -> Target:
     if math not in ("fast", "libm"):
         raise ValueError(f"jit: math must be 'fast' or 'libm', got {math!r}")
-    t = Target(name="cpu", decorator="", header=HEADER, parallel_min_work=PARALLEL_MIN_WORK, math=math)
+    t = Target(
+        name="cpu",
+        decorator="",
+        header=HEADER,
+        parallel_min_work=PARALLEL_MIN_WORK,
+        math=math,
+        fresh_array_call="advise_huge_pages({0})",
+    )
     if parallel is False:
         t.parallel_min_work = 1 << 62
     elif parallel is True:

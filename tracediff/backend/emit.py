@@ -100,6 +100,9 @@ class Target:
     scalar: dict = field(default_factory=dict)
 
     math: str = "fast"  # "fast": vectorizable tracediff.backend.vmath; "libm": scalar calls
+    # a call made on each freshly allocated large array ({0}: its name), e.g. to ask for huge pages
+    fresh_array_call: str | None = None
+    fresh_array_min_bytes: int = 1 << 22
 
     def scalar_code(self, prim, dt_out: np.dtype) -> str:
         tpl = None
@@ -153,6 +156,14 @@ class ProgramEmitter:
 
     def emit(self, line: str, indent: int = 1):
         self.lines.append("    " * indent + line)
+
+    def empty(self, name: str, shape, dt: np.dtype) -> list[str]:
+        """The lines allocating an uninitialized array."""
+        lines = [f"{name} = np.empty({tuple(shape)}, {dtype_ctor(dt)})"]
+        t = self.target
+        if t.fresh_array_call and int(np.prod(shape)) * np.dtype(dt).itemsize >= t.fresh_array_min_bytes:
+            lines.append(t.fresh_array_call.format(name))
+        return lines
 
     def outline(self, start: int, indent: int) -> None:
         """Move the lines from `start` (a prange chunk's body, at `indent`) into a
@@ -598,11 +609,10 @@ class RegionEmitter:
             if bv in self.scalar or bv in self.index_def or bv in self.outer:
                 expr, _ = self.load(bv, full)
                 o = prog.name(ov)
-                dt = dtype_ctor(ov.aval.dtype)
                 if self.rank == 0:
                     self.pre[0].append(f"{o} = {expr}")
                 else:
-                    self.prologue.append(f"{o} = np.empty({self.domain}, {dt})")
+                    self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
                     self.pre[self.rank].append(f"{o}[{', '.join(full)}] = {expr}")
         self.write()
 
@@ -629,7 +639,7 @@ class RegionEmitter:
             # a register accumulator inside loop `suffix_from - 1`
             self.pre[suffix_from].append(f"{acc} = {ident}")
             self.pre[self.rank].append(combine(kind, acc, v))
-            self.prologue.append(f"{o} = np.empty({out_shape}, {final})")
+            self.prologue += prog.empty(o, out_shape, out_dt)
             self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
         elif is_suffix and self.rank == 1:
             # a 1-D full reduction: summands go to a block buffer and are summed
