@@ -52,7 +52,6 @@ LG7 = 1.479819860511658591e-01  # 0x3FC2F112DF3E5244
 SQRT_HALF_BITS = 0x3FE6A09E667F3BCD  # bits of sqrt(2)/2
 MIN_NORMAL = 2.2250738585072014e-308
 TWO54 = 18014398509481984.0
-DBL_MAX = 1.7976931348623157e308
 LOG2E = 1.4426950408889634  # log2(e) rounded; + LOG2E_LO is log2(e) to ~2^-107
 LOG2E_LO = 2.0355273740931033e-17
 
@@ -88,18 +87,26 @@ def _scaled_bits_f64(x):
 
 
 @njit(inline="always", error_model="numpy", cache=True)
+def _special(x, r, pole, nan, ninf):
+    """r, except at the special values of a log with its pole at `pole`:
+    +inf and NaN return themselves, below the pole NaN, at the pole -inf."""
+    if not (x < -ninf):
+        r = x
+    if x < pole:
+        r = nan
+    if x == pole:
+        r = ninf
+    return r
+
+
+@njit(inline="always", error_model="numpy", cache=True)
 def log_f64(x):
     ix, k0 = _scaled_bits_f64(x)
     k, f = _reduce_f64(ix)
     k = k + k0
     hfsq, t = _tail_f64(f)
     r = k * LN2_HI - ((hfsq - (t + k * LN2_LO)) - f)
-    if not (x <= DBL_MAX):  # +inf and NaN return themselves
-        r = x
-    if x < 0.0:
-        r = np.nan
-    if x == 0.0:
-        r = -np.inf
+    r = _special(x, r, 0.0, np.nan, -np.inf)
     return r
 
 
@@ -117,12 +124,7 @@ def log2_f64(x):
     w = k + vhi  # |vhi| <= 1/2 <= |k| unless k == 0: Fast2Sum
     vlo = vlo + ((k - w) + vhi)
     r = w + vlo
-    if not (x <= DBL_MAX):
-        r = x
-    if x < 0.0:
-        r = np.nan
-    if x == 0.0:
-        r = -np.inf
+    r = _special(x, r, 0.0, np.nan, -np.inf)
     return r
 
 
@@ -134,12 +136,7 @@ def log1p_f64(x):
     c = (1.0 - (u - x) if u >= 2.0 else x - (u - 1.0)) / u
     hfsq, t = _tail_f64(f)
     r = k * LN2_HI - ((hfsq - (t + (k * LN2_LO + c))) - f)
-    if not (x <= DBL_MAX):
-        r = x
-    if x < -1.0:
-        r = np.nan
-    if x == -1.0:
-        r = -np.inf
+    r = _special(x, r, -1.0, np.nan, -np.inf)
     if x == 0.0:  # keeps -0
         r = x
     return r
@@ -150,7 +147,6 @@ SQRT_HALF_BITS_F32 = 0x3F3504F3  # bits of sqrt(2)/2 in float32
 F32 = np.float32
 MIN_NORMAL_F32 = F32(1.1754943508222875e-38)
 TWO25_F32 = F32(33554432.0)
-FLT_MAX = F32(3.4028234663852886e38)
 LN2_HI_F32 = F32(0.693145751953125)  # 0x3F317200: k * LN2_HI_F32 exact for |k| < 2^9
 LN2_LO_F32 = F32(1.428606765330187e-06)  # ln 2 - LN2_HI_F32 rounded
 LOG2E_F32 = F32(1.4426950216293335)  # log2(e) rounded to float32
@@ -199,12 +195,7 @@ def log_f32(x):
     k, f = _reduce_f32(ix)
     k = k + k0
     r = fma(k, LN2_HI_F32, fma(k, LN2_LO_F32, _poly_ln_f32(f)) + f)
-    if not (x <= FLT_MAX):
-        r = x
-    if x < F32(0.0):
-        r = F32(np.nan)
-    if x == F32(0.0):
-        r = F32(-np.inf)
+    r = _special(x, r, F32(0.0), F32(np.nan), F32(-np.inf))
     return r
 
 
@@ -222,12 +213,7 @@ def log2_f32(x):
     q = fma(f, q, Q1)
     q = fma(f, q, Q0)
     r = k + fma(f, LOG2E_F32, f * fma(f, q, LOG2E_LO_F32))
-    if not (x <= FLT_MAX):
-        r = x
-    if x < F32(0.0):
-        r = F32(np.nan)
-    if x == F32(0.0):
-        r = F32(-np.inf)
+    r = _special(x, r, F32(0.0), F32(np.nan), F32(-np.inf))
     return r
 
 
@@ -240,12 +226,7 @@ def log1p_f32(x):
         f = x
         c = F32(0.0)
     r = fma(k, LN2_HI_F32, fma(k, LN2_LO_F32, _poly_ln_f32(f) + c) + f)
-    if not (x <= FLT_MAX):
-        r = x
-    if x < F32(-1.0):
-        r = F32(np.nan)
-    if x == F32(-1.0):
-        r = F32(-np.inf)
+    r = _special(x, r, F32(-1.0), F32(np.nan), F32(-np.inf))
     if x == F32(0.0):
         r = x
     return r
