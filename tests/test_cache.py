@@ -35,6 +35,7 @@ PROGRAM = textwrap.dedent(
 
 def _run(cache_dir) -> dict:
     env = dict(os.environ, TRACEDIFF_CACHE_DIR=str(cache_dir))
+    env.pop("NUMBA_CACHE_DIR", None)  # Numba's cache files go beside the module, as by default
     proc = subprocess.run(
         [sys.executable, "-c", PROGRAM], capture_output=True, text=True, env=env, timeout=300
     )
