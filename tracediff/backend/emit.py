@@ -182,7 +182,9 @@ class ProgramEmitter:
             "@@CHUNK_DECORATOR@@",
             f"def {fname}({', '.join(params)}):\n" + "\n".join(body),
         ]
-        self.emit(f"{fname}({', '.join(params)})", indent)
+        # np.int64(c_): parfor types the prange index int64 first and uint64 when
+        # lowering; without the cast the chunk function compiles twice
+        self.emit(f"{fname}({', '.join(['lo_', 'hi_', 'np.int64(c_)'] + params[3:])})", indent)
 
     def contiguous(self, a) -> str:
         s = self.atom(a)
