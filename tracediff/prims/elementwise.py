@@ -299,6 +299,7 @@ FAST_CODE = {
     for dt in ("float32", "float64")
 }
 FAST_CODE["pow", "float32"] = "vm.pow_f32({0}, {1})"
+FAST_CODE["pow", "float64"] = "vm.pow_f64({0}, {1})"
 for (_name, _dt), _code in FAST_CODE.items():
     from ..core import REGISTRY as _REGISTRY
 
