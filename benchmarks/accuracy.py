@@ -55,6 +55,12 @@ def _reference(ref, x):
         return ref(x.astype(wide))
 
 
+def _reference2(ref, x, y):
+    wide = np.float64 if x.dtype == np.float32 else np.longdouble
+    with np.errstate(all="ignore"):
+        return ref(x.astype(wide), y.astype(wide))
+
+
 def _random_bits(dt, n, rng):
     if dt == np.float32:
         x = rng.integers(0, 0x7F800000, n, dtype=np.int64).astype(np.uint32).view(np.float32)
@@ -103,25 +109,28 @@ def measure(points: int) -> list[dict]:
                     "ns_libm": t_libm / data.size * 1e9,
                 }
             )
-    pow_fast = getattr(vmath, "pow_f32", None)
-    if pow_fast is not None:
-        x = np.abs(_random_bits(np.float32, points, rng))
-        y = rng.uniform(-40, 40, points).astype(np.float32)
-        with np.errstate(all="ignore"):
-            err = ulp_error(apply2(pow_fast, x, y), np.power(x.astype(np.float64), y.astype(np.float64)))
-        a = np.abs(rng.standard_normal(4_000_000)).astype(np.float32) + np.float32(0.5)
-        b = rng.standard_normal(4_000_000).astype(np.float32)
+    for dt, suffix in ((np.float32, "f32"), (np.float64, "f64")):
+        pow_fast = getattr(vmath, f"pow_{suffix}", None)
+        if pow_fast is None:
+            continue
+        x = np.abs(_random_bits(dt, points, rng))
+        with np.errstate(all="ignore"):  # exponents that keep most results finite and nonzero
+            y = (
+                rng.uniform(-1000, 1000, points) / np.maximum(np.abs(np.log2(x.astype(np.float64))), 1)
+            ).astype(dt)
+            err = ulp_error(apply2(pow_fast, x, y), _reference2(np.power, x, y))
+        a = np.abs(rng.standard_normal(4_000_000)).astype(dt) + dt(0.5)
+        b = rng.standard_normal(4_000_000).astype(dt)
         out = np.empty_like(a)
+        libm_pow = numba.njit(inline="always")(lambda u, v: u**v)
         rows.append(
             {
                 "function": "pow",
-                "dtype": "float32",
+                "dtype": np.dtype(dt).name,
                 "max_ulp": float(err.max()),
                 "points": points,
                 "ns_fast": _time(loop2_of(pow_fast), (a, b, out)) / a.size * 1e9,
-                "ns_libm": _time(loop2_of(numba.njit(inline="always")(lambda u, v: u**v)), (a, b, out))
-                / a.size
-                * 1e9,
+                "ns_libm": _time(loop2_of(libm_pow), (a, b, out)) / a.size * 1e9,
             }
         )
     return rows
