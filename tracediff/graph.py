@@ -121,6 +121,14 @@ class _Writer:
         for v in e.outvars:
             where[v] = (nid, many)
 
+    def boundary(self, ind: str, node_id: str, var: Var, source, where) -> str:
+        """A dashed node where a value crosses a region's edge (`var` named as on
+        this side, `source` the atom it comes from), wired from its source."""
+        label = self.decl(var) if type(source) is Var else f"{self.decl(var)} = {_lit(source)}"
+        self.node(ind, node_id, esc(label), shape="ellipse", style="dashed", fontsize="10")
+        self.wire([source], node_id, where)
+        return node_id
+
     def region(self, e: Eqn, nid: str, ind: str, where: dict[Var, tuple[str, bool]]) -> None:
         body: IR = e.params["body"]
         k = self.clusters
@@ -138,19 +146,11 @@ class _Writer:
         # the body's inputs, bound to the region's operands
         body_where: dict[Var, tuple[str, bool]] = {}
         for j, (bv, a) in enumerate(zip(body.invars, e.inputs)):
-            bid = f"{nid}_in{j}"
-            label = esc(self.decl(bv)) if type(a) is Var else esc(f"{self.decl(bv)} = {_lit(a)}")
-            self.node(inner, bid, label, shape="ellipse", style="dashed", fontsize="10")
-            self.wire([a], bid, where)
-            body_where[bv] = (bid, False)
+            body_where[bv] = (self.boundary(inner, f"{nid}_in{j}", bv, a, where), False)
         self.program(body, f"{nid}_", inner, body_where)
         # the region's outputs, named as the outer program names them
         for j, (ov, ba) in enumerate(zip(e.outvars, body.outvars)):
-            oid = f"{nid}_out{j}"
-            label = esc(self.decl(ov)) if type(ba) is Var else esc(f"{self.decl(ov)} = {_lit(ba)}")
-            self.node(inner, oid, label, shape="ellipse", style="dashed", fontsize="10")
-            self.wire([ba], oid, body_where)
-            where[ov] = (oid, False)
+            where[ov] = (self.boundary(inner, f"{nid}_out{j}", ov, ba, body_where), False)
         self.lines.append(f"{ind}}}")
 
 
