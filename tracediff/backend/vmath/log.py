@@ -87,6 +87,15 @@ def _scaled_bits_f64(x):
 
 
 @njit(inline="always", error_model="numpy", cache=True)
+def _decompose_f64(x):
+    """(k, f) with x = 2^k (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), for x > 0
+    (subnormals too); other x give values the callers' selects replace."""
+    ix, k0 = _scaled_bits_f64(x)
+    k, f = _reduce_f64(ix)
+    return k + k0, f
+
+
+@njit(inline="always", error_model="numpy", cache=True)
 def _special(x, r, pole, nan, ninf):
     """r, except at the special values of a log with its pole at `pole`:
     +inf and NaN return themselves, below the pole NaN, at the pole -inf."""
@@ -101,9 +110,7 @@ def _special(x, r, pole, nan, ninf):
 
 @njit(inline="always", error_model="numpy", cache=True)
 def log_f64(x):
-    ix, k0 = _scaled_bits_f64(x)
-    k, f = _reduce_f64(ix)
-    k = k + k0
+    k, f = _decompose_f64(x)
     hfsq, t = _tail_f64(f)
     r = k * LN2_HI - ((hfsq - (t + k * LN2_LO)) - f)
     r = _special(x, r, 0.0, np.nan, -np.inf)
@@ -112,9 +119,7 @@ def log_f64(x):
 
 @njit(inline="always", error_model="numpy", cache=True)
 def log2_f64(x):
-    ix, k0 = _scaled_bits_f64(x)
-    k, f = _reduce_f64(ix)
-    k = k + k0
+    k, f = _decompose_f64(x)
     hfsq, t = _tail_f64(f)
     # log(1 + f) = hi + lo, hi = f - hfsq rounded, lo exact error + tail
     hi = f - hfsq
@@ -177,6 +182,15 @@ def _scaled_bits_f32(x):
 
 
 @njit(inline="always", error_model="numpy", cache=True)
+def _decompose_f32(x):
+    """(k, f) with x = 2^k (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), for x > 0
+    (subnormals too); other x give values the callers' selects replace."""
+    ix, k0 = _scaled_bits_f32(x)
+    k, f = _reduce_f32(ix)
+    return k + k0, f
+
+
+@njit(inline="always", error_model="numpy", cache=True)
 def _poly_ln_f32(f):
     p = fma(f, P8, P7)
     p = fma(f, p, P6)
@@ -191,9 +205,7 @@ def _poly_ln_f32(f):
 
 @njit(inline="always", error_model="numpy", cache=True)
 def log_f32(x):
-    ix, k0 = _scaled_bits_f32(x)
-    k, f = _reduce_f32(ix)
-    k = k + k0
+    k, f = _decompose_f32(x)
     r = fma(k, LN2_HI_F32, fma(k, LN2_LO_F32, _poly_ln_f32(f)) + f)
     r = _special(x, r, F32(0.0), F32(np.nan), F32(-np.inf))
     return r
@@ -201,9 +213,7 @@ def log_f32(x):
 
 @njit(inline="always", error_model="numpy", cache=True)
 def log2_f32(x):
-    ix, k0 = _scaled_bits_f32(x)
-    k, f = _reduce_f32(ix)
-    k = k + k0
+    k, f = _decompose_f32(x)
     q = fma(f, Q8, Q7)
     q = fma(f, q, Q6)
     q = fma(f, q, Q5)
