@@ -10,8 +10,9 @@ into a select), so a generated fused loop that calls them still vectorizes.
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir as llir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
 
@@ -64,3 +65,16 @@ def fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return sig, codegen
+
+
+@njit(inline="always", error_model="numpy", cache=True)
+def pow2_f64(k):
+    """2.0**k for an integer-valued k with a normal result (-1022 <= k <= 1023),
+    built from its exponent bits."""
+    return f64_from_bits((np.int64(k) + 1023) << 52)
+
+
+@njit(inline="always", error_model="numpy", cache=True)
+def pow2_f32(k):
+    """float32 2**k for an integer-valued k in [-126, 127]."""
+    return f32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))

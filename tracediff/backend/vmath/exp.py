@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .bits import bits_of_f64, f64_from_bits, fma
+from .bits import bits_of_f64, f64_from_bits, fma, pow2_f64
 
 __all__ = [
     "exp_f32",
@@ -148,8 +148,8 @@ def _reduce_f64(x):
 def _scales_f64(k):
     """2**k as two normal factors (|k| <= 2044)."""
     k1 = k >> 1
-    s1 = f64_from_bits((k1 + 1023) << 52)
-    s2 = f64_from_bits((k - k1 + 1023) << 52)
+    s1 = pow2_f64(k1)
+    s2 = pow2_f64(k - k1)
     return s1, s2
 
 
@@ -268,12 +268,18 @@ def _expm1_r_d(r):
 
 
 @njit(inline="always", error_model="numpy", cache=True)
+def _clamp(v, lo, hi):
+    """v limited to [lo, hi]; NaN becomes hi (callers select NaN back)."""
+    v = v if v < hi else hi
+    return v if v > lo else lo
+
+
+@njit(inline="always", error_model="numpy", cache=True)
 def exp_f32(x):
     xd = np.float64(x)
-    xd = xd if xd < EXP_HI_F else EXP_HI_F  # NaN -> EXP_HI_F, selected back below
-    xd = xd if xd > EXP_LO_F else EXP_LO_F
+    xd = _clamp(xd, EXP_LO_F, EXP_HI_F)  # NaN -> EXP_HI_F, selected back below
     k, r = _reduce_d(xd)
-    s = f64_from_bits((k + 1023) << 52)
+    s = pow2_f64(k)
     y = np.float32(fma(s, _expm1_r_d(r), s))  # one rounding to float32, subnormals included
     return y if x == x else x
 
@@ -281,13 +287,12 @@ def exp_f32(x):
 @njit(inline="always", error_model="numpy", cache=True)
 def exp2_f32(x):
     xd = np.float64(x)
-    xd = xd if xd < EXP2_HI_F else EXP2_HI_F
-    xd = xd if xd > EXP2_LO_F else EXP2_LO_F
+    xd = _clamp(xd, EXP2_LO_F, EXP2_HI_F)
     t = xd + SHIFT
     kf = t - SHIFT
     k = bits_of_f64(t) - SHIFT_BITS
     r = (xd - kf) * LN2_HI
-    s = f64_from_bits((k + 1023) << 52)
+    s = pow2_f64(k)
     y = np.float32(fma(s, _expm1_r_d(r), s))
     return y if x == x else x
 
@@ -295,10 +300,9 @@ def exp2_f32(x):
 @njit(inline="always", error_model="numpy", cache=True)
 def expm1_f32(x):
     xd = np.float64(x)
-    xd = xd if xd < EXP_HI_F else EXP_HI_F
-    xd = xd if xd > EXPM1_LO_F else EXPM1_LO_F
+    xd = _clamp(xd, EXPM1_LO_F, EXP_HI_F)
     k, r = _reduce_d(xd)
-    s = f64_from_bits((k + 1023) << 52)
+    s = pow2_f64(k)
     # 2**k (1 + e) - 1; s - 1 is exact for k <= 53, and for k == 0 this is e exactly
     y = np.float32(fma(s, _expm1_r_d(r), s - 1.0))
     y = x if x == ZERO_F else y  # -0.0
@@ -311,7 +315,7 @@ def sigmoid_f32(x):
     z = -abs(xd)
     z = z if z > SIGMOID_LO_F else SIGMOID_LO_F  # NaN -> SIGMOID_LO_F
     k, r = _reduce_d(z)
-    s = f64_from_bits((k + 1023) << 52)
+    s = pow2_f64(k)
     e = fma(s, _expm1_r_d(r), s)  # e**-|x|
     y = (e if xd < 0.0 else 1.0) / (1.0 + e)
     return np.float32(y) if x == x else x

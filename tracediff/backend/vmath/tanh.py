@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bits import f32_from_bits, f64_from_bits, fma
+from .bits import fma, pow2_f32, pow2_f64
 
 __all__ = ["tanh_f32", "tanh_f64"]
 
@@ -49,7 +49,7 @@ def _expm1_small_f32(y):
     for c in _C32[1:]:  # unrolled by Numba: the tuple is a constant
         p = fma(p, r, c)
     p = r + fma(p, r * r, rlo)  # e^r - 1
-    s = f32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))  # 2^k
+    s = pow2_f32(k)
     return fma(s, p, s - _F(1))
 
 
@@ -77,7 +77,7 @@ def _expm1_small_f64(y):
     for c in _C64[1:]:
         p = fma(p, r, c)
     p = r + fma(p, r * r, rlo)
-    s = f64_from_bits((np.int64(k) + 1023) << 52)
+    s = pow2_f64(k)
     return fma(s, p, s - 1.0)
 
 
