@@ -181,6 +181,8 @@ class Primitive:
       zero), written with public ops so it differentiates again.
     - `differentiable=False`: outputs carry no derivative (comparisons, argmax).
     - `scalar`: how a backend writes the op on scalars inside a fused loop.
+    - `cost`: its work per element in a loop, in additions (a backend weighs
+      whether a loop is worth running on several threads).
     """
 
     def __init__(
@@ -199,6 +201,7 @@ class Primitive:
         self.impl: Callable[..., Any] | None = None
         self.vjp: Callable[..., Any] | None = None
         self.scalar: dict[str, Any] = {}
+        self.cost = 1
         REGISTRY[name] = self
 
     def def_abstract(self, fn: Callable) -> Callable:

@@ -136,7 +136,7 @@ class ProgramEmitter:
         self.ir, self.target = ir, target
         self.name = Names("v")
         self.lines: list[str] = []
-        self.functions: list[str] = []  # outlined chunk bodies, defined before the kernel
+        self.functions: list[str] = []  # outlined chunk bodies (whole functions), before the kernel
         self.consts: list[np.ndarray] = []  # array literals passed as arguments
         self.const_names: dict[int, str] = {}
         self.layout: dict[Var, str] = {}  # "C", "F" or "A" (NumPy view of any layout)
@@ -174,14 +174,11 @@ class ProgramEmitter:
         del self.lines[start:]
         pad = "    " * (indent - 1)
         body = [ln[len(pad) :] if ln.startswith(pad) else ln for ln in body]
-        params = ["lo_", "hi_", "c_"] + sorted(_free_names(body) - {"lo_", "hi_", "c_"})
-        fname = f"chunk{len(self.functions) // 4}"
-        self.functions += [
-            "",
-            "",
-            "@@CHUNK_DECORATOR@@",
-            f"def {fname}({', '.join(params)}):\n" + "\n".join(body),
-        ]
+        bound = _header_names(self.target.header) | {"lo_", "hi_", "c_"}
+        params = ["lo_", "hi_", "c_"] + sorted(_free_names(body) - bound)
+        fname = f"chunk{len(self.functions)}"
+        deco = "@@CHUNK_DECORATOR@@"
+        self.functions.append(f"{deco}\ndef {fname}({', '.join(params)}):\n" + "\n".join(body))
         # np.int64(c_): parfor types the prange index int64 first and uint64 when
         # lowering; without the cast the chunk function compiles twice
         self.emit(f"{fname}({', '.join(['lo_', 'hi_', 'np.int64(c_)'] + params[3:])})", indent)
@@ -204,16 +201,10 @@ class ProgramEmitter:
         self.single = len(outs) == 1  # returned bare: boxing a tuple costs a call
         self.emit(f"return {outs[0]}" if self.single else f"return ({', '.join(outs)}{',' if outs else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
-        head = (
-            list(self.target.header)
-            + self.functions
-            + [
-                "",
-                "",
-                self.target.decorator or "@@DECORATOR@@",
-                f"def kernel({', '.join(args)}):",
-            ]
-        )
+        head = list(self.target.header)
+        for fn in self.functions:
+            head += ["", "", fn]
+        head += ["", "", self.target.decorator or "@@DECORATOR@@", f"def kernel({', '.join(args)}):"]
         return "\n".join(head + self.lines) + "\n"
 
     def eqn(self, e: Eqn):
@@ -445,36 +436,6 @@ def _slice_txt(spec) -> str:
     return ", ".join(parts)
 
 
-TRANSCENDENTAL_COST = 10  # a vectorized exp/log/tanh costs about ten adds
-TRANSCENDENTAL = {
-    "exp",
-    "exp2",
-    "expm1",
-    "log",
-    "log2",
-    "log10",
-    "log1p",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "arcsinh",
-    "arccosh",
-    "arctanh",
-    "pow",
-    "arctan2",
-    "hypot",
-    "logaddexp",
-    "cbrt",
-    "logistic",
-}
-
-
 def region_cost(body: IR) -> int:
     """Operations per element of a region's loop: what decides whether waking
     threads pays (a 1M-element loop of 40 tanh does; a 1M-element add does not)."""
@@ -482,7 +443,7 @@ def region_cost(body: IR) -> int:
     for e in body.eqns:
         if e.prim in INDEX_OPS:
             continue
-        cost += TRANSCENDENTAL_COST if e.prim.name in TRANSCENDENTAL else 1
+        cost += e.prim.cost
     return max(cost, 1)
 
 
@@ -779,8 +740,34 @@ RegionEmitter.write_blocked = _write_blocked
 RegionEmitter.chunk_header = _chunk_header
 
 
-_GLOBAL_NAMES = {"np", "math", "vm", "numba", "prange", "range", "min", "max", "abs", "True", "False", "None"}
-_KEYWORDS = {"and", "or", "not", "if", "else", "in", "for", "is"}
+_BUILTINS = {
+    "range",
+    "min",
+    "max",
+    "abs",
+    "True",
+    "False",
+    "None",
+    "and",
+    "or",
+    "not",
+    "if",
+    "else",
+    "in",
+    "for",
+    "is",
+}
+
+
+def _header_names(header: list[str]) -> set[str]:
+    """The module-level names a target's header imports (np, math, vm, ...)."""
+    names = set()
+    for ln in header:
+        m = re.match(r"\s*(?:from\s+\S+\s+)?import\s+(.+)", ln)
+        if m:
+            for part in m.group(1).split(","):
+                names.add(part.split(" as ")[-1].strip().split(".")[0])
+    return names
 
 
 def _free_names(lines: list[str]) -> set[str]:
@@ -791,7 +778,7 @@ def _free_names(lines: list[str]) -> set[str]:
         m = re.match(r"\s*([A-Za-z_]\w*)\s*(?:[-+*/]?=)(?!=)", ln) or re.match(r"\s*for\s+(\w+)\s+in\b", ln)
         if m:
             assigned.add(m.group(1))
-    return used - assigned - _GLOBAL_NAMES - _KEYWORDS
+    return used - assigned - _BUILTINS
 
 
 def _tokens(s: str) -> set[str]:

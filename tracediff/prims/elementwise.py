@@ -288,6 +288,37 @@ SCALAR_CODE = {
     "convert": "{dt}({0})",
     "stop_gradient": "{0}",
 }
+# transcendental functions cost about ten additions per element, even vectorized
+for _name in (
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "pow",
+    "arctan2",
+    "hypot",
+    "logaddexp",
+    "cbrt",
+    "logistic",
+):
+    from ..core import REGISTRY as _REGISTRY
+
+    _REGISTRY[_name].cost = 10
 # fast vectorizable versions (tracediff.backend.vmath, imported as `vm` by the
 # CPU target), used unless jit(math="libm"): the functions of that package
 # named <vmath name>_f32 / _f64
