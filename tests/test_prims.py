@@ -151,6 +151,7 @@ SPECS = [
     Spec("convert", lambda x: (x.astype(np.float64) * x).astype(x.dtype), normal),
     # derivative deliberately differs from finite differences: checked below
     Spec("stop_gradient", lambda x: x * td.stop_gradient(x), normal, diff=False),
+    Spec("copy", lambda x: np.copy(x) * x.copy(), normal),
     # reductions
     Spec("reduce_sum", lambda x: np.sum(x, axis=0), normal, shapes=((3, 4), (5,))),
     Spec("reduce_sum", lambda x: x.sum(axis=(0, 2), keepdims=True), normal, shapes=((2, 3, 4),)),

@@ -11,9 +11,11 @@ is how transformations compose.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import os
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -23,12 +25,14 @@ import numpy as np
 
 from . import pytree
 from .ad import jvp_ir, vjp_ir
-from .core import IR, Aval, TracediffError
+from .core import FLOAT_DTYPES, IR, Aval, Eqn, TracediffError, Var
 from .graph import check_format, render, to_dot
 from .interpret import Interpreter, eval_ir
-from .numpy_api import aval_of, stop_gradient  # noqa: F401  (re-exported)
+from .numpy_api import astype, aval_of, stop_gradient  # noqa: F401  (re-exported)
 from .passes.pipeline import optimize
-from .tracing import Tracer, at, trace, user_src
+from .prims.elementwise import convert_p
+from .randomness import RandomWatch
+from .tracing import Tracer, TracerError, at, trace, user_src
 
 
 class TransformError(TracediffError, TypeError):
@@ -57,9 +61,20 @@ def _leaf_key(x: Any):
         return ("static", type(x), x)
     except TypeError:
         raise TransformError(
-            f"argument leaf of type {type(x).__name__} is neither an array nor a hashable "
+            f"value of type {type(x).__name__}, which is neither an array nor a hashable "
             "static value (int, bool, str, None, callable)"
         ) from None
+
+
+def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
+    """`e` (an unusable leaf) told with the argument that holds it."""
+    for i, a in enumerate(args):
+        for leaf in pytree.flatten(a)[0]:
+            try:
+                _leaf_key(leaf)
+            except TransformError:
+                return TransformError(f"{_name(fun)}: {_arg_name(fun, i)} holds a {e}" + at(user_src()))
+    return TransformError(f"{_name(fun)}: a keyword argument holds a {e}" + at(user_src()))
 
 
 def _dyn_aval(x: Any) -> Aval:
@@ -88,10 +103,11 @@ class Staged:
 
 def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int] = ()):
     """Trace `fun(*args, **kwargs)`; returns (ir, out_tree, info) with flat IR inputs."""
-    arg_trees, leaves, leaf_arg = [], [], []
+    arg_trees, leaves, leaf_arg, statics = [], [], [], []
     for i, a in enumerate(args):
         if i in static_argnums:
             arg_trees.append(("static", a))
+            statics.append((i, a))
             continue
         ls, td = pytree.flatten(a)
         arg_trees.append(td)
@@ -100,6 +116,8 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     kls, ktd = pytree.flatten(kwargs)
     leaves.extend(kls)
     leaf_arg.extend([None] * len(kls))
+    for x, i in zip(leaves, leaf_arg):
+        _check_leaf(x, fun, i)
     dyn_pos = [k for k, x in enumerate(leaves) if _is_dynamic(x)]
     avals = [_dyn_aval(leaves[k]) for k in dyn_pos]
     out_tree = []
@@ -125,7 +143,9 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
         out_tree.append(otd)
         return outs
 
+    watch = RandomWatch(fun, [x for x in leaves if not _is_dynamic(x)] + [a for _, a in statics])
     ir, captured = trace(flat_fun, avals)
+    watch.check(TracerError, at(user_src()))
     return (
         ir,
         out_tree[0],
@@ -140,13 +160,36 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     )
 
 
+_ARRAY_KINDS = "biuf"  # bool, integers, floats: what a traced array may hold
+
+
+def _check_leaf(x: Any, fun, i: int | None) -> None:
+    """Arguments tracediff cannot keep NumPy's semantics for raise, naming the argument."""
+    what = _arg_name(fun, i) if i is not None else "a keyword argument"
+    if isinstance(x, (complex, np.complexfloating)) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
+        raise TypeError(
+            f"{_name(fun)}: {what} is complex ({np.asarray(x).dtype}); tracediff does not "
+            "support complex numbers yet" + at(user_src())
+        )
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"{_name(fun)}: {what} is a {type(x).__module__}.{type(x).__name__}, whose operators "
+            "differ from ndarray's (matrix products, masks); pass np.asarray(...) of it" + at(user_src())
+        )
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in _ARRAY_KINDS:
+        raise TypeError(
+            f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
+            "integers and floats" + at(user_src())
+        )
+
+
 def _name(fun) -> str:
     return getattr(fun, "__name__", type(fun).__name__)
 
 
 def _fixup(aval: Aval):
-    """NumPy-like results: 0-d arrays become scalars, weak values Python floats."""
-    if aval.weak:
+    """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python floats."""
+    if aval.weak and aval.shape == ():
         return lambda x: float(x) if not isinstance(x, Tracer) else x
     if aval.shape == ():
         return lambda x: x[()] if isinstance(x, np.ndarray) else x
@@ -156,9 +199,9 @@ def _fixup(aval: Aval):
 class Entry:
     """One signature's program: traced IR, optimized IR, and how to run it."""
 
-    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target", "options")
+    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target", "options", "lock")
 
-    def __init__(self, traced_ir: IR, out_tree, captured, target: str, float_outs=(), options=None):
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None):
         self.traced_ir = traced_ir
         self.options = options or {}
         self.ir = optimize(traced_ir)
@@ -166,11 +209,8 @@ class Entry:
         self.captured = captured
         self.target = target
         self.runner = None
-        avals = [
-            Aval(v.aval.shape, v.aval.dtype, v.aval.weak or i in float_outs)
-            for i, v in enumerate(self.ir.outvars)
-        ]
-        self.fixups = [(i, f) for i, a in enumerate(avals) if (f := _fixup(a)) is not None]
+        self.lock = threading.Lock()
+        self.fixups = [(i, f) for i, v in enumerate(self.ir.outvars) if (f := _fixup(v.aval)) is not None]
 
     def __call__(self, dyn: list):
         if self.captured or any(type(x) is Tracer for x in dyn):
@@ -178,9 +218,13 @@ class Entry:
             # so the outer one optimizes (and fuses) across the boundary
             outs = eval_ir(self.traced_ir, list(dyn) + list(self.captured))
         else:
-            if self.runner is None:
-                self.runner = make_runner(self.ir, self.target, self.options)
-            outs = self.runner(*dyn)
+            runner = self.runner
+            if runner is None:
+                with self.lock:  # threads calling at once compile it once
+                    if self.runner is None:
+                        self.runner = make_runner(self.ir, self.target, self.options)
+                    runner = self.runner
+            outs = runner(*dyn)
         for i, f in self.fixups:
             outs[i] = f(outs[i])
         return pytree.unflatten(self.out_tree, outs)
@@ -188,6 +232,36 @@ class Entry:
 
 _MISS = object()
 RETRACE_WARN_AT = 16
+FAST_PATHS = 8  # signatures a transformed function dispatches to without a cache lookup
+
+_LOCKS_GUARD = threading.Lock()
+_BUILD_LOCKS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+class _Lock:
+    """A lock that can be weakly referenced (threading.Lock cannot)."""
+
+    __slots__ = ("lock", "__weakref__")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        self.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+def _build_lock(cache: dict, key) -> _Lock:
+    """The lock of one signature of one cache: threads wanting the same program
+    wait for the first to build it instead of building it again."""
+    k = (id(cache), key)
+    with _LOCKS_GUARD:
+        lock = _BUILD_LOCKS.get(k)
+        if lock is None:
+            lock = _BUILD_LOCKS[k] = _Lock()
+    return lock
 
 
 def _tree_expr(td, ns) -> str | None:
@@ -290,26 +364,35 @@ class Transformed:
 
     def _key(self, args, kwargs):
         leaves, td = pytree.flatten((args, kwargs))
-        return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+        try:
+            return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+        except TransformError as e:
+            raise _name_bad_leaf(e, self.fun, args) from None
 
-    _fast = None
+    # generated fast paths, one per recent signature, most recent first
+    _fasts: tuple = ()
 
     def __call__(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs:
-            res = fast(args)
-            if res is not _MISS:
-                return res
+        if not kwargs:
+            for fast in self._fasts:
+                res = fast(args)
+                if res is not _MISS:
+                    return res
         key, leaves = self._key(args, kwargs)
         entry = self.cache.get(key)
         if entry is None:
-            entry = self._build(args, kwargs)
-            if not entry.captured:
-                self.cache[key] = entry
-                self._count_signature()
+            with _build_lock(self.cache, key):  # one thread traces and compiles a signature
+                entry = self.cache.get(key)
+                if entry is None:
+                    entry = self._build(args, kwargs)
+                    if not entry.captured:
+                        self.cache[key] = entry
+                        self._count_signature()
         res = entry([x for x in leaves if _is_dynamic(x)])
         if not kwargs and not entry.captured and not self._static_argnums(args):
-            self._fast = make_fast_path(entry, args)
+            fast = make_fast_path(entry, args)
+            if fast is not None:
+                self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
         return res
 
     def _count_signature(self):
@@ -324,9 +407,8 @@ class Transformed:
 
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
-        self._float_outs = ()
         ir = self.transform(ir, out_tree, info, args)
-        return Entry(ir, self._out_tree, info["captured"], self.target, self._float_outs, self.options)
+        return Entry(ir, self._out_tree, info["captured"], self.target, self.options)
 
     def _static_argnums(self, args) -> tuple:
         return ()
@@ -342,6 +424,23 @@ class Transformed:
 
     def __repr__(self) -> str:
         return f"<tracediff.{self.kind} of {_name(self.fun)}>"
+
+
+def _is_int(a) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def argnums_spec(argnums, what: str, name: str = "argnums") -> int | tuple[int, ...]:
+    """`argnums` as an int, or a tuple of ints from any sequence of ints (users write lists)."""
+    if _is_int(argnums):
+        return int(argnums)
+    try:
+        nums = tuple(argnums)
+    except TypeError:
+        nums = None
+    if nums is None or not all(_is_int(a) for a in nums):
+        raise TypeError(f"{what}: {name} must be an int or a sequence of ints, got {argnums!r}")
+    return tuple(int(a) for a in nums)
 
 
 def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
@@ -377,6 +476,34 @@ def _wrt_mask(info, nums, fun, what) -> list[bool]:
     return mask
 
 
+def _check_differentiable(arg, fun, i: int, what: str) -> None:
+    """Every leaf of a differentiated argument is a float array or number (checked
+    before the user's function runs, so its own errors do not hide this one)."""
+    leaves = pytree.flatten(arg)[0]
+    if not leaves:
+        raise TypeError(
+            f"{what}: {_arg_name(fun, i)} is {arg!r}, which holds no float array to differentiate"
+            + at(user_src())
+        )
+    for leaf in leaves:
+        if type(leaf) is Tracer:
+            ok = leaf.aval.is_float
+        elif type(leaf) is float or isinstance(leaf, (np.ndarray, np.floating)):
+            ok = np.asarray(leaf).dtype in FLOAT_DTYPES
+        else:
+            ok = False
+        if not ok:
+            desc = (
+                f"dtype {np.asarray(leaf).dtype}"
+                if isinstance(leaf, (np.ndarray, np.generic))
+                else type(leaf).__name__
+            )
+            raise TypeError(
+                f"{what}: {_arg_name(fun, i)} holds a {desc} value; derivatives are taken only with "
+                "respect to float32/float64 arrays and Python floats" + at(user_src())
+            )
+
+
 def _check_float_wrt(ir: IR, mask, info, fun, what):
     for v, m, i in zip(ir.invars, mask, info["leaf_arg"]):
         if m and not v.aval.is_float:
@@ -394,9 +521,16 @@ class Grad(Transformed):
     kind = "grad"
 
     def __init__(self, fun, argnums=0, has_aux=False, with_value=False):
+        argnums = argnums_spec(argnums, "value_and_grad" if with_value else "grad")
         super().__init__(fun, (argnums, has_aux, with_value))
         self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
         self.kind = "value_and_grad" if with_value else "grad"
+
+    def _build(self, args, kwargs) -> Entry:
+        what = "value_and_grad" if self.with_value else "grad"
+        for i in _normalize_argnums(self.argnums, len(args), self.fun, what):
+            _check_differentiable(args[i], self.fun, i, what)
+        return super()._build(args, kwargs)
 
     def transform(self, ir, out_tree, info, args):
         what = "value_and_grad" if self.with_value else "grad"
@@ -447,8 +581,15 @@ class Grad(Transformed):
             outs, self._out_tree = grads + full.outvars[1:n_out], ("tuple", (g_tree, aux_tree))
         else:
             outs, self._out_tree = grads, g_tree
-        self._float_outs = {first + k for k, w in enumerate(weak) if w}
-        full = IR(full.invars, full.eqns, list(outs))
+        # the gradient with respect to a Python float is a Python float, traced or not
+        eqns = list(full.eqns)
+        for k, w in enumerate(weak):
+            g = outs[first + k]
+            if w and not g.aval.weak:
+                gw = Var(Aval(g.aval.shape, g.aval.dtype, True))
+                eqns.append(Eqn(convert_p, (g,), (gw,), {"dtype": g.aval.dtype, "weak": True}))
+                outs[first + k] = gw
+        full = IR(full.invars, eqns, list(outs))
         from .passes.dce import dce
 
         return dce(full)
@@ -478,6 +619,7 @@ def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0
 
 # TRACEDIFF_MATH=libm makes scalar library calls the default of td.jit (tests run both)
 DEFAULT_MATH = os.environ.get("TRACEDIFF_MATH", "fast")
+JIT_OPTIONS = ("math",)  # keyword options of td.jit beyond its named parameters
 
 
 class Jit(Transformed):
@@ -486,7 +628,21 @@ class Jit(Transformed):
     def __init__(self, fun, target="cpu", static_argnums=(), parallel=None, cache=True, **options):
         if target not in ("cpu", "cuda", "interpret"):
             raise ValueError(f"jit: target must be 'cpu', 'cuda' or 'interpret', got {target!r}")
-        static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        for k in options:
+            if k not in JIT_OPTIONS:
+                near = difflib.get_close_matches(
+                    k, ["target", "static_argnums", "parallel", "cache", *JIT_OPTIONS]
+                )
+                raise TypeError(
+                    f"jit: unknown option {k!r}"
+                    + (f" (did you mean {near[0]!r}?)" if near else "")
+                    + "; the options are target, static_argnums, parallel, cache, "
+                    + ", ".join(JIT_OPTIONS)
+                )
+        if options.get("math", "fast") not in ("fast", "libm"):
+            raise ValueError(f"jit: math must be 'fast' or 'libm', got {options['math']!r}")
+        static = argnums_spec(static_argnums, "jit", "static_argnums")
+        static = (static,) if isinstance(static, int) else static
         super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
         self.static_argnums = static
         self.options = (
@@ -498,8 +654,7 @@ class Jit(Transformed):
     def _key(self, args, kwargs):
         if not self.static_argnums:
             return super()._key(args, kwargs)
-        n = len(args)
-        stat = tuple(a % n for a in self.static_argnums if -n <= a < n)
+        stat = self._static_argnums(args)
         for i in stat:
             try:
                 hash(args[i])
@@ -512,9 +667,28 @@ class Jit(Transformed):
         key = (td, tuple(_leaf_key(x) for x in leaves), stat, tuple(args[i] for i in stat))
         return key, leaves
 
+    def transform(self, ir, out_tree, info, args):
+        if self.target == "cpu":  # name the argument a compiled program cannot take
+            from .backend.emit import SUPPORTED_DTYPES
+
+            for v, i in zip(ir.invars, info["leaf_arg"]):
+                if v.aval.dtype not in SUPPORTED_DTYPES:
+                    what = _arg_name(self.fun, i) if i is not None else "a keyword argument"
+                    raise TypeError(
+                        f"jit: {what} has dtype {v.aval.dtype} ({v.aval}), which target 'cpu' does not "
+                        "support; use float32/float64, or target='interpret'" + at(user_src())
+                    )
+        return super().transform(ir, out_tree, info, args)
+
     def _static_argnums(self, args):
         n = len(args)
-        return tuple(a % n for a in self.static_argnums if -n <= a < n)
+        for a in self.static_argnums:
+            if not -n <= a < n:
+                raise ValueError(
+                    f"jit: static_argnums {a} is out of range for {_name(self.fun)} called with "
+                    f"{n} positional argument(s)" + at(user_src())
+                )
+        return tuple(a % n for a in self.static_argnums)
 
 
 def jit(
@@ -546,12 +720,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     captured = info["captured"]
     n_extra = len(captured)
     mask = [v.aval.is_float for v in ir.invars[: len(ir.invars) - n_extra]]
-    if has_aux:
-        if not (isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list") and len(out_tree[1]) == 2):
-            raise TypeError(f"vjp(has_aux=True): {_name(fun)} must return a pair (out, aux)")
-        main_tree, aux_tree = out_tree[1]
-    else:
-        main_tree, aux_tree = out_tree, None
+    main_tree, aux_tree = _split_aux(out_tree, has_aux, "vjp", fun)
     n_main = pytree.num_leaves(main_tree)
     dyn = [info["leaves"][k] for k in info["dyn_pos"]] + list(captured)
     outs = _run(optimize(ir), dyn)
@@ -570,10 +739,18 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
             )
         cts_ok = []
         for c, a in zip(cts, out_avals):
-            ca = aval_of(c)
+            ca = _leaf_aval(c, "vjp_fn: the cotangent")
+            if a.is_float and ca.dtype.kind != "f":
+                raise TypeError(
+                    f"vjp_fn: the cotangent of an output {a} must be a float array or Python float, "
+                    f"got {ca}" + at(user_src())
+                )
+            if not a.is_float and ca.dtype.kind not in "biuf":
+                raise TypeError(f"vjp_fn: cotangent {ca} for an output {a}" + at(user_src()))
             if ca.shape != a.shape:
-                raise ValueError(f"vjp_fn: cotangent shape {ca} does not match output {a}")
-            cts_ok.append(c if type(c) is Tracer else np.asarray(c, a.dtype))
+                raise ValueError(f"vjp_fn: cotangent shape {ca} does not match output {a}" + at(user_src()))
+            # (an integer output carries no derivative: its cotangent is not used)
+            cts_ok.append(astype(c, a.dtype) if type(c) is Tracer else np.asarray(c, a.dtype))
         res = _run(back, dyn + cts_ok)
         grads = res[n_main:]
         it = iter(grads)
@@ -584,7 +761,8 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
                 g = next(it)
                 leaves.append(float(g) if isinstance(x, float) and type(g) is not Tracer else g)
             else:  # not differentiable: a zero of its own shape and dtype
-                leaves.append(np.zeros(np.shape(x), np.asarray(x).dtype))
+                xa = aval_of(x)
+                leaves.append(np.zeros(xa.shape, xa.dtype))
         lit = iter(leaves)
         return tuple(pytree._unflatten(td, lit) for td in primal_trees)
 
@@ -594,33 +772,77 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     return main, vjp_fn
 
 
-def jvp(fun: Callable, primals: Sequence, tangents: Sequence):
-    """Forward mode: `(out, tangent_out)`."""
+def _leaf_aval(x: Any, what: str) -> Aval:
+    """The aval of a user-given tangent or cotangent, or a TypeError naming it."""
+    try:
+        return aval_of(x)
+    except TypeError:
+        desc = f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise TypeError(f"{what} is {desc}, not an array of numbers or a number" + at(user_src())) from None
+
+
+def _split_aux(out_tree, has_aux: bool, what: str, fun):
+    """(main tree, aux tree) of a function's output; aux tree None without has_aux."""
+    if not has_aux:
+        return out_tree, None
+    if not (isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list") and len(out_tree[1]) == 2):
+        raise TypeError(
+            f"{what}(has_aux=True): {_name(fun)} must return a pair (out, aux), got {_tree_txt(out_tree)}"
+            + at(user_src())
+        )
+    return out_tree[1]
+
+
+def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
+    """Forward mode: `(out, tangent_out)`; with `has_aux`, `(out, tangent_out, aux)`."""
+    for name, v in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(v, (tuple, list)):
+            raise TypeError(
+                f"jvp: {name} must be a tuple or list with one entry per argument, got "
+                f"{type(v).__name__} (write jvp(f, (x,), (t,)) for one argument)" + at(user_src())
+            )
     primals, tangents = tuple(primals), tuple(tangents)
     ir, out_tree, info = stage(fun, primals, {})
+    main_tree, aux_tree = _split_aux(out_tree, has_aux, "jvp", fun)
+    n_main = pytree.num_leaves(main_tree)
     captured = info["captured"]
     p_leaves = [info["leaves"][k] for k in info["dyn_pos"]]
     t_leaves, t_tree = pytree.flatten(tangents)
     p_all, p_tree = pytree.flatten(primals)
     if t_tree != p_tree:
-        raise TypeError("jvp: tangents must have the same structure as primals")
+        raise TypeError("jvp: tangents must have the same structure as primals" + at(user_src()))
     tans = [t_leaves[k] for k in info["dyn_pos"]]
     mask = [v.aval.is_float for v in ir.invars[: len(p_leaves)]]
-    for p, t, m in zip(p_leaves, tans, mask):
-        if m and aval_of(t).shape != aval_of(p).shape:
-            raise ValueError(f"jvp: tangent {aval_of(t)} does not match primal {aval_of(p)}")
-    tans = [
-        t if type(t) is Tracer else np.asarray(t, aval_of(p).dtype)
-        for p, t, m in zip(p_leaves, tans, mask)
-        if m
-    ]
-    fwd = optimize(jvp_ir(ir, mask + [False] * len(captured)))
-    res = _run(fwd, p_leaves + list(captured) + tans)
-    n = len(ir.outvars)
+    tans_ok = []
+    for p, t, m, i in zip(p_leaves, tans, mask, info["leaf_arg"]):
+        if not m:
+            continue
+        pa, ta = aval_of(p), _leaf_aval(t, f"jvp: the tangent of {_arg_name(fun, i)}")
+        if ta.dtype.kind not in "fiu":
+            got = f"dtype {ta.dtype}" if isinstance(t, (np.ndarray, np.generic, Tracer)) else type(t).__name__
+            raise TypeError(
+                f"jvp: the tangent of {_arg_name(fun, i)} is a {got}; tangents of {pa.dtype} values "
+                "are float arrays or numbers" + at(user_src())
+            )
+        if ta.shape != pa.shape:
+            raise ValueError(
+                f"jvp: the tangent {ta} of {_arg_name(fun, i)} does not match its primal {pa}"
+                + at(user_src())
+            )
+        tans_ok.append(astype(t, pa.dtype) if type(t) is Tracer else np.asarray(t, pa.dtype))
+    main_ir = IR(ir.invars, ir.eqns, ir.outvars[:n_main])
+    fwd = optimize(jvp_ir(main_ir, mask + [False] * len(captured)))
+    res = _run(fwd, p_leaves + list(captured) + tans_ok)
     fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
-    outs = [f(o) for f, o in zip(fix, res[:n])]
-    touts = [f(o) for f, o in zip(fix, res[n:])]
-    return pytree.unflatten(out_tree, outs), pytree.unflatten(out_tree, touts)
+    outs = [f(o) for f, o in zip(fix, res[:n_main])]
+    touts = [f(o) for f, o in zip(fix, res[n_main:])]
+    result = (pytree.unflatten(main_tree, outs), pytree.unflatten(main_tree, touts))
+    if not has_aux:
+        return result
+    aux_ir = optimize(IR(ir.invars, ir.eqns, ir.outvars[n_main:]))
+    aux = _run(aux_ir, p_leaves + list(captured))
+    aux = [f(o) for f, o in zip(fix[n_main:], aux)]
+    return result + (pytree.unflatten(aux_tree, aux),)
 
 
 def _basis(shape, dtype):
@@ -631,6 +853,7 @@ def _basis(shape, dtype):
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
     """Jacobian by reverse mode: one VJP per output element."""
+    argnums = argnums_spec(argnums, "jacobian")
 
     def jac_fn(*args):
         nums = _normalize_argnums(argnums, len(args), fun, "jacobian")
@@ -673,6 +896,7 @@ jacobian = jacrev
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
     """Jacobian by forward mode: one JVP per input element."""
+    argnums = argnums_spec(argnums, "jacfwd")
 
     def jac_fn(*args):
         nums = _normalize_argnums(argnums, len(args), fun, "jacfwd")
@@ -682,11 +906,13 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             full = list(args)
             for i, w in zip(nums, wrt):
                 full[i] = w
-            out = fun(*full)
+            return fun(*full)
+
+        def fwd(wrt, tans):
+            res = jvp(sub, wrt, tans, has_aux=has_aux)
             if has_aux:
-                aux.append(out[1])
-                return out[0]
-            return out
+                aux.append(res[2])
+            return res[0], res[1]
 
         wrt = [args[i] for i in nums]
         jacs = []
@@ -698,13 +924,11 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
                 tans = [
                     e if k == i else np.zeros(aval_of(q).shape, aval_of(q).dtype) for k, q in enumerate(wrt)
                 ]
-                out, t_out = jvp(sub, wrt, tans)
+                out, t_out = fwd(wrt, tans)
                 t_leaves, otree = pytree.flatten(t_out)
                 cols.append(t_leaves)
             out_leaves = (
-                pytree.flatten(jvp(sub, wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[
-                    0
-                ]
+                pytree.flatten(fwd(wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[0]
                 if not cols
                 else None
             )
@@ -720,7 +944,9 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
                     per_leaf.append(np.zeros(oa.shape + wa.shape, wa.dtype))
             jacs.append(per_leaf)
         if otree is None:
-            otree = pytree.flatten(sub(*wrt))[1]
+            otree = pytree.flatten(fwd(wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[
+                1
+            ]
         leaves = [
             jacs[0][j] if isinstance(argnums, int) else tuple(j_[j] for j_ in jacs)
             for j in range(len(jacs[0]))

@@ -22,6 +22,39 @@ class TracediffError(Exception):
     """Base class of the errors tracediff raises on purpose."""
 
 
+# exception types built from one message: re-raised as the same type with the
+# operation and the user's line added to the message
+_MESSAGE_TYPES = {
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    ZeroDivisionError,
+    OverflowError,
+    FloatingPointError,
+    RuntimeError,
+    NotImplementedError,
+    np.linalg.LinAlgError,
+    np.exceptions.AxisError,
+}
+
+
+def with_context(e: BaseException, message: str) -> BaseException:
+    """`e` told with `message` (its text plus the operation and the user's line).
+
+    A plain message exception is rebuilt as the same type, caused by `e`; any
+    other (a user's exception whose constructor takes other arguments, say)
+    keeps its type and arguments and gets the message as a note.
+    """
+    if type(e) in _MESSAGE_TYPES:
+        new = type(e)(message)
+        new.__cause__ = e
+        return new
+    if hasattr(e, "add_note"):  # Python 3.11+
+        e.add_note(message)
+    return e
+
+
 @dataclass(frozen=True)
 class Aval:
     """Abstract value: what is known of an array at trace time.
@@ -90,12 +123,16 @@ class Var:
 
 
 class Lit:
-    """A constant: a Python/NumPy scalar or a NumPy array baked into the program."""
+    """A constant: a Python/NumPy scalar or a NumPy array baked into the program.
+
+    The value is copied when the literal is made: a program captures its
+    constants by value, so a later change to the user's array is not seen.
+    """
 
     __slots__ = ("val", "aval")
 
     def __init__(self, val: Any, aval: Aval | None = None):
-        arr = np.asarray(val)
+        arr = np.array(val)
         self.val = arr
         self.aval = aval or Aval(arr.shape, arr.dtype)
 
@@ -183,6 +220,10 @@ class Primitive:
     - `scalar`: how a backend writes the op on scalars inside a fused loop.
     - `cost`: its work per element in a loop, in additions (a backend weighs
       whether a loop is worth running on several threads).
+    - `may_alias`: its result may be its first input or a view of it (reshape,
+      transpose, slice...), so it may share memory with a program input.
+    - `raises_for`: dtype kinds ("i", "u", ...) of its result for which its
+      compiled code may raise (a loop that may raise runs on one thread).
     """
 
     def __init__(
@@ -202,6 +243,8 @@ class Primitive:
         self.vjp: Callable[..., Any] | None = None
         self.scalar: dict[str, Any] = {}
         self.cost = 1
+        self.may_alias = False
+        self.raises_for = ""
         REGISTRY[name] = self
 
     def def_abstract(self, fn: Callable) -> Callable:

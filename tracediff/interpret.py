@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import IR, Lit, TracediffError, Var
+from .core import IR, REGION, Lit, TracediffError, Var, with_context
 from .tracing import bind, restage_context
 
 
@@ -84,7 +84,11 @@ class Interpreter:
                 try:
                     r = impl(*[env[i] for i in ins], **params)
                 except Exception as e:  # name the equation and the user's line
-                    raise type(e)(f"{eqn.prim.name}: {e}" + (f" (at {eqn.src})" if eqn.src else "")) from e
+                    if eqn.prim.kind == REGION:  # its body's equation has named itself
+                        raise
+                    msg = str(e) if str(e).startswith(f"{eqn.prim.name}:") else f"{eqn.prim.name}: {e}"
+                    where = msg + (f" (at {eqn.src})" if eqn.src else "")
+                    raise with_context(e, where)  # noqa: B904  (it chains `e` itself)
                 if eqn.prim.nout == 1:
                     env[outs[0]] = r
                 else:

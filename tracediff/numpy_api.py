@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Aval, Lit
+from .core import Aval
 from .prims import elementwise as ew
 from .prims import indexing as ix
 from .prims import linalg as la
@@ -32,6 +32,27 @@ def _fail(exc: type, msg: str):
 
 def traced(x: Any) -> bool:
     return isinstance(x, Tracer)
+
+
+def _no_out(name: str, out) -> None:
+    """`out=` writes into an existing array: not traced yet, so never ignored."""
+    if out is not None and not (isinstance(out, tuple) and all(o is None for o in out)):
+        _fail(
+            TracerError,
+            f"{name}(..., out=...) writes into an existing array, which tracediff does not trace; "
+            "use the returned array instead",
+        )
+
+
+def _no_options(name: str, kw: dict, allowed: dict | None = None) -> None:
+    """Keyword arguments tracediff does not implement raise instead of being ignored;
+    `allowed` maps a keyword to the only value it may take (NumPy's default)."""
+    allowed = allowed or {}
+    for k, v in kw.items():
+        if k == "out":
+            _no_out(name, v)
+        elif k not in allowed or not (v is allowed[k] or v == allowed[k]):
+            _fail(NotImplementedError, f"{name}: the keyword argument {k}={v!r} is not supported")
 
 
 def aval_of(x: Any) -> Aval:
@@ -90,8 +111,7 @@ def prepare(b: Builder, x: Any, dtype: np.dtype, shape: tuple, weak: bool = Fals
         if x.dtype != dtype:
             x = _emit(b, ew.convert_p, x, dtype=np.dtype(dtype))
     else:
-        arr = np.asarray(x).astype(dtype, copy=False)
-        x = Lit(arr, Aval(arr.shape, arr.dtype, weak))
+        x = b.const(x, np.dtype(dtype), weak)
     if tuple(x.aval.shape) != tuple(shape):
         x = _emit(b, sh.broadcast_p, x, shape=tuple(shape))
     return x
@@ -181,15 +201,17 @@ UFUNC_COMPOSITES = {
 }
 
 
+_UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "subok": True, "signature": None}
+
+
 def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
-    for k, v in kwargs.items():
-        if k == "out" and v is not None and not (isinstance(v, tuple) and all(o is None for o in v)):
-            _fail(
-                TracerError, f"np.{ufunc.__name__}(..., out=...) writes in place; tracing needs a new array"
-            )
-        if k == "where" and v is not True:
-            _fail(TypeError, f"np.{ufunc.__name__}(..., where=...) is not supported; use np.where")
-    dtype = kwargs.get("dtype")
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        if kwargs.get("where", True) is not True:
+            _fail(NotImplementedError, f"np.{ufunc.__name__}(..., where=...) is not supported; use np.where")
+        _no_options(f"np.{ufunc.__name__}", kwargs, _UFUNC_DEFAULTS)
+    if len(args) != ufunc.nin:
+        _fail(TypeError, f"np.{ufunc.__name__} takes {ufunc.nin} operand(s), got {len(args)}")
     comp = UFUNC_COMPOSITES.get(ufunc)
     if comp is not None:
         out = comp(*args)
@@ -205,15 +227,33 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         loop = _resolve(ufunc, tuple(_token(a) for a in avals))
     except TypeError:
         _fail(TypeError, f"np.{ufunc.__name__}: no implementation for operands {_fmt(avals)}")
+    if any(dt.kind == "c" for dt in loop):
+        _fail(TypeError, f"np.{ufunc.__name__}: complex numbers are not supported yet ({_fmt(avals)})")
     shape = broadcast_shapes(avals, f"np.{ufunc.__name__}")
     weak = all(a.weak for a in avals)
     ins = [prepare(b, a, dt, shape, weak) for a, dt in zip(args, loop)]
     if ufunc is np.invert and loop[0] == np.dtype(bool):
         prim = ew.logical_not_p
+    if ufunc is np.power and not traced(args[1]):
+        unary = _power_of_constant(np.asarray(args[1]), loop[-1], avals)
+        if unary is not None:
+            prim, ins = unary, ins[:1]
     out = _emit(b, prim, *ins)
     if out.dtype != loop[-1]:  # e.g. a bool loop whose output NumPy casts
         out = _emit(b, ew.convert_p, out, dtype=loop[-1])
     return astype(out, dtype) if dtype is not None else out
+
+
+def _power_of_constant(e: np.ndarray, dt: np.dtype, avals):
+    """x ** e for a constant e as NumPy's power loop computes it: a unary
+    primitive where NumPy uses one, else None."""
+    if dt.kind in "iu" and np.any(e < 0):
+        _fail(ValueError, f"np.power: integers to negative integer powers are not allowed ({_fmt(avals)})")
+    if dt.kind == "f" and e.size == 1:
+        # a scalar exponent of 0.5 is sqrt (sqrt(-0.0) is -0.0, pow(-0.0, 0.5) is +0.0)
+        # and of -1 a reciprocal
+        return {0.5: ew.sqrt_p, -1.0: ew.reciprocal_p}.get(e.item())
+    return None
 
 
 def _scipy_ufunc(ufunc):
@@ -227,21 +267,23 @@ def _scipy_ufunc(ufunc):
 
 def handle_ufunc(ufunc, method, inputs, kwargs):
     if ufunc is np.matmul and method == "__call__":
-        return matmul(*inputs)
+        return matmul(*inputs, **kwargs)
     if method == "__call__":
         return ufunc_call(ufunc, *inputs, **kwargs)
-    axis = kwargs.get("axis", 0)
-    keepdims = kwargs.get("keepdims", False)
+    name = f"np.{ufunc.__name__}.{method}"
     if method == "reduce":
         red = {np.add: sum, np.multiply: prod, np.maximum: max, np.minimum: min}.get(ufunc)
         if red is not None:
-            return red(inputs[0], axis=axis, keepdims=keepdims)
+            kwargs = {"axis": 0, **kwargs}
+            if red in (max, min) and kwargs.pop("dtype", None) is not None:
+                _fail(NotImplementedError, f"{name}: dtype= is not supported")
+            return red(*inputs, **kwargs)
     if method == "accumulate" and ufunc is np.add:
-        return cumsum(inputs[0], axis=axis)
+        return cumsum(*inputs, **{"axis": 0, **kwargs})
     if method == "outer" and ufunc in UFUNCS:
         x, y = inputs
         ax, ay = aval_of(x), aval_of(y)
-        return ufunc_call(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y)
+        return ufunc_call(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y, **kwargs)
     _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}.{method}")
 
 
@@ -274,14 +316,24 @@ def astype(x, dtype):
     return bind(ew.convert_p, x, dtype=dtype)
 
 
-def clip(x, a_min=None, a_max=None, **kw):
-    a_min = kw.get("min", a_min)
-    a_max = kw.get("max", a_max)
+def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None, **kw):
+    _no_out("np.clip", out)
+    _no_options("np.clip", kw)
+    a_min = a_min if min is None else min
+    a_max = a_max if max is None else max
     if a_min is not None:
         x = np.maximum(x, a_min)
     if a_max is not None:
         x = np.minimum(x, a_max)
     return x
+
+
+def copy(x):
+    """A new array (values are immutable while tracing; the simplifier drops it
+    unless it keeps a result from sharing memory with an input)."""
+    if not traced(x):
+        return np.array(x, copy=True)
+    return bind(ew.copy_p, x)
 
 
 def stop_gradient(x):
@@ -312,7 +364,8 @@ def ones_like(x, dtype=None, order="K", subok=True, shape=None):
 
 def full_like(x, fill_value, dtype=None, order="K", subok=True, shape=None):
     if traced(fill_value):
-        return np.broadcast_to(astype(fill_value, dtype or aval_of(x).dtype), aval_of(x).shape)
+        shp = aval_of(x).shape if shape is None else tuple(np.atleast_1d(shape).tolist())
+        return np.broadcast_to(astype(fill_value, dtype or aval_of(x).dtype), shp)
     return _fill_like(x, fill_value, dtype, shape)
 
 
@@ -346,11 +399,18 @@ def _acc_dtype(name: str, dtype: np.dtype) -> np.dtype:
     return getattr(np, name)(np.zeros(1, dtype)).dtype
 
 
-def _reduce(name, prim, x, axis, keepdims, dtype=None, where=None, initial=None):
-    if where is not None or initial is not None:
-        _fail(TypeError, f"np.{name}(..., where=/initial=) is not supported")
+def _reduce(name, prim, x, axis, keepdims, dtype=None, where=None, initial=None, out=None):
+    _no_out(f"np.{name}", out)
+    if where is not None and where is not True:
+        _fail(NotImplementedError, f"np.{name}(..., where=...) is not supported; use np.where")
+    if initial is not None:
+        _fail(NotImplementedError, f"np.{name}(..., initial=...) is not supported")
     if not traced(x):
-        return getattr(np, name)(x, axis=axis, keepdims=keepdims)
+        return (
+            getattr(np, name)(x, axis=axis, keepdims=keepdims, dtype=dtype)
+            if dtype
+            else getattr(np, name)(x, axis=axis, keepdims=keepdims)
+        )
     axes = normalize_axes(axis, x.ndim, f"np.{name}")
     if dtype is not None:
         x = astype(x, dtype)
@@ -363,19 +423,19 @@ def _reduce(name, prim, x, axis, keepdims, dtype=None, where=None, initial=None)
 
 
 def sum(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    return _reduce("sum", rd.reduce_sum_p, x, axis, keepdims, dtype, where, initial)
+    return _reduce("sum", rd.reduce_sum_p, x, axis, keepdims, dtype, where, initial, out)
 
 
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    return _reduce("prod", rd.reduce_prod_p, x, axis, keepdims, dtype, where, initial)
+    return _reduce("prod", rd.reduce_prod_p, x, axis, keepdims, dtype, where, initial, out)
 
 
 def max(x, axis=None, out=None, keepdims=False, initial=None, where=None):
-    return _reduce("max", rd.reduce_max_p, x, axis, keepdims, None, where, initial)
+    return _reduce("max", rd.reduce_max_p, x, axis, keepdims, None, where, initial, out)
 
 
 def min(x, axis=None, out=None, keepdims=False, initial=None, where=None):
-    return _reduce("min", rd.reduce_min_p, x, axis, keepdims, None, where, initial)
+    return _reduce("min", rd.reduce_min_p, x, axis, keepdims, None, where, initial, out)
 
 
 def _count(x, axis):
@@ -392,33 +452,62 @@ def _float_for_mean(x, dtype):
 
 
 def mean(x, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    _no_out("np.mean", out)
     if not traced(x):
         return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
     x = _float_for_mean(x, dtype)
     return sum(x, axis=axis, keepdims=keepdims, where=where) / _count(x, axis)
 
 
-def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
-    if not traced(x):
-        return np.var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+def var(
+    x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
+    _no_out("np.var", out)
+    if where is not None and where is not True:
+        _fail(NotImplementedError, "np.var(..., where=...) is not supported; use np.where")
     if correction is not None:
+        if ddof != 0:
+            _fail(ValueError, "np.var: ddof and correction can't be provided simultaneously")
         ddof = correction
-    x = _float_for_mean(x, dtype)
+    if not traced(x) and not traced(mean):
+        return np.var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, mean=mean)
+    x = _float_for_mean(_lift(x), dtype)
     n = _count(x, axis)
-    d = x - globals()["mean"](x, axis=axis, keepdims=True)
+    if mean is None:
+        mean = globals()["mean"](x, axis=axis, keepdims=True)
+    else:  # NumPy's precomputed mean: the shape of a keepdims=True mean
+        want = tuple(
+            1 if i in normalize_axes(axis, aval_of(x).ndim, "np.var") else d
+            for i, d in enumerate(aval_of(x).shape)
+        )
+        if aval_of(mean).shape != want:
+            _fail(
+                ValueError,
+                f"np.var: mean= must have the shape {want} of a keepdims=True mean, got {aval_of(mean)}",
+            )
+    d = x - mean
     return sum(d * d, axis=axis, keepdims=keepdims) / float(n - ddof)
 
 
-def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None, correction=None):
-    if not traced(x):
-        return np.std(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
-    return np.sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, correction=correction))
+def std(
+    x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
+    _no_out("np.std", out)
+    if not traced(x) and not traced(mean):
+        return np.std(
+            x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, mean=mean, correction=correction
+        )
+    return np.sqrt(var(x, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction))
 
 
-def _arg(name, prim, x, axis, keepdims):
+def _arg(name, prim, x, axis, keepdims, out):
+    _no_out(f"np.{name}", out)
     if not traced(x):
         return getattr(np, name)(x, axis=axis, keepdims=keepdims)
     in_shape = x.shape
+    n = x.size if axis is None else in_shape[normalize_axes(axis, x.ndim, f"np.{name}")[0]]
+    if n == 0:
+        _fail(ValueError, f"np.{name}: attempt to get {name} of an empty sequence ({x.aval}, axis={axis})")
     if axis is None:
         out = bind(prim, ravel(x), axis=0)
         return reshape(out, (1,) * len(in_shape)) if keepdims else out
@@ -427,15 +516,16 @@ def _arg(name, prim, x, axis, keepdims):
     return _keep(out, (ax,), keepdims, in_shape)
 
 
-def argmax(x, axis=None, out=None, keepdims=False):
-    return _arg("argmax", rd.argmax_p, x, axis, keepdims)
+def argmax(x, axis=None, out=None, *, keepdims=False):
+    return _arg("argmax", rd.argmax_p, x, axis, keepdims, out)
 
 
-def argmin(x, axis=None, out=None, keepdims=False):
-    return _arg("argmin", rd.argmin_p, x, axis, keepdims)
+def argmin(x, axis=None, out=None, *, keepdims=False):
+    return _arg("argmin", rd.argmin_p, x, axis, keepdims, out)
 
 
 def cumsum(x, axis=None, dtype=None, out=None):
+    _no_out("np.cumsum", out)
     if not traced(x):
         return np.cumsum(x, axis=axis, dtype=dtype)
     if axis is None:
@@ -566,11 +656,13 @@ def atleast_2d(x):
     return reshape(x, (1,) * (2 - a.ndim) + a.shape) if a.ndim < 2 else x
 
 
-def concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
+def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    _no_out("np.concatenate", out)
+    _no_options("np.concatenate", {"casting": casting}, {"casting": "same_kind"})
     arrays = list(arrays)
     b = innermost_builder(arrays)
     if b is None:
-        return np.concatenate(arrays, axis=axis)
+        return np.concatenate(arrays, axis=axis, dtype=dtype)
     if axis is None:
         arrays, axis = [ravel(_lift(a)) for a in arrays], 0
     avals = [aval_of(a) for a in arrays]
@@ -586,7 +678,9 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
     return _emit(b, sh.concatenate_p, *ins, axis=ax)
 
 
-def stack(arrays, axis=0, out=None, dtype=None, casting=None):
+def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    _no_out("np.stack", out)
+    _no_options("np.stack", {"casting": casting}, {"casting": "same_kind"})
     arrays = list(arrays)
     shapes = {aval_of(a).shape for a in arrays}
     if len(shapes) != 1:
@@ -599,12 +693,14 @@ def stack(arrays, axis=0, out=None, dtype=None, casting=None):
     return concatenate([expand_dims(_lift(a), ax) for a in arrays], axis=ax, dtype=dtype)
 
 
-def hstack(arrays, dtype=None, casting=None):
+def hstack(arrays, dtype=None, casting="same_kind"):
+    _no_options("np.hstack", {"casting": casting}, {"casting": "same_kind"})
     arrays = [atleast_1d(_lift(a)) for a in arrays]
     return concatenate(arrays, axis=0 if aval_of(arrays[0]).ndim == 1 else 1, dtype=dtype)
 
 
-def vstack(arrays, dtype=None, casting=None):
+def vstack(arrays, dtype=None, casting="same_kind"):
+    _no_options("np.vstack", {"casting": casting}, {"casting": "same_kind"})
     return concatenate([atleast_2d(_lift(a)) for a in arrays], axis=0, dtype=dtype)
 
 
@@ -676,7 +772,11 @@ def split(x, indices_or_sections, axis=0):
 # --- contractions ---------------------------------------------------------------
 
 
-def matmul(x, y, out=None, **kw):
+def matmul(x, y, out=None, *, dtype=None, **kw):
+    _no_out("np.matmul", out)
+    _no_options("np.matmul", kw, _UFUNC_DEFAULTS)
+    if dtype is not None:
+        x, y = astype(_lift(x), dtype), astype(_lift(y), dtype)
     b = innermost_builder((x, y))
     if b is None:
         return np.matmul(x, y)
@@ -711,6 +811,7 @@ def matmul(x, y, out=None, **kw):
 
 
 def dot(x, y, out=None):
+    _no_out("np.dot", out)
     ax, ay = aval_of(x), aval_of(y)
     if ax.ndim == 0 or ay.ndim == 0:
         return np.multiply(x, y)
@@ -731,6 +832,7 @@ def inner(x, y):
 
 
 def outer(x, y, out=None):
+    _no_out("np.outer", out)
     x, y = ravel(_lift(x)), ravel(_lift(y))
     return np.multiply(reshape(x, (-1, 1)), reshape(y, (1, -1)))
 
@@ -760,6 +862,7 @@ def tensordot(x, y, axes=2):
 
 
 def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_out("np.trace", out)
     return sum(diagonal(x, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
@@ -812,6 +915,7 @@ def _einsum_prepare(x, sub, keep):
 
 
 def einsum(subscripts, *operands, optimize=None, **kw):
+    _no_options("np.einsum", kw, {"casting": "safe", "order": "K", "dtype": None})
     ins, out = _einsum_parse(subscripts, len(operands))
     ops = [_lift(o) for o in operands]
     while len(ops) > 2:  # left to right, keeping what later operands or the output need
@@ -889,8 +993,39 @@ def _index_array(i):
     return None
 
 
+def _scalar_bool(i) -> bool:
+    return isinstance(i, (bool, np.bool_)) or (
+        type(i) is np.ndarray and i.ndim == 0 and i.dtype == np.dtype(bool)
+    )
+
+
+def _bool_scalar_index(x, idx):
+    """x[..., True, ...]: NumPy's advanced index of one new axis, of length 1
+    (True) or 0 (False); alone among slices, None and `...` it is a new axis."""
+    k = [j for j, i in enumerate(idx) if _scalar_bool(i)]
+    if len(k) > 1 or any(
+        not (i is None or i is Ellipsis or isinstance(i, slice)) for i in idx[: k[0]] + idx[k[0] + 1 :]
+    ):
+        _fail(
+            NotImplementedError,
+            "a boolean scalar index (x[True]) is supported only alone among slices, None and '...'",
+        )
+    (k,) = k
+    keep = bool(idx[k])
+    idx = idx[:k] + (None,) + idx[k + 1 :]
+    y = getitem(x, idx)
+    if keep:
+        return y
+    # the new axis's position: one axis per slice or None before it, plus what `...` stands for
+    n_real = builtins.sum(1 for i in idx if isinstance(i, slice))
+    pos = builtins.sum(1 if i is None or isinstance(i, slice) else aval_of(x).ndim - n_real for i in idx[:k])
+    return getitem(y, (slice(None),) * pos + (slice(0, 0),))
+
+
 def getitem(x, idx):
     idx = idx if isinstance(idx, tuple) else (idx,)
+    if any(_scalar_bool(i) for i in idx):
+        return _bool_scalar_index(x, idx)
     # booleans masks expand into one integer array per masked dimension
     entries = []
     for i in idx:
@@ -899,10 +1034,8 @@ def getitem(x, idx):
             if not (i is None or i is Ellipsis or isinstance(i, slice) or _is_int_scalar(i))
             else None
         )
-        if isinstance(i, bool):
-            _fail(IndexError, "a Python bool as an index is not supported")
         if arr is not None and not traced(arr) and arr.dtype == np.dtype(bool):
-            entries.extend(np.nonzero(arr) if arr.ndim else [np.zeros(int(arr), np.int64)])
+            entries.extend(np.nonzero(arr))
             continue
         entries.append(arr if arr is not None else i)
     n_real = builtins.sum(1 for i in entries if i is not None and i is not Ellipsis)
@@ -994,10 +1127,23 @@ def _advanced(x, adv):
     return out
 
 
-def take(x, indices, axis=None, out=None, mode=None):
+def take(x, indices, axis=None, out=None, mode="raise"):
+    _no_out("np.take", out)
     if not traced(x) and not traced(indices):
-        return np.take(x, indices, axis=axis)
+        return np.take(x, indices, axis=axis, mode=mode)
     x = _lift(x)
+    if mode not in ("raise", "wrap", "clip"):
+        _fail(ValueError, f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    if mode != "raise":  # bring every index into range first, as NumPy does
+        n = (
+            aval_of(x).size
+            if axis is None
+            else aval_of(x).shape[normalize_axes(axis, aval_of(x).ndim, "np.take")[0]]
+        )
+        if n == 0:
+            _fail(IndexError, f"np.take: cannot do a non-empty take from an empty axis ({aval_of(x)})")
+        ind = _lift(indices)
+        indices = np.mod(ind, n) if mode == "wrap" else np.clip(ind, 0, n - 1)
     if axis is None:
         return getitem(ravel(x), (indices if traced(indices) else np.asarray(indices),))
     (ax,) = normalize_axes(axis, aval_of(x).ndim, "np.take")
@@ -1042,10 +1188,23 @@ def size(x, axis=None):
 
 
 def round_(x, decimals=0, out=None):
+    _no_out("np.round", out)
+    dt = aval_of(x).dtype
+    if dt == np.dtype(bool):  # NumPy rounds booleans in float16
+        x = astype(_lift(x), np.float16)
+    elif dt.kind in "iu":
+        if decimals >= 0:
+            return x
+        # NumPy divides in float64, rounds half to even, multiplies back and casts
+        f = 10.0 ** (-decimals)
+        return astype(np.rint(astype(_lift(x), np.float64) / f) * f, dt)
     if decimals == 0:
         return np.rint(x)
-    s = 10.0**decimals
-    return np.rint(x * s) / s
+    if decimals > 0:
+        s = 10.0**decimals
+        return np.rint(x * s) / s
+    s = 10.0 ** (-decimals)
+    return np.rint(x / s) * s
 
 
 FUNCTIONS = {
@@ -1105,7 +1264,7 @@ FUNCTIONS = {
     np.size: size,
     np.round: round_,
     np.around: round_,
-    np.copy: lambda x, *a, **k: x,
+    np.copy: lambda x, order="K", subok=False: copy(x),
     np.real: lambda x: x,
     np.result_type: lambda *xs: result_dtype(
         *(aval_of(x) if not isinstance(x, (np.dtype, type)) else Aval((), np.dtype(x)) for x in xs)

@@ -111,7 +111,17 @@ def check_grads(
     seed: int = 0,
 ) -> None:
     """Raise `GradCheckError` unless f's derivatives up to `order` match finite differences."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(
+            f"check_grads: args must be a tuple or list of arguments, got {type(args).__name__} "
+            "(write check_grads(f, (x,)) for one argument)"
+        )
     args = tuple(args)
+    for i, leaf in enumerate(pytree.flatten(args)[0]):
+        if np.iscomplexobj(leaf):
+            raise TypeError(
+                f"check_grads: argument leaf {i} is complex; tracediff does not support complex numbers yet"
+            )
     eps0, atol0, rtol0 = _DEFAULTS[_dtype(args)]
     eps = eps or eps0
     atol = atol if atol is not None else atol0

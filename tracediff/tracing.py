@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .core import IR, Atom, Aval, Eqn, Lit, Primitive, TracediffError, Var
+from .core import IR, Atom, Aval, Eqn, Lit, Primitive, TracediffError, Var, with_context
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
@@ -27,10 +28,23 @@ class TracerError(TracediffError, TypeError):
     """A traced value was used where a concrete value is needed."""
 
 
-# --- source lines -------------------------------------------------------------
+# --- per-thread trace state ---------------------------------------------------
 
-_src_override: list[str] = []
-_phase: list[str] = [""]
+
+class _TraceState(threading.local):
+    """What is being traced, per thread: two threads tracing at once never see
+    each other's builders, source lines or sweeps."""
+
+    def __init__(self):
+        self.builders: list[Builder] = []
+        self.src: list[str] = []  # source-line overrides (derivative rules, re-staging)
+        self.phase: list[str] = [""]
+
+
+_state = _TraceState()
+
+
+# --- source lines -------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -47,23 +61,25 @@ def _pushed(*pairs: tuple[list, str]):
 
 def phase_context(phase: str):
     """Tag equations made inside as the forward or backward sweep."""
-    return _pushed((_phase, phase))
+    return _pushed((_state.phase, phase))
 
 
 def src_context(src: str):
     """Attribute equations made inside to `src` (derivative rules, re-staging)."""
-    return _pushed((_src_override, src))
+    return _pushed((_state.src, src))
 
 
 def restage_context(src: str, phase: str):
     """Re-staging an equation keeps its source line, and its sweep unless one is active."""
-    return _pushed((_src_override, src), (_phase, _phase[-1] or phase))
+    st = _state
+    return _pushed((st.src, src), (st.phase, st.phase[-1] or phase))
 
 
 def user_src() -> str:
     """`file.py:line` of the innermost frame outside tracediff and NumPy."""
-    if _src_override:
-        return _src_override[-1]
+    override = _state.src
+    if override:
+        return override[-1]
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
@@ -79,17 +95,17 @@ def at(src: str) -> str:
 
 # --- builders -----------------------------------------------------------------
 
-_builders: list[Builder] = []
-
 
 class Builder:
     def __init__(self):
         self.alive = True
-        self.level = len(_builders) + 1
+        self.level = len(_state.builders) + 1
         self.invars: list[Var] = []
         self.eqns: list[Eqn] = []
         self.captured: dict[int, tuple[Tracer, Var]] = {}
-        self.const_tracers: dict[int, Tracer] = {}
+        # NumPy arrays met while tracing, by id: one literal (one copy) per
+        # array and dtype, however often it is used; holding the array keeps its id
+        self.consts: dict[tuple, tuple[Any, Lit]] = {}
 
     def new_arg(self, aval: Aval) -> Tracer:
         v = Var(aval)
@@ -115,7 +131,19 @@ class Builder:
             return hit[1]
         if isinstance(x, Lit):
             return x
-        return Lit(np.asarray(x))
+        return self.const(x)
+
+    def const(self, x: Any, dtype: np.dtype | None = None, weak: bool = False) -> Lit:
+        """The literal of a constant `x` (converted to `dtype`), copied once per trace."""
+        if type(x) is not np.ndarray:
+            arr = np.asarray(x) if dtype is None else np.asarray(x).astype(dtype, copy=False)
+            return Lit(arr, Aval(arr.shape, arr.dtype, weak))
+        key = (id(x), dtype, weak)
+        hit = self.consts.get(key)
+        if hit is None:
+            arr = x if dtype is None else x.astype(dtype, copy=False)
+            hit = self.consts[key] = (x, Lit(arr, Aval(arr.shape, arr.dtype, weak)))
+        return hit[1]
 
     def emit(self, prim: Primitive, args: Sequence[Any], params: dict) -> list[Tracer]:
         ins = tuple(self.atom(a) for a in args)
@@ -125,14 +153,25 @@ class Builder:
         except (ValueError, TypeError, IndexError) as e:
             if isinstance(e, TracediffError):
                 raise
-            raise type(e)(f"{e}{at(src)}") from None
+            raise with_context(e, f"{e}{at(src)}") from None
+        if any(a.dtype.kind == "c" for a in avals) or any(a.aval.dtype.kind == "c" for a in ins):
+            raise TypeError(
+                f"{prim.name}: complex numbers are not supported yet ("
+                + ", ".join(str(a.aval) for a in ins)
+                + f"){at(src)}"
+            )
         outs = tuple(Var(a) for a in avals)
-        self.eqns.append(Eqn(prim, ins, outs, params, src, _phase[-1]))
+        self.eqns.append(Eqn(prim, ins, outs, params, src, _state.phase[-1]))
         return [Tracer(self, v) for v in outs]
 
 
 def current_builder() -> Builder:
-    return _builders[-1]
+    return _state.builders[-1]
+
+
+def is_tracing() -> bool:
+    """Is this thread tracing a function now?"""
+    return bool(_state.builders)
 
 
 def _leaked(t: Tracer) -> TracerError:
@@ -151,6 +190,14 @@ def innermost_builder(args: Sequence[Any]) -> Builder | None:
                 raise _leaked(a)
             if best is None or a.builder.level > best.level:
                 best = a.builder
+    if best is not None:
+        stack = _state.builders
+        if len(stack) < best.level or stack[best.level - 1] is not best:
+            raise TracerError(
+                f"a traced value of another thread's trace was used here{at(user_src())}; "
+                "traced values belong to the thread tracing them: pass arrays, not tracers, "
+                "between threads"
+            )
     return best
 
 
@@ -158,11 +205,12 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply `prim`: record it if any argument is traced, else run it."""
     b = innermost_builder(args)
     if b is None:
-        if not _builders:
+        builders = _state.builders
+        if not builders:
             return prim.impl(*args, **params)
         # while tracing, constants are staged too (as JAX's omnistaging): a
         # broadcast literal stays one equation instead of a baked-in array
-        b = _builders[-1]
+        b = builders[-1]
     outs = b.emit(prim, args, params)
     return outs[0] if prim.nout == 1 else outs
 
@@ -174,13 +222,14 @@ def trace(fn: Callable[..., Sequence[Any]], in_avals: Sequence[Aval]) -> tuple[I
     arguments followed by one input per captured tracer.
     """
     b = Builder()
-    _builders.append(b)
+    builders = _state.builders
+    builders.append(b)
     try:
         args = [b.new_arg(a) for a in in_avals]
         outs = fn(*args)
         outvars = [b.atom(o) for o in outs]
     finally:
-        _builders.pop()
+        builders.pop()
         b.alive = False
     captured = list(b.captured.values())
     ir = IR(b.invars + [v for _, v in captured], b.eqns, outvars)
@@ -255,6 +304,14 @@ class Tracer:
 
     def tolist(self):
         raise _concrete_error(".tolist()", self)
+
+    def __getattr__(self, name):
+        # only reached for names Tracer does not define
+        if not name.startswith("__") and hasattr(np.ndarray, name):
+            raise AttributeError(
+                f"tracediff does not support the array attribute .{name} on traced arrays{at(user_src())}"
+            )
+        raise AttributeError(f"'Tracer' object has no attribute {name!r}")
 
     def __array__(self, dtype=None, copy=None):
         raise TracerError(
@@ -377,55 +434,58 @@ class Tracer:
     def __ne__(self, o):
         return _api.ufunc_call(np.not_equal, self, o)
 
-    # methods
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
-        return _api.sum(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+    # methods: the same parameters as ndarray's, checked by the front end
+    def sum(self, *args, **kw):
+        return _api.sum(self, *args, **kw)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
-        return _api.mean(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+    def mean(self, *args, **kw):
+        return _api.mean(self, *args, **kw)
 
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
-        return _api.prod(self, axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+    def prod(self, *args, **kw):
+        return _api.prod(self, *args, **kw)
 
-    def max(self, axis=None, out=None, keepdims=False, **kw):
-        return _api.max(self, axis=axis, keepdims=keepdims, **kw)
+    def max(self, *args, **kw):
+        return _api.max(self, *args, **kw)
 
-    def min(self, axis=None, out=None, keepdims=False, **kw):
-        return _api.min(self, axis=axis, keepdims=keepdims, **kw)
+    def min(self, *args, **kw):
+        return _api.min(self, *args, **kw)
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-        return _api.var(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
+    def var(self, *args, **kw):
+        return _api.var(self, *args, **kw)
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-        return _api.std(self, axis=axis, ddof=ddof, keepdims=keepdims, **kw)
+    def std(self, *args, **kw):
+        return _api.std(self, *args, **kw)
 
-    def cumsum(self, axis=None, dtype=None, out=None):
-        return _api.cumsum(self, axis=axis)
+    def cumsum(self, *args, **kw):
+        return _api.cumsum(self, *args, **kw)
 
-    def argmax(self, axis=None, out=None, keepdims=False):
-        return _api.argmax(self, axis=axis, keepdims=keepdims)
+    def argmax(self, *args, **kw):
+        return _api.argmax(self, *args, **kw)
 
-    def argmin(self, axis=None, out=None, keepdims=False):
-        return _api.argmin(self, axis=axis, keepdims=keepdims)
+    def argmin(self, *args, **kw):
+        return _api.argmin(self, *args, **kw)
 
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and not isinstance(shape[0], int):
+    def round(self, *args, **kw):
+        return _api.round_(self, *args, **kw)
+
+    def reshape(self, *shape, order="C", copy=None):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
-        return _api.reshape(self, shape)
+        return _api.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], int):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
         return _api.transpose(self, axes or None)
 
-    def swapaxes(self, a, b):
-        return _api.swapaxes(self, a, b)
+    def swapaxes(self, axis1, axis2):
+        return _api.swapaxes(self, axis1, axis2)
 
     def ravel(self, order="C"):
-        return _api.ravel(self)
+        return _api.ravel(self, order)
 
     def flatten(self, order="C"):
-        return _api.ravel(self)
+        return _api.ravel(self, order)
 
     def squeeze(self, axis=None):
         return _api.squeeze(self, axis)
@@ -433,20 +493,20 @@ class Tracer:
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return _api.astype(self, dtype)
 
-    def clip(self, min=None, max=None, **kw):
-        return _api.clip(self, min, max)
+    def clip(self, *args, **kw):
+        return _api.clip(self, *args, **kw)
 
-    def dot(self, o):
-        return _api.dot(self, o)
+    def dot(self, b, out=None):
+        return _api.dot(self, b, out)
 
-    def take(self, indices, axis=None, **kw):
-        return _api.take(self, indices, axis=axis)
+    def take(self, *args, **kw):
+        return _api.take(self, *args, **kw)
 
     def repeat(self, repeats, axis=None):
         return _api.repeat(self, repeats, axis=axis)
 
     def copy(self, order="C"):
-        return self
+        return _api.copy(self)
 
     def conj(self):
         return self

@@ -64,6 +64,7 @@ class CpuRunner:
     def __init__(self, ir: IR, parallel=None, cache: bool = True, math: str = "fast"):
         src, consts, single = source(ir, parallel, cache, math)
         self.source = src
+        self._uncached = lambda: source(ir, parallel, False, math)[0]
         self.module = load_module(src, use_disk=cache)
         invars = list(ir.invars)
         ns = {"np": np, "consts": consts}
@@ -120,9 +121,10 @@ class CpuRunner:
         except Exception as e:
             if not _from_numba_cache(e):
                 raise
-            # a corrupt Numba cache entry: drop it and compile again
+            # a corrupt Numba cache entry: drop it and compile a fresh module (not
+            # the one already imported, whose dispatcher holds the broken entry)
             drop_numba_cache(self.module.__name__, cache_dir())
-            self.module = load_module(self.source, use_disk=False)
+            self.module = load_module(self._uncached(), fresh=True)
             self._bind(self.module.kernel)
             res = self.ns["run"](*args)
         self.run = self.ns["run"]

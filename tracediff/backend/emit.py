@@ -108,7 +108,12 @@ class Target:
         tpl = None
         if self.math == "fast":
             tpl = prim.scalar.get(f"fast:{np.dtype(dt_out).name}")
-        tpl = tpl or prim.scalar.get(self.name) or prim.scalar.get("any")
+        tpl = (
+            tpl
+            or prim.scalar.get(f"kind:{np.dtype(dt_out).kind}")
+            or prim.scalar.get(self.name)
+            or prim.scalar.get("any")
+        )
         if tpl is None:
             raise EmitError(f"{prim.name}: no scalar code for target {self.name}")
         return tpl.replace("{dt}", dtype_ctor(dt_out))
@@ -226,6 +231,9 @@ class ProgramEmitter:
 
     # --- top-level operations -------------------------------------------------------
     def op_matmul(self, e, x, y):
+        if e.outvars[0].aval.dtype.kind not in "fc":  # BLAS has no integer or boolean product
+            self.matmul_loops(e, x, y)
+            return
         o = self.out(e)
         xs, ys = (self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a) for a in (x, y))
         if e.outvars[0].aval.ndim == 2:
@@ -248,6 +256,28 @@ class ProgramEmitter:
         self.emit(f"for b_ in range({nb}):")
         self.emit(f"{o}[b_] = np.dot({o}_x[b_], {o}_y[b_])", 2)
         self.emit(f"{o} = {o}.reshape({tuple(e.outvars[0].aval.shape)})")
+
+    def matmul_loops(self, e, x, y):
+        """Integer and boolean matmul as loops: integers wrap around as NumPy's do,
+        booleans are an `or` of `and`s."""
+        o = self.out(e)
+        a = e.outvars[0].aval
+        nb = int(np.prod(a.shape[:-2]))
+        (m, k), n = x.aval.shape[-2:], y.aval.shape[-1]
+        dt = dtype_ctor(a.dtype)
+        self.emit(f"{o}_x = {self.contiguous(x)}.reshape(({nb}, {m}, {k}))")
+        self.emit(f"{o}_y = {self.contiguous(y)}.reshape(({nb}, {k}, {n}))")
+        self.emit(f"{o} = np.zeros(({nb}, {m}, {n}), {dt})")
+        self.emit(f"for b_ in range({nb}):")
+        self.emit(f"for i_ in range({m}):", 2)
+        self.emit(f"for k_ in range({k}):", 3)
+        self.emit(f"a_ = {o}_x[b_, i_, k_]", 4)
+        self.emit(f"for j_ in range({n}):", 4)
+        if a.dtype == np.dtype(bool):
+            self.emit(f"{o}[b_, i_, j_] = {o}[b_, i_, j_] or (a_ and {o}_y[b_, k_, j_])", 5)
+        else:
+            self.emit(f"{o}[b_, i_, j_] += a_ * {o}_y[b_, k_, j_]", 5)
+        self.emit(f"{o} = {o}.reshape({tuple(a.shape)})")
 
     def op_transpose(self, e, x, *, perm):
         if perm == (1, 0):  # .T keeps Numba's layout type (C <-> F), so BLAS takes it as is
@@ -419,6 +449,8 @@ SUPPORTED_DTYPES = {
 
 def check_dtypes(ir: IR, target: str) -> None:
     for e in ir.eqns:
+        if e.prim is fused_p:  # name the operation inside, not the region
+            check_dtypes(e.params["body"], target)
         for v in list(e.inputs) + list(e.outvars):
             if v.aval.dtype not in SUPPORTED_DTYPES:
                 raise TypeError(
@@ -470,7 +502,11 @@ class RegionEmitter:
         self.rank = len(self.domain)
         self.size = int(np.prod(self.domain))
         work = self.size * region_cost(self.body)
-        self.parallel = self.rank > 0 and work >= prog.target.parallel_min_work and self.domain[0] > 1
+        # an exception cannot leave a parallel loop: loops that may raise run serially
+        may_raise = any(e.outvars[0].aval.dtype.kind in e.prim.raises_for for e in self.body.eqns)
+        self.parallel = (
+            self.rank > 0 and work >= prog.target.parallel_min_work and self.domain[0] > 1 and not may_raise
+        )
         self.nchunks = min(self.domain[0], prog.target.max_chunks) if self.parallel else 1
         self.tnames = Names(prog.name.fresh("r") + "_t")
         # statements per loop level: 0 = before the loops, k = inside loop k-1

@@ -6,6 +6,7 @@ import os
 import time
 
 from ..core import IR
+from .boundary import fresh_outputs
 from .dce import dce
 from .fuse import fuse
 from .simplify import cse, simplify
@@ -17,7 +18,9 @@ from .verify import verify
 VERIFY = os.environ.get("TRACEDIFF_VERIFY", "") not in ("", "0")
 ENABLED = os.environ.get("TRACEDIFF_OPT", "1") != "0"
 
-PASSES = [("simplify", simplify), ("cse", cse), ("dce", dce), ("fuse", fuse)]
+PASSES = [("simplify", simplify), ("cse", cse), ("dce", dce), ("boundary", fresh_outputs), ("fuse", fuse)]
+# without the optimizer: what every program needs to run
+ESSENTIAL = [("dce", dce), ("boundary", fresh_outputs)]
 
 
 def optimize(ir: IR, enabled: bool | None = None) -> IR:
@@ -26,7 +29,7 @@ def optimize(ir: IR, enabled: bool | None = None) -> IR:
         verify(ir, "tracing")
     on = ENABLED if enabled is None else enabled
     stats = [dict(program_stats(ir), name="input", ms=0.0)]
-    for name, p in PASSES if on else [("dce", dce)]:
+    for name, p in PASSES if on else ESSENTIAL:
         t0 = time.perf_counter()
         ir = p(ir)
         ms = (time.perf_counter() - t0) * 1e3

@@ -3,7 +3,9 @@
 Rules are keyed by primitive and see inputs already simplified. A rule
 returns an atom (the equation's output is that atom), a list of new
 equations (the last one defines the output), or None (keep the equation).
-Nothing here changes NaN/inf semantics: `x*0` stays, `x-x` stays.
+Every rewrite is exact under IEEE rules for the dtype, signed zeros, NaN
+and infinities included, or it is not done: `x*0` stays, `x-x` stays,
+`x + 0.0` stays (it turns -0.0 into +0.0) while `x + -0.0` and `x - 0.0` go.
 """
 
 from __future__ import annotations
@@ -41,8 +43,17 @@ class Ctx:
         return None
 
     def is_const(self, a: Atom, value: float) -> bool:
+        """Is `a` the constant `value` (a zero: +0.0, not -0.0)?"""
         v = self.scalar_const(a)
         return v is not None and v == value and not (value == 0 and np.signbit(v))
+
+    def is_add_identity(self, a: Atom) -> bool:
+        """Is `a` a zero that addition leaves every value unchanged by: -0.0 for
+        floats (-0.0 + +0.0 is +0.0), 0 for integers, False for booleans?"""
+        v = self.scalar_const(a)
+        if v is None or v != 0:
+            return False
+        return a.aval.dtype.kind != "f" or bool(np.signbit(v))
 
     def def_of(self, a: Atom, prim) -> Eqn | None:
         e = self.defs.get(a) if type(a) is Var else None
@@ -102,8 +113,8 @@ def r_transpose(ctx, e, x, *, perm):
     return None
 
 
-def r_convert(ctx, e, x, *, dtype):
-    return x if x.aval.dtype == dtype and not x.aval.weak else None
+def r_convert(ctx, e, x, *, dtype, weak=False):
+    return x if x.aval.dtype == dtype and x.aval.weak == weak else None
 
 
 def _reduction_of(ctx, a):
@@ -120,12 +131,15 @@ def _reduction_of(ctx, a):
 
 
 def r_add(ctx, e, x, y):
-    if ctx.is_const(y, 0.0) or ctx.is_const(y, -0.0):
+    if ctx.is_add_identity(y):
         return x
-    if ctx.is_const(x, 0.0) or ctx.is_const(x, -0.0):
+    if ctx.is_add_identity(x):
         return y
+    if e.phase != "bwd":
+        return None
     # sum(a) + sum(b) -> sum(a + b): gradient accumulation over many uses of a
-    # broadcast value becomes one reduction inside the fused loop
+    # broadcast value becomes one reduction inside the fused loop. It rounds
+    # differently, so only cotangents are summed this way, never the user's sums.
     rx, ry = _reduction_of(ctx, x), _reduction_of(ctx, y)
     if rx and ry and rx[1] == ry[1] and rx[0].params == ry[0].params:
         a, b = rx[0].inputs[0], ry[0].inputs[0]
@@ -142,7 +156,7 @@ def r_add(ctx, e, x, y):
 
 
 def r_sub(ctx, e, x, y):
-    if ctx.is_const(y, 0.0):
+    if ctx.is_const(y, 0.0):  # x - +0.0 is x + -0.0: exact
         return x
     return None
 
@@ -181,9 +195,13 @@ def r_pow(ctx, e, x, y):
         return x
     if ctx.is_const(y, 2.0):
         return [_new(e, ew.mul_p, [x, x], {})]
-    if ctx.is_const(y, -1.0):  # both correctly rounded
+    if x.aval.dtype.kind != "f":  # integer powers: -1 raises in NumPy
+        return None
+    # NumPy's power loop computes a scalar exponent of -1 as a reciprocal and of
+    # 0.5 as sqrt (sqrt(-0.0) is -0.0 where pow gives +0.0): the same here
+    if ctx.is_const(y, -1.0):
         return [_new(e, ew.reciprocal_p, [x], {})]
-    if ctx.is_const(y, 0.5):  # what NumPy itself computes for x**0.5 (one vector instruction)
+    if ctx.is_const(y, 0.5):
         return [_new(e, ew.sqrt_p, [x], {})]
     return None
 
@@ -225,6 +243,7 @@ RULES = {
     ew.neg_p: r_neg,
     ew.pow_p: r_pow,
     ew.stop_gradient_p: r_identity,
+    ew.copy_p: r_identity,  # values are immutable: the boundary pass copies what must be
     ew.select_p: r_select,
 }
 

@@ -199,18 +199,20 @@ convert_p = Primitive("convert", ELEMENTWISE)
 convert_p.nin = 1
 
 
+# convert[dtype, weak]: `weak=True` gives a Python-number value (NEP 50), as
+# the gradient with respect to a Python float is one
 @convert_p.def_abstract
-def _convert_abstract(x, *, dtype):
-    return Aval(x.shape, np.dtype(dtype))
+def _convert_abstract(x, *, dtype, weak=False):
+    return Aval(x.shape, np.dtype(dtype), weak)
 
 
 @convert_p.def_impl
-def _convert_impl(x, *, dtype):
+def _convert_impl(x, *, dtype, weak=False):
     return np.asarray(x).astype(dtype)
 
 
 @convert_p.def_vjp
-def _convert_vjp(ct, ans, x, *, dtype):
+def _convert_vjp(ct, ans, x, *, dtype, weak=False):
     if np.dtype(x.dtype).kind != "f":
         return [None]
     return [ct.astype(x.dtype)]
@@ -221,6 +223,12 @@ stop_gradient_p.nin = 1
 stop_gradient_p.def_abstract(lambda x: x)
 stop_gradient_p.def_impl(lambda x: x)
 stop_gradient_p.def_vjp(lambda ct, ans, x: [None])
+stop_gradient_p.may_alias = True
+
+# copy: a fresh array with x's values. The optimizer puts it on results that
+# would otherwise be a program input, a constant, a view of either, or another
+# result, so no result ever shares memory with the caller's data.
+copy_p = _unary("copy", lambda x: np.array(x, copy=True), lambda ct, ans, x: [ct])
 
 # --- code generation: the scalar expression of each op inside a fused loop ----------
 # {0}, {1}, {2}: operand expressions; {dt}: the output dtype's constructor.
@@ -287,6 +295,7 @@ SCALAR_CODE = {
     "select": "({1} if {0} else {2})",
     "convert": "{dt}({0})",
     "stop_gradient": "{0}",
+    "copy": "{0}",
 }
 # transcendental functions cost about ten additions per element, even vectorized
 for _name in (
@@ -329,6 +338,12 @@ FAST_CODE = {
     for prim, fn in _VMATH_NAMES.items()
     for dt in ("float32", "float64")
 }
+# integer powers: a negative exponent raises, as in NumPy
+pow_p.scalar["kind:i"] = pow_p.scalar["kind:u"] = "vm.ipow({0}, {1})"
+pow_p.raises_for = "iu"
+# integer // and %: NumPy's answers where the machine's division would trap
+floor_divide_p.scalar["kind:i"] = floor_divide_p.scalar["kind:u"] = "vm.ifloordiv({0}, {1})"
+rem_p.scalar["kind:i"] = rem_p.scalar["kind:u"] = "vm.irem({0}, {1})"
 FAST_CODE["pow", "float32"] = "vm.pow_f32({0}, {1})"
 FAST_CODE["pow", "float64"] = "vm.pow_f64({0}, {1})"
 for (_name, _dt), _code in FAST_CODE.items():

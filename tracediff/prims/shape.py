@@ -17,6 +17,7 @@ def _reshape_abstract(x, *, shape):
 
 
 reshape_p.def_impl(lambda x, *, shape: np.reshape(x, shape))
+reshape_p.may_alias = True
 reshape_p.def_vjp(lambda ct, ans, x, *, shape: [np.reshape(ct, x.shape)])
 
 transpose_p = Primitive("transpose", SHAPE)
@@ -30,6 +31,7 @@ def _transpose_abstract(x, *, perm):
 
 
 transpose_p.def_impl(lambda x, *, perm: np.transpose(x, perm))
+transpose_p.may_alias = True
 transpose_p.def_vjp(lambda ct, ans, x, *, perm: [np.transpose(ct, tuple(np.argsort(perm)))])
 
 broadcast_p = Primitive("broadcast", SHAPE)
@@ -52,6 +54,7 @@ def _broadcast_abstract(x, *, shape):
 
 
 broadcast_p.def_impl(lambda x, *, shape: np.broadcast_to(x, shape))
+broadcast_p.may_alias = True
 
 
 @broadcast_p.def_vjp
@@ -116,6 +119,7 @@ def _slice_abstract(x, *, spec):
 
 
 slice_p.def_impl(lambda x, *, spec: x[_slices(spec)])
+slice_p.may_alias = True
 slice_p.def_vjp(lambda ct, ans, x, *, spec: [unslice(ct, x.shape, spec)])
 
 # unslice: zeros of `shape` with ct written at the slice (the slice's VJP)
