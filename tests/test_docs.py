@@ -234,6 +234,8 @@ def _np_name(obj) -> str:
     for prefix, mod in (("np.", np), ("np.linalg.", np.linalg)):
         if getattr(mod, name, None) is obj:
             return prefix + name
+    if isinstance(obj, np.ufunc):  # a ufunc NumPy does not export, e.g. the one behind ndarray.clip
+        return f"ndarray.{name} (ufunc)"
     return f"{obj.__module__}.{name}"
 
 

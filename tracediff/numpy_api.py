@@ -85,8 +85,12 @@ def _fmt(avals) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _resolve(ufunc: np.ufunc, tokens: tuple) -> tuple[np.dtype, ...]:
-    return ufunc.resolve_dtypes(tokens + (None,) * ufunc.nout)
+def _resolve(ufunc: np.ufunc, tokens: tuple, out_dtype: np.dtype | None = None) -> tuple[np.dtype, ...]:
+    """NumPy's loop for these operands; `out_dtype` is the `dtype=` of the call."""
+    if out_dtype is None:
+        return ufunc.resolve_dtypes(tokens + (None,) * ufunc.nout)
+    sig = (None,) * ufunc.nin + (np.dtype(out_dtype),) * ufunc.nout
+    return ufunc.resolve_dtypes(tokens + (None,) * ufunc.nout, signature=sig)
 
 
 def result_dtype(*avals: Aval) -> np.dtype:
@@ -111,6 +115,10 @@ def prepare(b: Builder, x: Any, dtype: np.dtype, shape: tuple, weak: bool = Fals
         if x.dtype != dtype:
             x = _emit(b, ew.convert_p, x, dtype=np.dtype(dtype))
     else:
+        if type(x) is int and np.dtype(dtype).kind in "iu":  # NEP 50: a Python int must fit
+            info = np.iinfo(dtype)
+            if not info.min <= x <= info.max:
+                _fail(OverflowError, f"Python integer {x} out of bounds for {np.dtype(dtype)}")
         x = b.const(x, np.dtype(dtype), weak)
     if tuple(x.aval.shape) != tuple(shape):
         x = _emit(b, sh.broadcast_p, x, shape=tuple(shape))
@@ -181,23 +189,33 @@ UFUNCS = {
     np.bitwise_xor: ew.bitwise_xor_p,
 }
 
+
 # ufuncs that are compositions of primitives
+def _trunc(x):
+    if aval_of(x).dtype.kind in "biu":
+        return x
+    return np.where(x < 0, np.ceil(x), np.floor(x))
+
+
+# ufuncs that are compositions of primitives; each runs on operands already
+# converted to the ufunc's own loop dtype (ufunc_call), so results match NumPy's dtypes
 UFUNC_COMPOSITES = {
     # fmax/fmin ignore a NaN operand (maximum/minimum propagate it)
     np.fmax: lambda x, y: np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.maximum(x, y))),
     np.fmin: lambda x, y: np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.minimum(x, y))),
     np.positive: lambda x: x,
     np.conjugate: lambda x: x,
-    np.trunc: lambda x: np.where(x < 0, np.ceil(x), np.floor(x)),
-    np.fix: lambda x: np.where(x < 0, np.ceil(x), np.floor(x)),
+    np.trunc: _trunc,
     np.deg2rad: lambda x: x * (math.pi / 180.0),
     np.radians: lambda x: x * (math.pi / 180.0),
     np.rad2deg: lambda x: x * (180.0 / math.pi),
     np.degrees: lambda x: x * (180.0 / math.pi),
     np.logaddexp2: lambda x, y: np.logaddexp(x * math.log(2.0), y * math.log(2.0)) * (1.0 / math.log(2.0)),
     np.float_power: lambda x, y: np.power(astype(x, np.float64), astype(y, np.float64)),
-    np.copysign: lambda x, y: np.abs(x) * np.where(np.signbit(y), -1.0, 1.0),
+    np.copysign: lambda x, y: np.where(np.signbit(x) != np.signbit(y), -x, x),
     np.signbit: lambda x: (x < 0) | ((x == 0) & (1.0 / x < 0)),
+    # the ufunc behind ndarray.clip with both bounds
+    np._core.umath.clip: lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
 }
 
 
@@ -205,6 +223,8 @@ _UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "subok":
 
 
 def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
+    """`ufunc(*args)` as a Python operator computes it: on Python numbers only, the
+    result stays a weakly typed Python number (see `ufunc_api` for np.<ufunc>)."""
     dtype = kwargs.pop("dtype", None)
     if kwargs:
         if kwargs.get("where", True) is not True:
@@ -213,23 +233,27 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     if len(args) != ufunc.nin:
         _fail(TypeError, f"np.{ufunc.__name__} takes {ufunc.nin} operand(s), got {len(args)}")
     comp = UFUNC_COMPOSITES.get(ufunc)
-    if comp is not None:
-        out = comp(*args)
-        return astype(out, dtype) if dtype is not None else out
     prim = UFUNCS.get(ufunc) or _scipy_ufunc(ufunc)
-    if prim is None:
+    if comp is None and prim is None:
         _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}")
     b = innermost_builder(args)
     if b is None:
-        return ufunc(*args)
+        return ufunc(*args, dtype=dtype) if dtype is not None else ufunc(*args)
     avals = [aval_of(a) for a in args]
     try:
-        loop = _resolve(ufunc, tuple(_token(a) for a in avals))
+        loop = _resolve(ufunc, tuple(_token(a) for a in avals), None if dtype is None else np.dtype(dtype))
     except TypeError:
-        _fail(TypeError, f"np.{ufunc.__name__}: no implementation for operands {_fmt(avals)}")
+        with_dt = "" if dtype is None else f" with dtype={np.dtype(dtype)}"
+        _fail(TypeError, f"np.{ufunc.__name__}: no implementation for operands {_fmt(avals)}{with_dt}")
     if any(dt.kind == "c" for dt in loop):
         _fail(TypeError, f"np.{ufunc.__name__}: complex numbers are not supported yet ({_fmt(avals)})")
     shape = broadcast_shapes(avals, f"np.{ufunc.__name__}")
+    if ufunc is np.reciprocal and loop[0].kind in "iu":
+        comp = _int_reciprocal
+    if comp is not None:
+        # a composite computes in NumPy's loop dtype, as the ufunc itself would
+        ins = [astype(a, dt) if traced(a) else np.asarray(a, dt) for a, dt in zip(args, loop)]
+        return astype(comp(*ins), loop[-1])
     weak = all(a.weak for a in avals)
     ins = [prepare(b, a, dt, shape, weak) for a, dt in zip(args, loop)]
     if ufunc is np.invert and loop[0] == np.dtype(bool):
@@ -241,7 +265,28 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     out = _emit(b, prim, *ins)
     if out.dtype != loop[-1]:  # e.g. a bool loop whose output NumPy casts
         out = _emit(b, ew.convert_p, out, dtype=loop[-1])
-    return astype(out, dtype) if dtype is not None else out
+    return out
+
+
+def ufunc_api(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
+    """`np.<ufunc>(*args)`: NumPy gives NumPy scalars, never Python numbers, so the
+    result is strongly typed even when every operand is a Python number."""
+    out = ufunc_call(ufunc, *args, **kwargs)
+    return strong(out)
+
+
+def strong(x: Any) -> Any:
+    """A traced Python number as the NumPy value NumPy's functions make of it."""
+    if traced(x) and x.aval.weak:
+        return bind(ew.convert_p, x, dtype=x.dtype)
+    return x
+
+
+def _int_reciprocal(x):
+    # NumPy divides 1 by x in C integers: 1, -1 and what 1/0 gives on this machine
+    with np.errstate(all="ignore"):
+        at_zero = np.reciprocal(np.zeros((), aval_of(x).dtype))
+    return np.where(x == 0, at_zero, np.where((x == 1) | (x == -1), x, np.zeros((), aval_of(x).dtype)))
 
 
 def _power_of_constant(e: np.ndarray, dt: np.dtype, avals):
@@ -269,8 +314,16 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     if ufunc is np.matmul and method == "__call__":
         return matmul(*inputs, **kwargs)
     if method == "__call__":
-        return ufunc_call(ufunc, *inputs, **kwargs)
+        return ufunc_api(ufunc, *inputs, **kwargs)
     name = f"np.{ufunc.__name__}.{method}"
+    if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
+        if method == "accumulate":
+            _fail(TypeError, f"{name}: cannot accumulate on a scalar")
+        if kwargs.get("axis", 0) in (0, -1, None, (), (0,)):  # NumPy reduces a scalar to itself
+            x = strong(_lift(inputs[0]))
+            if ufunc in (np.add, np.multiply):  # in the accumulator dtype (bool, small ints: int64)
+                x = astype(x, _acc_dtype("sum", aval_of(x).dtype))
+            return x
     if method == "reduce":
         red = {np.add: sum, np.multiply: prod, np.maximum: max, np.minimum: min}.get(ufunc)
         if red is not None:
@@ -280,10 +333,10 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
             return red(*inputs, **kwargs)
     if method == "accumulate" and ufunc is np.add:
         return cumsum(*inputs, **{"axis": 0, **kwargs})
-    if method == "outer" and ufunc in UFUNCS:
-        x, y = inputs
+    if method == "outer" and (ufunc in UFUNCS or ufunc in UFUNC_COMPOSITES):
+        x, y = (strong(_lift(v)) for v in inputs)  # NumPy makes arrays of the operands
         ax, ay = aval_of(x), aval_of(y)
-        return ufunc_call(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y, **kwargs)
+        return ufunc_api(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y, **kwargs)
     _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}.{method}")
 
 
@@ -319,8 +372,11 @@ def astype(x, dtype):
 def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None, **kw):
     _no_out("np.clip", out)
     _no_options("np.clip", kw)
+    x = strong(_lift(x))  # NumPy makes an array of x (not of the bounds)
     a_min = a_min if min is None else min
     a_max = a_max if max is None else max
+    if a_min is None and a_max is None:  # NumPy applies np.positive: no bool loop
+        return ufunc_api(np.positive, x)
     if a_min is not None:
         x = np.maximum(x, a_min)
     if a_max is not None:
@@ -351,7 +407,7 @@ def _fill_like(x, value, dtype=None, shape=None):
     lit = np.asarray(value).astype(dt)
     if b is None:
         return np.full(shp, lit)
-    return prepare(b, lit, dt, shp)
+    return _emit(b, sh.broadcast_p, b.const(lit), shape=shp)  # a traced value, 0-d too
 
 
 def zeros_like(x, dtype=None, order="K", subok=True, shape=None):
@@ -456,7 +512,9 @@ def mean(x, axis=None, dtype=None, out=None, keepdims=False, where=None):
     if not traced(x):
         return np.mean(x, axis=axis, dtype=dtype, keepdims=keepdims)
     x = _float_for_mean(x, dtype)
-    return sum(x, axis=axis, keepdims=keepdims, where=where) / _count(x, axis)
+    m = sum(x, axis=axis, keepdims=keepdims, where=where) / _count(x, axis)
+    # an integer dtype= sums in it and casts the quotient back, as NumPy does
+    return astype(m, dtype) if dtype is not None and np.dtype(dtype).kind in "biu" else m
 
 
 def var(
@@ -486,7 +544,7 @@ def var(
                 f"np.var: mean= must have the shape {want} of a keepdims=True mean, got {aval_of(mean)}",
             )
     d = x - mean
-    return sum(d * d, axis=axis, keepdims=keepdims) / float(n - ddof)
+    return sum(d * d, axis=axis, keepdims=keepdims) / float(builtins.max(n - ddof, 0))  # as NumPy: inf/nan
 
 
 def std(
@@ -541,6 +599,8 @@ def norm(x, ord=None, axis=None, keepdims=False):
             NotImplementedError,
             f"np.linalg.norm: ord={ord!r} is not supported (only the 2-norm/Frobenius norm)",
         )
+    if aval_of(x).dtype.kind != "f":  # NumPy computes the norm of integers in float64
+        x = astype(_lift(x), np.float64)
     return np.sqrt(sum(x * x, axis=axis, keepdims=keepdims))
 
 
@@ -712,6 +772,8 @@ def flip(x, axis=None):
     if not traced(x):
         return np.flip(x, axis)
     axes = normalize_axes(axis, x.ndim, "np.flip")
+    if not axes:  # a 0-d value: nothing to flip
+        return x
     spec = tuple((n - 1, None, -1) if i in axes else _full_slice(n) for i, n in enumerate(x.shape))
     return bind(sh.slice_p, x, spec=spec)
 
@@ -736,6 +798,8 @@ def repeat(x, repeats, axis=None):
     if traced(repeats):
         _fail(TracerError, "np.repeat: traced repeats give a data-dependent shape")
     reps = np.asarray(repeats)
+    if reps.size == 0:
+        reps = reps.astype(np.int64)
     if reps.ndim == 0:
         r = int(reps)
         y = expand_dims(x, ax + 1)
@@ -750,7 +814,8 @@ def diff(x, n=1, axis=-1):
         (ax,) = normalize_axes(axis, nd, "np.diff")
         hi = tuple(slice(1, None) if i == ax else slice(None) for i in range(nd))
         lo = tuple(slice(None, -1) if i == ax else slice(None) for i in range(nd))
-        x = x[hi] - x[lo]
+        # booleans differ by not_equal, as in NumPy
+        x = np.not_equal(x[hi], x[lo]) if aval_of(x).dtype == np.dtype(bool) else x[hi] - x[lo]
     return x
 
 
@@ -858,7 +923,7 @@ def tensordot(x, y, axes=2):
     sx = "".join(xl[i] for i in range(ax.ndim))
     sy = "".join(yl[j] for j in range(ay.ndim))
     so = "".join(xl[i] for i in xf) + "".join(yl[j] for j in yf)
-    return einsum(f"{sx},{sy}->{so}", x, y)
+    return _einsum(f"{sx},{sy}->{so}", x, y)
 
 
 def trace(x, offset=0, axis1=0, axis2=1, dtype=None, out=None):
@@ -908,20 +973,29 @@ def _einsum_prepare(x, sub, keep):
         x = diagonal(x, 0, i, j)
         sub = "".join(s for k, s in enumerate(sub) if k not in (i, j)) + c
     drop = [i for i, c in enumerate(sub) if c not in keep]
-    if drop:
-        x = sum(x, axis=tuple(drop))
+    if drop:  # einsum sums in the operands' dtype; booleans by `or`
+        dt = aval_of(x).dtype
+        x = max(x, axis=tuple(drop)) if dt == np.dtype(bool) else sum(x, axis=tuple(drop), dtype=dt)
         sub = "".join(c for i, c in enumerate(sub) if i not in drop)
     return x, sub
 
 
 def einsum(subscripts, *operands, optimize=None, **kw):
     _no_options("np.einsum", kw, {"casting": "safe", "order": "K", "dtype": None})
+    z = _einsum(subscripts, *operands)
+    # NumPy's einsum adds each product into a zeroed output: -0.0 products come out +0.0
+    return z + 0.0 if aval_of(z).dtype.kind == "f" else z
+
+
+def _einsum(subscripts, *operands):
+    """einsum in the operands' common dtype, as products and sums (tensordot's too)."""
     ins, out = _einsum_parse(subscripts, len(operands))
-    ops = [_lift(o) for o in operands]
+    dt = result_dtype(*(aval_of(o) for o in operands))
+    ops = [astype(_lift(o), dt) for o in operands]
     while len(ops) > 2:  # left to right, keeping what later operands or the output need
         rest = "".join(ins[2:]) + out
         keep = "".join(c for c in dict.fromkeys(ins[0] + ins[1]) if c in rest)
-        ops = [einsum(f"{ins[0]},{ins[1]}->{keep}", ops[0], ops[1])] + ops[2:]
+        ops = [_einsum(f"{ins[0]},{ins[1]}->{keep}", ops[0], ops[1])] + ops[2:]
         ins = [keep] + ins[2:]
     if len(ops) == 1:
         x, sub = _einsum_prepare(ops[0], ins[0], out)
@@ -1022,32 +1096,65 @@ def _bool_scalar_index(x, idx):
     return getitem(y, (slice(None),) * pos + (slice(0, 0),))
 
 
+def _is_mask(e) -> bool:
+    return isinstance(e, np.ndarray) and e.dtype == np.dtype(bool)
+
+
+def _slice_spec(e: slice, n: int) -> tuple:
+    """(start, stop, step) of `e` on an axis of length n, normalized (stop None where a
+    negative step runs through index 0; an empty slice as 0:0)."""
+    start, stop, step = e.indices(n)
+    if len(range(start, stop, step)) == 0:
+        return (0, 0, 1)
+    return (start, stop if stop >= 0 else None, step)
+
+
 def getitem(x, idx):
     idx = idx if isinstance(idx, tuple) else (idx,)
     if any(_scalar_bool(i) for i in idx):
         return _bool_scalar_index(x, idx)
-    # booleans masks expand into one integer array per masked dimension
-    entries = []
+    raw = []
     for i in idx:
-        arr = (
-            _index_array(i)
-            if not (i is None or i is Ellipsis or isinstance(i, slice) or _is_int_scalar(i))
-            else None
-        )
-        if arr is not None and not traced(arr) and arr.dtype == np.dtype(bool):
-            entries.extend(np.nonzero(arr))
+        if i is None or i is Ellipsis or isinstance(i, slice) or _is_int_scalar(i):
+            raw.append(i)
             continue
-        entries.append(arr if arr is not None else i)
-    n_real = builtins.sum(1 for i in entries if i is not None and i is not Ellipsis)
-    if builtins.sum(1 for i in entries if i is Ellipsis) > 1:
+        arr = _index_array(i)
+        if arr is None:
+            _fail(
+                IndexError,
+                f"only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and integer or "
+                f"boolean arrays are valid indices, got {type(i).__name__} {i!r}",
+            )
+        raw.append(arr)
+    if builtins.sum(1 for i in raw if i is Ellipsis) > 1:
         _fail(IndexError, "an index can only have a single ellipsis ('...')")
+
+    def consumed(e) -> int:  # how many axes of x an entry indexes
+        return 0 if e is None or e is Ellipsis else (e.ndim if _is_mask(e) else 1)
+
+    n_real = builtins.sum(consumed(e) for e in raw)
     if n_real > x.ndim:
         _fail(IndexError, f"too many indices for array {x.aval}: {n_real} indices")
-    if Ellipsis in [e for e in entries if not isinstance(e, (np.ndarray, Tracer))]:
-        k = [j for j, e in enumerate(entries) if e is Ellipsis and not isinstance(e, (np.ndarray, Tracer))][0]
-        entries = entries[:k] + [slice(None)] * (x.ndim - n_real) + entries[k + 1 :]
-    else:
-        entries = entries + [slice(None)] * (x.ndim - n_real)
+    # boolean masks expand into one integer array per masked axis, checked against those axes
+    entries, pos = [], 0
+    for e in raw:
+        if e is Ellipsis:
+            entries += [slice(None)] * (x.ndim - n_real)
+            pos += x.ndim - n_real
+        elif _is_mask(e):
+            for k, d in enumerate(e.shape):
+                if x.shape[pos + k] != d:
+                    _fail(
+                        IndexError,
+                        f"boolean index did not match indexed array along axis {pos + k}; size of axis "
+                        f"is {x.shape[pos + k]} but size of corresponding boolean axis is {d}",
+                    )
+            entries.extend(np.nonzero(e))
+            pos += e.ndim
+        else:
+            entries.append(e)
+            pos += consumed(e)
+    entries += [slice(None)] * (x.ndim - pos)
     advanced = any(isinstance(e, (np.ndarray, Tracer)) for e in entries)
     # 1. new axes
     if any(e is None for e in entries):
@@ -1058,8 +1165,7 @@ def getitem(x, idx):
     spec, drop, adv = [], [], []
     for ax, (e, n) in enumerate(zip(entries, x.shape)):
         if isinstance(e, slice):
-            start, stop, step = e.indices(n)
-            spec.append((start, stop if stop >= 0 else None, step))
+            spec.append(_slice_spec(e, n))
         elif _is_int_scalar(e):
             if not -n <= e < n:
                 _fail(IndexError, f"index {e} is out of bounds for axis {ax} with size {n} (array {x.aval})")
@@ -1112,10 +1218,10 @@ def _advanced(x, adv):
     r = int(np.prod(rest_shape, dtype=np.int64))
     y = transpose(x, axes + rest)
     flat = np.broadcast_to(flat, bshape) if not traced(flat) else broadcast_to(flat, bshape)
-    if r != 1:
-        flat = np.reshape(flat, bshape + (1,) * len(rest)) * r + np.arange(r).reshape(rest_shape)
+    # one flat index per element of the result: the index dims, then the other axes
+    flat = np.reshape(flat, bshape + (1,) * len(rest)) * r + np.arange(r).reshape(rest_shape)
     if not traced(flat):
-        flat = np.ascontiguousarray(flat)
+        flat = np.array(flat, dtype=np.int64)  # contiguous, and 0-d stays 0-d
     out = ix.gather(y, flat)
     # NumPy puts the broadcast index dims where the indices were if adjacent
     adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
@@ -1131,23 +1237,25 @@ def take(x, indices, axis=None, out=None, mode="raise"):
     _no_out("np.take", out)
     if not traced(x) and not traced(indices):
         return np.take(x, indices, axis=axis, mode=mode)
-    x = _lift(x)
     if mode not in ("raise", "wrap", "clip"):
         _fail(ValueError, f"np.take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
-    if mode != "raise":  # bring every index into range first, as NumPy does
-        n = (
-            aval_of(x).size
-            if axis is None
-            else aval_of(x).shape[normalize_axes(axis, aval_of(x).ndim, "np.take")[0]]
-        )
-        if n == 0:
-            _fail(IndexError, f"np.take: cannot do a non-empty take from an empty axis ({aval_of(x)})")
-        ind = _lift(indices)
-        indices = np.mod(ind, n) if mode == "wrap" else np.clip(ind, 0, n - 1)
+    x = _lift(x)
     if axis is None:
-        return getitem(ravel(x), (indices if traced(indices) else np.asarray(indices),))
-    (ax,) = normalize_axes(axis, aval_of(x).ndim, "np.take")
-    ind = indices if traced(indices) else np.asarray(indices)
+        x, axis = ravel(x), 0
+    a = aval_of(x)
+    (ax,) = normalize_axes(axis, a.ndim, "np.take")
+    ind = _lift(indices)
+    ai = aval_of(ind)
+    if ai.dtype.kind not in "biu":
+        _fail(TypeError, f"np.take: indices must be integers, got {ai}")
+    n = a.shape[ax]
+    out_shape = a.shape[:ax] + ai.shape + a.shape[ax + 1 :]
+    if int(np.prod(a.shape[:ax], dtype=np.int64)) == 0:  # NumPy takes nothing, checks nothing
+        return _fill_like(x, 0, shape=out_shape)
+    if n == 0 and ai.size:
+        _fail(IndexError, f"np.take: cannot do a non-empty take from an empty axis ({a}, axis {ax})")
+    if mode != "raise" and n:  # bring every index into range first, as NumPy does
+        ind = np.mod(ind, n) if mode == "wrap" else np.clip(ind, 0, n - 1)
     if not traced(ind) and ind.ndim == 0:
         return getitem(x, (slice(None),) * ax + (int(ind),))
     return getitem(x, (slice(None),) * ax + (ind,))
@@ -1190,7 +1298,9 @@ def size(x, axis=None):
 def round_(x, decimals=0, out=None):
     _no_out("np.round", out)
     dt = aval_of(x).dtype
-    if dt == np.dtype(bool):  # NumPy rounds booleans in float16
+    if dt == np.dtype(bool):  # NumPy rounds booleans in float16, and only to integers
+        if decimals != 0:
+            _fail(TypeError, "np.round: a boolean array can only be rounded to decimals=0 (as in NumPy)")
         x = astype(_lift(x), np.float16)
     elif dt.kind in "iu":
         if decimals >= 0:
@@ -1258,11 +1368,17 @@ FUNCTIONS = {
     np.zeros_like: zeros_like,
     np.ones_like: ones_like,
     np.full_like: full_like,
+    np.copyto: lambda dst, src, casting="same_kind", where=True: _fail(
+        TracerError,
+        "np.copyto writes a traced value into a NumPy array (np.full_like(numpy_array, traced) does "
+        "this); use np.full_like(traced_array, value) or np.broadcast_to(value, shape) instead",
+    ),
     np.empty_like: zeros_like,
     np.shape: shape,
     np.ndim: ndim,
     np.size: size,
     np.round: round_,
+    np.fix: lambda x, out=None: (_no_out("np.fix", out), _trunc(strong(x)))[1],
     np.around: round_,
     np.copy: lambda x, order="K", subok=False: copy(x),
     np.real: lambda x: x,
@@ -1272,7 +1388,21 @@ FUNCTIONS = {
 }
 
 
+# functions that keep Python numbers weakly typed (NEP 50); every other NumPy
+# function makes arrays of its operands, so a traced Python float becomes float64
+_WEAK_AWARE = {np.where, np.clip}
+
+
+def _strong_args(v):
+    if isinstance(v, (list, tuple)):
+        return type(v)(_strong_args(x) for x in v)
+    return strong(v)
+
+
 def handle_function(func, args, kwargs):
+    if func not in _WEAK_AWARE:
+        args = _strong_args(args)
+        kwargs = {k: strong(v) for k, v in kwargs.items()}
     impl = FUNCTIONS.get(func)
     if impl is None:
         name = getattr(func, "__module__", "numpy").replace("numpy._core.", "numpy.")

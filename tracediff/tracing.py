@@ -375,6 +375,8 @@ class Tracer:
         return _api.ufunc_call(np.remainder, o, self)
 
     def __pow__(self, o):
+        if type(o) is int and o == 2:  # NumPy's `**` computes x ** 2 as np.square (bool: int8)
+            return _api.ufunc_call(np.square, self)
         return _api.ufunc_call(np.power, self, o)
 
     def __rpow__(self, o):
@@ -390,7 +392,7 @@ class Tracer:
         return _api.ufunc_call(np.negative, self)
 
     def __pos__(self):
-        return self
+        return _api.ufunc_call(np.positive, self)  # a TypeError for booleans, as in NumPy
 
     def __abs__(self):
         return _api.ufunc_call(np.absolute, self)

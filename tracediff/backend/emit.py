@@ -321,7 +321,7 @@ class ProgramEmitter:
 
     def op_slice(self, e, x, *, spec):
         o = self.out(e, "A")
-        self.emit(f"{o} = {self.atom(x)}[{_slice_txt(spec)}]")
+        self.emit(f"{o} = {self.atom(x)}[{_slice_txt(spec)}]" if spec else f"{o} = {self.atom(x)}")
 
     def op_unslice(self, e, x, *, shape, spec):
         o = self.out(e)
@@ -599,6 +599,9 @@ class RegionEmitter:
             ops = [self.load(a, full) for a in e.inputs]
             dt = e.outvars[0].aval.dtype
             code = prog.target.scalar_code(e.prim, dt).format(*[x for x, _ in ops])
+            if dt.kind in "iu" and dt.itemsize < 8:
+                # Numba computes narrow integers in 64 bits: wrap as NumPy does
+                code = f"{dtype_ctor(dt)}({code})"
             depth = max((d for _, d in ops), default=0)
             name = self.tnames(e.outvars[0])
             self.pre[depth].append(f"{name} = {code}")

@@ -172,15 +172,8 @@ def r_mul(ctx, e, x, y):
 def r_div(ctx, e, x, y):
     if ctx.is_const(y, 1.0):
         return x
-    # 1 / (1 + exp(-z)) -> logistic(z), one vectorized function
-    if ctx.is_const(x, 1.0):
-        den = ctx.def_of(y, ew.add_p)
-        if den is not None:
-            one, ex = den.inputs if ctx.is_const(den.inputs[0], 1.0) else den.inputs[::-1]
-            ex = ctx.def_of(ex, ew.exp_p) if ctx.is_const(one, 1.0) else None
-            neg = ctx.def_of(ex.inputs[0], ew.neg_p) if ex is not None else None
-            if neg is not None:
-                return [_new(e, ew.logistic_p, [neg.inputs[0]], {})]
+    # (1 / (1 + exp(-z)) is not made logistic(z): that rounds differently, and is
+    # 5e-324 where the expression underflows to 0; scipy.special.expit is logistic)
     return None
 
 

@@ -286,9 +286,9 @@ SCALAR_CODE = {
     "ge": "({0} >= {1})",
     "eq": "({0} == {1})",
     "ne": "({0} != {1})",
-    "logical_and": "({0} and {1})",
-    "logical_or": "({0} or {1})",
-    "logical_xor": "({0} != {1})",
+    "logical_and": "(bool({0}) & bool({1}))",
+    "logical_or": "(bool({0}) | bool({1}))",
+    "logical_xor": "(bool({0}) != bool({1}))",
     "bitwise_and": "({0} & {1})",
     "bitwise_or": "({0} | {1})",
     "bitwise_xor": "({0} ^ {1})",
@@ -344,6 +344,14 @@ pow_p.raises_for = "iu"
 # integer // and %: NumPy's answers where the machine's division would trap
 floor_divide_p.scalar["kind:i"] = floor_divide_p.scalar["kind:u"] = "vm.ifloordiv({0}, {1})"
 rem_p.scalar["kind:i"] = rem_p.scalar["kind:u"] = "vm.irem({0}, {1})"
+# float // and %: NumPy's divmod (signs of zero results, quotients by inf and of tiny values)
+floor_divide_p.scalar["kind:f"] = "{dt}(vm.ffloordiv({0}, {1}))"
+rem_p.scalar["kind:f"] = "{dt}(vm.frem({0}, {1}))"
+# booleans: + is `or`, * is `and` (Numba would add them as integers)
+add_p.scalar["kind:b"] = "({0} | {1})"
+mul_p.scalar["kind:b"] = "({0} & {1})"
+# sign(+-0.0) is +0.0, sign(nan) is nan
+sign_p.scalar["kind:f"] = "({dt}(1) if {0} > 0 else ({dt}(-1) if {0} < 0 else {0} - {0}))"
 FAST_CODE["pow", "float32"] = "vm.pow_f32({0}, {1})"
 FAST_CODE["pow", "float64"] = "vm.pow_f64({0}, {1})"
 for (_name, _dt), _code in FAST_CODE.items():

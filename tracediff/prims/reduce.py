@@ -35,7 +35,7 @@ def _reduction(name, impl, vjp, *, differentiable=True, out_dtype=None):
 
 reduce_sum_p = _reduction(
     "reduce_sum",
-    lambda x, *, axes: np.asarray(np.sum(x, axis=axes)),
+    lambda x, *, axes: np.asarray(np.sum(x, axis=axes, dtype=np.asarray(x).dtype)),  # no promotion
     lambda ct, ans, x, *, axes: [_keepdims(ct, x, axes)],
 )
 
@@ -66,7 +66,9 @@ def _prod_vjp(ct, ans, x, *, axes):
     return [_keepdims(ct, x, axes) * others]
 
 
-reduce_prod_p = _reduction("reduce_prod", lambda x, *, axes: np.asarray(np.prod(x, axis=axes)), _prod_vjp)
+reduce_prod_p = _reduction(
+    "reduce_prod", lambda x, *, axes: np.asarray(np.prod(x, axis=axes, dtype=np.asarray(x).dtype)), _prod_vjp
+)
 
 # argmax/argmin over one axis; the front end moves flattening into a reshape
 argmax_p = Primitive("argmax", REDUCTION, differentiable=False)
