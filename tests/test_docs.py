@@ -244,7 +244,7 @@ def _codes(names) -> str:
 
 
 def gen_numpy_support() -> str:
-    """The NumPy front end's tables (tracediff/numpy_api.py), by category."""
+    """The NumPy front end's tables (tracediff/numpy_api/), by category."""
     from tracediff import numpy_api as api
     from tracediff.core import REGISTRY
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tracediff as td
-from tracediff import api
+from tracediff import api, staging
 from tracediff.backend import cache
 from tracediff.core import with_context
 
@@ -257,13 +257,13 @@ def test_python_float_reshaped(target):
 
 def test_alternating_signatures_keep_their_fast_paths(monkeypatch):
     made = []
-    orig = api.make_fast_path
+    orig = staging.make_fast_path
 
     def counting(entry, args):
         made.append(1)
         return orig(entry, args)
 
-    monkeypatch.setattr(api, "make_fast_path", counting)
+    monkeypatch.setattr(staging, "make_fast_path", counting)
     f = td.jit(lambda x: x * 2.0, target="interpret")
     a, b = np.ones(3), np.ones(4, np.float32)
     for _ in range(50):

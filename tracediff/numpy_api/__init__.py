@@ -1,0 +1,221 @@
+"""The NumPy front end: NumPy functions and ufuncs on tracers, as primitives.
+
+Broadcasting and dtype promotion (NEP 50) are resolved here, once, into
+explicit `convert` and `broadcast` equations; primitives always see operands
+of equal shape and dtype. Promotion asks NumPy itself (`ufunc.resolve_dtypes`,
+`np.result_type`), so traced dtypes match what NumPy computes.
+
+One module per family: `common` (avals, promotion, operands, axes, errors),
+`ufuncs`, `shapes`, `reductions`, `indexing`, `contractions`, each importing
+only the ones before it; this module dispatches NumPy's protocols
+(`__array_ufunc__`, `__array_function__`) to them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Aval
+from ..tracing import TracerError
+from .common import (
+    _fail,
+    _lift,
+    _no_out,
+    aval_of,
+    prepare,  # noqa: F401  (the Tracer's and api's)
+    result_dtype,
+    strong,
+)
+from .contractions import (
+    dot,
+    einsum,
+    inner,
+    matmul,
+    outer,
+    tensordot,
+    vdot,
+)
+from .indexing import (
+    diagonal,
+    getitem,  # noqa: F401  (the Tracer's and api's)
+    repeat,
+    take,
+    take_along_axis,
+    trace,
+)
+from .reductions import (
+    _acc_dtype,
+    argmax,
+    argmin,
+    cumsum,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    round_,
+    std,
+    sum,
+    var,
+)
+from .shapes import (
+    atleast_1d,
+    atleast_2d,
+    broadcast_to,
+    concatenate,
+    diff,
+    expand_dims,
+    flip,
+    hstack,
+    moveaxis,
+    ndim,
+    ravel,
+    reshape,
+    shape,
+    size,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    tile,
+    transpose,
+    vstack,
+)
+from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
+    UFUNC_COMPOSITES,
+    UFUNCS,
+    _trunc,
+    astype,
+    clip,
+    copy,
+    full_like,
+    ones_like,
+    stop_gradient,
+    ufunc_api,
+    ufunc_call,
+    where,
+    zeros_like,
+)
+
+
+def handle_ufunc(ufunc, method, inputs, kwargs):
+    if ufunc is np.matmul and method == "__call__":
+        return matmul(*inputs, **kwargs)
+    if method == "__call__":
+        return ufunc_api(ufunc, *inputs, **kwargs)
+    name = f"np.{ufunc.__name__}.{method}"
+    if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
+        if method == "accumulate":
+            _fail(TypeError, f"{name}: cannot accumulate on a scalar")
+        if kwargs.get("axis", 0) in (0, -1, None, (), (0,)):  # NumPy reduces a scalar to itself
+            x = strong(_lift(inputs[0]))
+            if ufunc in (np.add, np.multiply):  # in the accumulator dtype (bool, small ints: int64)
+                x = astype(x, _acc_dtype("sum", aval_of(x).dtype))
+            return x
+    if method == "reduce":
+        red = {np.add: sum, np.multiply: prod, np.maximum: max, np.minimum: min}.get(ufunc)
+        if red is not None:
+            kwargs = {"axis": 0, **kwargs}
+            if red in (max, min) and kwargs.pop("dtype", None) is not None:
+                _fail(NotImplementedError, f"{name}: dtype= is not supported")
+            return red(*inputs, **kwargs)
+    if method == "accumulate" and ufunc is np.add:
+        return cumsum(*inputs, **{"axis": 0, **kwargs})
+    if method == "outer" and (ufunc in UFUNCS or ufunc in UFUNC_COMPOSITES):
+        x, y = (strong(_lift(v)) for v in inputs)  # NumPy makes arrays of the operands
+        ax, ay = aval_of(x), aval_of(y)
+        return ufunc_api(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y, **kwargs)
+    _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}.{method}")
+
+
+FUNCTIONS = {
+    np.sum: sum,
+    np.prod: prod,
+    np.max: max,
+    np.amax: max,
+    np.min: min,
+    np.amin: min,
+    np.mean: mean,
+    np.var: var,
+    np.std: std,
+    np.argmax: argmax,
+    np.argmin: argmin,
+    np.cumsum: cumsum,
+    np.linalg.norm: norm,
+    np.reshape: reshape,
+    np.ravel: ravel,
+    np.transpose: transpose,
+    np.swapaxes: swapaxes,
+    np.moveaxis: moveaxis,
+    np.expand_dims: expand_dims,
+    np.squeeze: squeeze,
+    np.broadcast_to: broadcast_to,
+    np.atleast_1d: atleast_1d,
+    np.atleast_2d: atleast_2d,
+    np.concatenate: concatenate,
+    np.stack: stack,
+    np.hstack: hstack,
+    np.vstack: vstack,
+    np.flip: flip,
+    np.fliplr: lambda x: flip(x, 1),
+    np.flipud: lambda x: flip(x, 0),
+    np.tile: tile,
+    np.repeat: repeat,
+    np.diff: diff,
+    np.split: split,
+    np.matmul: matmul,
+    np.dot: dot,
+    np.vdot: vdot,
+    np.inner: inner,
+    np.outer: outer,
+    np.tensordot: tensordot,
+    np.einsum: einsum,
+    np.trace: trace,
+    np.diagonal: diagonal,
+    np.take: take,
+    np.take_along_axis: take_along_axis,
+    np.where: where,
+    np.clip: clip,
+    np.zeros_like: zeros_like,
+    np.ones_like: ones_like,
+    np.full_like: full_like,
+    np.copyto: lambda dst, src, casting="same_kind", where=True: _fail(
+        TracerError,
+        "np.copyto writes a traced value into a NumPy array (np.full_like(numpy_array, traced) does "
+        "this); use np.full_like(traced_array, value) or np.broadcast_to(value, shape) instead",
+    ),
+    np.empty_like: zeros_like,
+    np.shape: shape,
+    np.ndim: ndim,
+    np.size: size,
+    np.round: round_,
+    np.fix: lambda x, out=None: (_no_out("np.fix", out), _trunc(strong(x)))[1],
+    np.around: round_,
+    np.copy: lambda x, order="K", subok=False: copy(x),
+    np.real: lambda x: x,
+    np.result_type: lambda *xs: result_dtype(
+        *(aval_of(x) if not isinstance(x, (np.dtype, type)) else Aval((), np.dtype(x)) for x in xs)
+    ),
+}
+
+
+# functions that keep Python numbers weakly typed (NEP 50); every other NumPy
+# function makes arrays of its operands, so a traced Python float becomes float64
+_WEAK_AWARE = {np.where, np.clip}
+
+
+def _strong_args(v):
+    if isinstance(v, (list, tuple)):
+        return type(v)(_strong_args(x) for x in v)
+    return strong(v)
+
+
+def handle_function(func, args, kwargs):
+    if func not in _WEAK_AWARE:
+        args = _strong_args(args)
+        kwargs = {k: strong(v) for k, v in kwargs.items()}
+    impl = FUNCTIONS.get(func)
+    if impl is None:
+        name = getattr(func, "__module__", "numpy").replace("numpy._core.", "numpy.")
+        _fail(NotImplementedError, f"tracediff does not support {name}.{func.__name__} on traced arrays")
+    return impl(*args, **kwargs)

@@ -1,0 +1,441 @@
+"""Staging: a user function traced once per signature, and the cache of its programs.
+
+Every transformed function is *staged*: on a call it flattens its arguments
+(pytrees), splits them into dynamic leaves (arrays, Python floats) and static
+ones (Python ints/bools/strings, callables), and looks the signature up in a
+cache. A miss traces the user's function into IR, transforms and optimizes it
+once; a hit only runs the stored program, through a generated fast path for
+the most recent signatures. Called with tracers (inside another
+transformation) the stored program is re-staged into the outer trace, which
+is how transformations compose.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import pytree
+from .core import IR, Aval, TracediffError
+from .interpret import Interpreter, eval_ir
+from .numpy_api import aval_of
+from .passes.pipeline import optimize
+from .randomness import RandomWatch
+from .tracing import Tracer, TracerError, at, trace, user_src
+
+
+class TransformError(TracediffError, TypeError):
+    pass
+
+
+def _is_dynamic(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, Tracer, np.generic, float)) and not isinstance(
+        x, (bool, np.str_, np.bytes_)
+    )
+
+
+def _leaf_key(x: Any):
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t is float:
+        return float
+    if t is Tracer:
+        a = x.aval
+        return (a.shape, a.dtype, a.weak, "t")
+    if _is_dynamic(x):
+        return (np.shape(x), np.asarray(x).dtype)
+    try:
+        hash(x)
+        return ("static", type(x), x)
+    except TypeError:
+        raise TransformError(
+            f"value of type {type(x).__name__}, which is neither an array nor a hashable "
+            "static value (int, bool, str, None, callable)"
+        ) from None
+
+
+def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
+    """`e` (an unusable leaf) told with the argument that holds it."""
+    for i, a in enumerate(args):
+        for leaf in pytree.flatten(a)[0]:
+            try:
+                _leaf_key(leaf)
+            except TransformError:
+                return TransformError(f"{_name(fun)}: {_arg_name(fun, i)} holds a {e}" + at(user_src()))
+    return TransformError(f"{_name(fun)}: a keyword argument holds a {e}" + at(user_src()))
+
+
+def _dyn_aval(x: Any) -> Aval:
+    return aval_of(x)
+
+
+# --- staging: trace a user function at a signature ------------------------------------
+
+
+def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int] = ()):
+    """Trace `fun(*args, **kwargs)`; returns (ir, out_tree, info) with flat IR inputs."""
+    arg_trees, leaves, leaf_arg, statics = [], [], [], []
+    for i, a in enumerate(args):
+        if i in static_argnums:
+            arg_trees.append(("static", a))
+            statics.append((i, a))
+            continue
+        ls, td = pytree.flatten(a)
+        arg_trees.append(td)
+        leaves.extend(ls)
+        leaf_arg.extend([i] * len(ls))
+    kls, ktd = pytree.flatten(kwargs)
+    leaves.extend(kls)
+    leaf_arg.extend([None] * len(kls))
+    for x, i in zip(leaves, leaf_arg):
+        _check_leaf(x, fun, i)
+    dyn_pos = [k for k, x in enumerate(leaves) if _is_dynamic(x)]
+    avals = [_dyn_aval(leaves[k]) for k in dyn_pos]
+    out_tree = []
+
+    def flat_fun(*tracers):
+        new = list(leaves)
+        for k, t in zip(dyn_pos, tracers):
+            new[k] = t
+        it = iter(new)
+        a = tuple(
+            td[1] if isinstance(td, tuple) and td[0] == "static" else pytree._unflatten(td, it)
+            for td in arg_trees
+        )
+        kw = pytree._unflatten(ktd, it)
+        out = fun(*a, **kw)
+        outs, otd = pytree.flatten(out)
+        for o in outs:
+            if not (_is_dynamic(o) or isinstance(o, (int, bool))):
+                raise TransformError(
+                    f"{_name(fun)} returned a {type(o).__name__}; outputs must be arrays, "
+                    "numbers, or tuples/lists/dicts of them"
+                )
+        out_tree.append(otd)
+        return outs
+
+    watch = RandomWatch(fun, [x for x in leaves if not _is_dynamic(x)] + [a for _, a in statics])
+    ir, captured = trace(flat_fun, avals)
+    watch.check(TracerError, at(user_src()))
+    return (
+        ir,
+        out_tree[0],
+        {
+            "dyn_pos": dyn_pos,
+            "leaves": leaves,
+            "leaf_arg": [leaf_arg[k] for k in dyn_pos],
+            "captured": captured,
+            "arg_trees": arg_trees,
+            "n_args": len(args),
+        },
+    )
+
+
+_ARRAY_KINDS = "biuf"  # bool, integers, floats: what a traced array may hold
+
+
+def _check_leaf(x: Any, fun, i: int | None) -> None:
+    """Arguments tracediff cannot keep NumPy's semantics for raise, naming the argument."""
+    what = _arg_name(fun, i) if i is not None else "a keyword argument"
+    if isinstance(x, (complex, np.complexfloating)) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
+        raise TypeError(
+            f"{_name(fun)}: {what} is complex ({np.asarray(x).dtype}); tracediff does not "
+            "support complex numbers yet" + at(user_src())
+        )
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"{_name(fun)}: {what} is a {type(x).__module__}.{type(x).__name__}, whose operators "
+            "differ from ndarray's (matrix products, masks); pass np.asarray(...) of it" + at(user_src())
+        )
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in _ARRAY_KINDS:
+        raise TypeError(
+            f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
+            "integers and floats" + at(user_src())
+        )
+
+
+def _name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+def _fixup(aval: Aval):
+    """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python floats."""
+    if aval.weak and aval.shape == ():
+        return lambda x: float(x) if not isinstance(x, Tracer) else x
+    if aval.shape == ():
+        return lambda x: x[()] if isinstance(x, np.ndarray) else x
+    return None
+
+
+class Entry:
+    """One signature's program: traced IR, optimized IR, and how to run it."""
+
+    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target", "options", "lock")
+
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None):
+        self.traced_ir = traced_ir
+        self.options = options or {}
+        self.ir = optimize(traced_ir)
+        self.out_tree = out_tree
+        self.captured = captured
+        self.target = target
+        self.runner = None
+        self.lock = threading.Lock()
+        self.fixups = [(i, f) for i, v in enumerate(self.ir.outvars) if (f := _fixup(v.aval)) is not None]
+
+    def __call__(self, dyn: list):
+        if self.captured or any(type(x) is Tracer for x in dyn):
+            # inside another transformation: re-stage the unoptimized program,
+            # so the outer one optimizes (and fuses) across the boundary
+            outs = eval_ir(self.traced_ir, list(dyn) + list(self.captured))
+        else:
+            runner = self.runner
+            if runner is None:
+                with self.lock:  # threads calling at once compile it once
+                    if self.runner is None:
+                        self.runner = make_runner(self.ir, self.target, self.options)
+                    runner = self.runner
+            outs = runner(*dyn)
+        for i, f in self.fixups:
+            outs[i] = f(outs[i])
+        return pytree.unflatten(self.out_tree, outs)
+
+
+_MISS = object()
+RETRACE_WARN_AT = 16
+FAST_PATHS = 8  # signatures a transformed function dispatches to without a cache lookup
+
+_LOCKS_GUARD = threading.Lock()
+_BUILD_LOCKS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+class _Lock:
+    """A lock that can be weakly referenced (threading.Lock cannot)."""
+
+    __slots__ = ("lock", "__weakref__")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __enter__(self):
+        self.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+def _build_lock(cache: dict, key) -> _Lock:
+    """The lock of one signature of one cache: threads wanting the same program
+    wait for the first to build it instead of building it again."""
+    k = (id(cache), key)
+    with _LOCKS_GUARD:
+        lock = _BUILD_LOCKS.get(k)
+        if lock is None:
+            lock = _BUILD_LOCKS[k] = _Lock()
+    return lock
+
+
+def _tree_expr(td, ns) -> str | None:
+    """Python expression building the output tree from `o` (None: not expressible)."""
+    it = iter(range(pytree.num_leaves(td)))
+
+    def go(t):
+        if t == pytree.LEAF:
+            return f"o[{next(it)}]"
+        kind = t[0]
+        if kind == "tuple":
+            return "(" + "".join(go(c) + ", " for c in t[1]) + ")"
+        if kind == "list":
+            return "[" + ", ".join(go(c) for c in t[1]) + "]"
+        if kind == "dict" and all(type(k) in (str, int) for k in t[1]):
+            return "{" + ", ".join(f"{k!r}: {go(c)}" for k, c in zip(t[1], t[2])) + "}"
+        if t == pytree.NONE:
+            return "None"
+        raise ValueError
+
+    try:
+        return go(td)
+    except ValueError:
+        return None
+
+
+def make_fast_path(entry: Entry, args: tuple):
+    """A function for calls with this exact signature: checks, runs, builds the result.
+
+    Only for top-level arguments that are arrays or Python floats; anything
+    else (pytrees, static values) takes the general path.
+    """
+    if entry.runner is None:
+        return None
+    ns = {"np": np, "ndarray": np.ndarray, "MISS": _MISS, "run": entry.runner}
+    checks, params = [], []
+    for i, a in enumerate(args):
+        params.append(f"a{i}")
+        if type(a) is np.ndarray:
+            ns[f"S{i}"], ns[f"D{i}"] = a.shape, a.dtype
+            checks.append(f"type(a{i}) is not ndarray or a{i}.shape != S{i} or a{i}.dtype is not D{i}")
+        elif type(a) is float:
+            checks.append(f"type(a{i}) is not float")
+        else:
+            return None
+    tree = _tree_expr(entry.out_tree, ns)
+    if tree is None:
+        return None
+    fix = []
+    for i, f in entry.fixups:
+        ns[f"F{i}"] = f
+        fix.append(f"    o[{i}] = F{i}(o[{i}])")
+    unpack = f"    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" if params else ""
+    src = (
+        "def fast(args):\n"
+        f"    if len(args) != {len(args)}:\n        return MISS\n"
+        + unpack
+        + "".join(f"    if {c}:\n        return MISS\n" for c in checks)
+        + f"    o = run({', '.join(params)})\n"
+        + "".join(line + "\n" for line in fix)
+        + f"    return {tree}\n"
+    )
+    exec(src, ns)
+    return ns["fast"]
+
+
+def make_runner(ir: IR, target: str, options: dict | None = None) -> Callable:
+    if target == "interpret":
+        return Interpreter(ir)
+    from .backend import compile_ir
+
+    return compile_ir(ir, target, **(options or {}))
+
+
+# --- the cache ------------------------------------------------------------------------
+
+_CACHES: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+
+
+class Transformed:
+    """Base of every transformed function: flatten, look up, run."""
+
+    kind = "identity"
+
+    options: dict = {}
+
+    def __init__(self, fun: Callable, params: tuple, target: str = "interpret"):
+        self.fun = fun
+        self.params = params
+        self.target = target
+        base = fun.base if isinstance(fun, Transformed) else fun
+        chain = (fun.chain if isinstance(fun, Transformed) else ()) + ((self.kind, params, target),)
+        self.base, self.chain = base, chain
+        try:
+            per_fn = _CACHES.setdefault(base, {})
+        except TypeError:  # not weak-referenceable: cache on this object
+            per_fn = {}
+        self.cache: dict = per_fn.setdefault(chain, {})
+        functools.update_wrapper(self, fun, updated=())
+
+    def _key(self, args, kwargs):
+        leaves, td = pytree.flatten((args, kwargs))
+        try:
+            return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+        except TransformError as e:
+            raise _name_bad_leaf(e, self.fun, args) from None
+
+    # generated fast paths, one per recent signature, most recent first
+    _fasts: tuple = ()
+
+    def __call__(self, *args, **kwargs):
+        if not kwargs:
+            for fast in self._fasts:
+                res = fast(args)
+                if res is not _MISS:
+                    return res
+        key, leaves = self._key(args, kwargs)
+        entry = self.cache.get(key)
+        if entry is None:
+            with _build_lock(self.cache, key):  # one thread traces and compiles a signature
+                entry = self.cache.get(key)
+                if entry is None:
+                    entry = self._build(args, kwargs)
+                    if not entry.captured:
+                        self.cache[key] = entry
+                        self._count_signature()
+        res = entry([x for x in leaves if _is_dynamic(x)])
+        if not kwargs and not entry.captured and not self._static_argnums(args):
+            fast = make_fast_path(entry, args)
+            if fast is not None:
+                self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
+        return res
+
+    def _count_signature(self):
+        if len(self.cache) == RETRACE_WARN_AT and not getattr(self, "_warned", False):
+            self._warned = True
+            warnings.warn(
+                f"tracediff: {_name(self.fun)} has been traced and compiled for {RETRACE_WARN_AT} "
+                "different signatures (shapes, dtypes, static arguments); if that is not intended, "
+                "pass varying Python ints as arrays or keep shapes fixed",
+                stacklevel=3,
+            )
+
+    def _build(self, args, kwargs) -> Entry:
+        ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
+        ir = self.transform(ir, out_tree, info, args)
+        return Entry(ir, self._out_tree, info["captured"], self.target, self.options)
+
+    def _static_argnums(self, args) -> tuple:
+        return ()
+
+    def transform(self, ir: IR, out_tree, info, args) -> IR:
+        self._out_tree = out_tree
+        return ir
+
+    def entry(self, *args, **kwargs) -> Entry:
+        key, _ = self._key(args, kwargs)
+        entry = self.cache.get(key)
+        return entry if entry is not None else self._build(args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<tracediff.{self.kind} of {_name(self.fun)}>"
+
+
+def _is_int(a) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def argnums_spec(argnums, what: str, name: str = "argnums") -> int | tuple[int, ...]:
+    """`argnums` as an int, or a tuple of ints from any sequence of ints (users write lists)."""
+    if _is_int(argnums):
+        return int(argnums)
+    try:
+        nums = tuple(argnums)
+    except TypeError:
+        nums = None
+    if nums is None or not all(_is_int(a) for a in nums):
+        raise TypeError(f"{what}: {name} must be an int or a sequence of ints, got {argnums!r}")
+    return tuple(int(a) for a in nums)
+
+
+def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, int) or not -n_args <= a < n_args:
+            raise ValueError(
+                f"{what}: argnums {argnums!r} is out of range for {_name(fun)} called with "
+                f"{n_args} positional argument(s)" + at(user_src())
+            )
+    return tuple(a % n_args for a in nums)
+
+
+def _arg_name(fun, i: int) -> str:
+    try:
+        names = list(inspect.signature(fun).parameters)
+        return f"argument {i} ({names[i]!r})" if i < len(names) else f"argument {i}"
+    except (TypeError, ValueError):
+        return f"argument {i}"
