@@ -348,6 +348,17 @@ REGRESSIONS = {
         {"b": np.array(0.39, F32)},
         {},
     ),
+    # found by the long runs after the first round of fixes
+    "empty_float_index_array": (
+        "v0 = np.amax(a, axis=-2)\nv1 = v0[:, np.array([]), None]\nreturn v1",
+        {"a": np.zeros((1, 3, 0))},
+        {},
+    ),
+    "bool_einsum_over_an_empty_axis": (
+        "v0 = a > a\nv1 = v0.take(-1, axis=1)\nv2 = np.einsum('i,n->n', v1, C0)\nreturn v2",
+        {"a": np.zeros((0, 1), F32)},
+        {"C0": np.array([False])},
+    ),
 }
 
 

@@ -30,7 +30,6 @@ from .indexing import (
     diagonal,
 )
 from .reductions import (
-    max,
     sum,
 )
 from .shapes import (
@@ -165,7 +164,10 @@ def _einsum_prepare(x, sub, keep):
     drop = [i for i, c in enumerate(sub) if c not in keep]
     if drop:  # einsum sums in the operands' dtype; booleans by `or`
         dt = aval_of(x).dtype
-        x = max(x, axis=tuple(drop)) if dt == np.dtype(bool) else sum(x, axis=tuple(drop), dtype=dt)
+        if dt == np.dtype(bool):  # an `or` that is False over no terms
+            x = sum(x, axis=tuple(drop), dtype=np.int64) > 0
+        else:
+            x = sum(x, axis=tuple(drop), dtype=dt)
         sub = "".join(c for i, c in enumerate(sub) if i not in drop)
     return x, sub
 
