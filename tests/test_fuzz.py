@@ -354,6 +354,21 @@ REGRESSIONS = {
         {"a": np.zeros((1, 3, 0))},
         {},
     ),
+    "int_negative_power_of_an_empty_array": (
+        "v0 = c ** np.int32(-2)\nreturn v0",
+        {"c": np.zeros((0,), np.int64)},
+        {},
+    ),
+    "result_type_keeps_python_floats_weak": (
+        "v2 = v1.astype(np.result_type(v1, b))\nreturn v2",
+        {"v1": np.zeros((1, 3, 1, 3), F32), "b": 0.449},
+        {},
+    ),
+    "tensordot_bool_with_nan": (
+        "v1 = np.tensordot(v0, a, axes=([0], [1]))\nreturn v1",
+        {"v0": np.array([False]), "a": np.array([[88.5], [np.nan], [1.33], [1e300], [1e-310]])},
+        {},
+    ),
     "bool_einsum_over_an_empty_axis": (
         "v0 = a > a\nv1 = v0.take(-1, axis=1)\nv2 = np.einsum('i,n->n', v1, C0)\nreturn v2",
         {"a": np.zeros((0, 1), F32)},

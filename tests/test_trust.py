@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tracediff as td
-from tracediff import api, staging
+from tracediff import staging
 from tracediff.backend import cache
 from tracediff.core import with_context
 

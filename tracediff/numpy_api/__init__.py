@@ -201,7 +201,7 @@ FUNCTIONS = {
 
 # functions that keep Python numbers weakly typed (NEP 50); every other NumPy
 # function makes arrays of its operands, so a traced Python float becomes float64
-_WEAK_AWARE = {np.where, np.clip}
+_WEAK_AWARE = {np.where, np.clip, np.result_type}
 
 
 def _strong_args(v):

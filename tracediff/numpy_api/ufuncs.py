@@ -188,7 +188,7 @@ def _int_reciprocal(x):
 def _power_of_constant(e: np.ndarray, dt: np.dtype, avals):
     """x ** e for a constant e as NumPy's power loop computes it: a unary
     primitive where NumPy uses one, else None."""
-    if dt.kind in "iu" and np.any(e < 0):
+    if dt.kind in "iu" and np.any(e < 0) and int(np.prod(np.broadcast_shapes(*(a.shape for a in avals)))):
         _fail(ValueError, f"np.power: integers to negative integer powers are not allowed ({_fmt(avals)})")
     if dt.kind == "f" and e.size == 1:
         # a scalar exponent of 0.5 is sqrt (sqrt(-0.0) is -0.0, pow(-0.0, 0.5) is +0.0)
