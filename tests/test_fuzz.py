@@ -364,6 +364,11 @@ REGRESSIONS = {
         {"v1": np.zeros((1, 3, 1, 3), F32), "b": 0.449},
         {},
     ),
+    "where_wraps_a_python_int": (
+        "v0 = np.where(c == 1, 2**31, c)\nreturn v0",
+        {"c": np.array([1, 2], np.int32)},
+        {},
+    ),
     "tensordot_bool_with_nan": (
         "v1 = np.tensordot(v0, a, axes=([0], [1]))\nreturn v1",
         {"v0": np.array([False]), "a": np.array([[88.5], [np.nan], [1.33], [1e300], [1e-310]])},

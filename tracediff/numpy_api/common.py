@@ -98,13 +98,14 @@ def _emit(b: Builder, prim, *args, **params):
     return b.emit(prim, args, params)[0]
 
 
-def prepare(b: Builder, x: Any, dtype: np.dtype, shape: tuple, weak: bool = False):
-    """`x` as an operand of `dtype` and `shape` in builder `b`."""
+def prepare(b: Builder, x: Any, dtype: np.dtype, shape: tuple, weak: bool = False, int_fits: bool = False):
+    """`x` as an operand of `dtype` and `shape` in builder `b`. `int_fits`: a Python
+    int must fit the dtype (NEP 50, as ufuncs check; np.where wraps it instead)."""
     if isinstance(x, Tracer):
         if x.dtype != dtype:
             x = _emit(b, ew.convert_p, x, dtype=np.dtype(dtype))
     else:
-        if type(x) is int and np.dtype(dtype).kind in "iu":  # NEP 50: a Python int must fit
+        if int_fits and type(x) is int and np.dtype(dtype).kind in "iu":
             info = np.iinfo(dtype)
             if not info.min <= x <= info.max:
                 _fail(OverflowError, f"Python integer {x} out of bounds for {np.dtype(dtype)}")

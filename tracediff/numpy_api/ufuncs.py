@@ -158,7 +158,7 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         ins = [astype(a, dt) if traced(a) else np.asarray(a, dt) for a, dt in zip(args, loop)]
         return astype(comp(*ins), loop[-1])
     weak = all(a.weak for a in avals)
-    ins = [prepare(b, a, dt, shape, weak) for a, dt in zip(args, loop)]
+    ins = [prepare(b, a, dt, shape, weak, int_fits=True) for a, dt in zip(args, loop)]
     if ufunc is np.invert and loop[0] == np.dtype(bool):
         prim = ew.logical_not_p
     if ufunc is np.power and not traced(args[1]):
