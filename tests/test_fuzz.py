@@ -369,6 +369,12 @@ REGRESSIONS = {
         {"c": np.array([1, 2], np.int32)},
         {},
     ),
+    "jit_int64_power_wraps": ("v0 = a ** a\nreturn v0", {"a": np.array(1070724378575, np.int64)}, {}),
+    "signbit_of_bool": (
+        "v0 = np.isinf(a)\nv1 = np.signbit(v0)\nreturn v1",
+        {"a": np.array([np.nan, 1.0, -1e30])},
+        {},
+    ),
     "tensordot_bool_with_nan": (
         "v1 = np.tensordot(v0, a, axes=([0], [1]))\nreturn v1",
         {"v0": np.array([False]), "a": np.array([[88.5], [np.nan], [1.33], [1e300], [1e-310]])},

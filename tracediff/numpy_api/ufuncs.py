@@ -154,8 +154,10 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     if ufunc is np.reciprocal and loop[0].kind in "iu":
         comp = _int_reciprocal
     if comp is not None:
-        # a composite computes in NumPy's loop dtype, as the ufunc itself would
-        ins = [astype(a, dt) if traced(a) else np.asarray(a, dt) for a, dt in zip(args, loop)]
+        # a composite computes in NumPy's loop dtype, as the ufunc itself would; a
+        # float16 loop (NumPy's for booleans) in float32, as NumPy's half loops do
+        cdt = [np.dtype(np.float32) if dt == np.dtype(np.float16) else dt for dt in loop[: ufunc.nin]]
+        ins = [astype(a, dt) if traced(a) else np.asarray(a, dt) for a, dt in zip(args, cdt)]
         return astype(comp(*ins), loop[-1])
     weak = all(a.weak for a in avals)
     ins = [prepare(b, a, dt, shape, weak, int_fits=True) for a, dt in zip(args, loop)]

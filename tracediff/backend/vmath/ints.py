@@ -19,7 +19,16 @@ def ipow(x, y):
     return 0 or 1 instead)."""
     if y < 0:
         raise ValueError("pow: integers to negative integer powers are not allowed")
-    return x**y
+    # by squaring, wrapping around as NumPy's loop does (Numba's ** goes through
+    # floating point for large exponents)
+    r = x - x + 1
+    b = x
+    while y > 0:
+        if y & 1:
+            r = r * b
+        b = b * b
+        y = y >> 1
+    return r
 
 
 @njit(inline="always", error_model="numpy")
