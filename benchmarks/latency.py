@@ -53,9 +53,9 @@ def main(wid: str, variant: str, target: str = "cpu") -> dict:
             g = td.grad(w.fn, argnums=w.argnums)
             call = lambda: g(*args)  # noqa: E731
         elif variant == "jax":
-            from peers import _rebind
+            from peers import _jax_fn
 
-            g = jax.jit(jax.grad(_rebind(w.fn, jnp), argnums=w.argnums))
+            g = jax.jit(jax.grad(_jax_fn(w, args, jax, jnp), argnums=w.argnums))
             jargs = [jnp.asarray(a) for a in args]
             call = lambda: jax.block_until_ready(g(*jargs))  # noqa: E731
         else:

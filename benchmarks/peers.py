@@ -3,7 +3,18 @@
 Each peer is used only when it imports; none is ever required. JAX and
 autograd run the workload's own function with `np` rebound to `jax.numpy` /
 `autograd.numpy` (the same source text); PyTorch needs torch calls, written
-out below.
+out below. Where the source cannot run as written:
+
+- W9 (a `while` on values): PyTorch and autograd run it as written. JAX cannot
+  trace the `while`/`if` on values, and it cannot differentiate
+  `lax.while_loop` in reverse mode, so its W9 is a fixed-length `lax.scan`
+  whose steps after t reaches 5 are masked (dt = 0); the length is this data's
+  trip count rounded up to a power of two, and the masked steps are computed.
+- W10 (in-place stores): autograd cannot assign into arrays, so it has no W10
+  row (n/a). JAX's W10 uses `.at[].set()` and `lax.fori_loop`. PyTorch's keeps
+  the per-element Python loops with lists of 0-d tensors: in-place stores
+  into `cp`/`dp`/`x` would make the backward pass fail, since each store
+  invalidates the views of earlier elements saved for it.
 
 `peer_variants(workload, args)` returns {name: build}, where `build()`
 returns `(call, to_numpy)`: `call()` runs one gradient (or, for a training
@@ -74,14 +85,77 @@ def _np_tuple(x):
     return tuple(np.asarray(a) for a in W.as_tuple(x))
 
 
+def w9_steps(p0, v0, k) -> int:
+    """The trip count of W9's `while` on this data (NumPy)."""
+    p, v, t, steps = p0, v0, 0.0, 0
+    while t < 5.0:
+        a = -k * p - 0.1 * v * np.abs(v)
+        dt = 0.5 / (1.0 + np.max(np.abs(a)))
+        if t + dt > 5.0:
+            dt = 5.0 - t
+        v = v + dt * a
+        p = p + dt * v
+        t = t + dt
+        steps += 1
+    return steps
+
+
 # --- JAX ---------------------------------------------------------------------------------------
+
+
+def _jax_fn(w: W.Workload, args, jax, jnp):
+    """The function JAX differentiates: `w.fn` with `np` bound to `jax.numpy`, or,
+    for W9 and W10, whose source JAX cannot trace as written, a rewrite."""
+    lax = jax.lax
+    if w.id == "W9":
+        length = 1 << (w9_steps(*args) - 1).bit_length()  # the trip count, rounded up
+
+        def w9(p0, v0, k):
+            def step(carry, _):
+                p, v, t = carry
+                a = -k * p - 0.1 * v * jnp.abs(v)
+                dt = 0.5 / (1.0 + jnp.max(jnp.abs(a)))
+                dt = jnp.where(t + dt > 5.0, 5.0 - t, dt)
+                dt = jnp.where(t < 5.0, dt, 0.0)  # the loop has ended: a masked step
+                v = v + dt * a
+                p = p + dt * v
+                return (p, v, t + dt), None
+
+            (p, v, _), _ = lax.scan(step, (p0, v0, jnp.zeros((), p0.dtype)), None, length=length)
+            return jnp.sum(p * p) + 0.5 * jnp.sum(v * v)
+
+        return w9
+    if w.id == "W10":
+
+        def w10(a, b, c, d):
+            n = d.shape[0]
+            cp = jnp.zeros(n, d.dtype).at[0].set(c[0] / b[0])
+            dp = jnp.zeros(n, d.dtype).at[0].set(d[0] / b[0])
+
+            def sweep(i, s):
+                cp, dp = s
+                m = b[i] - a[i] * cp[i - 1]
+                return cp.at[i].set(c[i] / m), dp.at[i].set((d[i] - a[i] * dp[i - 1]) / m)
+
+            cp, dp = lax.fori_loop(1, n, sweep, (cp, dp))
+            x = jnp.zeros(n, d.dtype).at[n - 1].set(dp[n - 1])
+
+            def back(j, x):
+                i = n - 2 - j
+                return x.at[i].set(dp[i] - cp[i] * x[i + 1])
+
+            x = lax.fori_loop(0, n - 1, back, x)
+            return jnp.sum(x * x)
+
+        return w10
+    return _rebind(w.fn, jnp)
 
 
 def _jax_build(w: W.Workload, args):
     jax, jnp = _jax()
 
     def build():
-        grad = jax.jit(jax.grad(_rebind(w.fn, jnp), argnums=w.argnums))
+        grad = jax.jit(jax.grad(_jax_fn(w, args, jax, jnp), argnums=w.argnums))
         jargs = [jnp.asarray(a) for a in args]
         if w.training:
             w0, X, y = jargs
@@ -106,6 +180,8 @@ def _autograd_build(w: W.Workload, args):
     autograd, anp = _autograd()
 
     def build():
+        if w.id == "W10":
+            raise NotImplementedError("autograd cannot differentiate in-place array assignment")
         grad = autograd.grad(_rebind(w.fn, anp), w.argnums)
         if w.training:
             w0, X, y = args
@@ -150,7 +226,34 @@ def _torch_fns(torch):
         z = X @ w
         return torch.mean(torch.log1p(torch.exp(z)) - y * z)
 
-    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W6": w6}
+    def w9(p0, v0, k):
+        p, v, t = p0, v0, 0.0
+        while t < 5.0:
+            a = -k * p - 0.1 * v * torch.abs(v)
+            dt = 0.5 / (1.0 + torch.max(torch.abs(a)))
+            if t + dt > 5.0:
+                dt = 5.0 - t
+            v = v + dt * a
+            p = p + dt * v
+            t = t + dt
+        return torch.sum(p * p) + 0.5 * torch.sum(v * v)
+
+    def w10(a, b, c, d):
+        n = d.shape[0]
+        a, b, c, d = a.unbind(), b.unbind(), c.unbind(), d.unbind()  # 0-d tensors
+        cp = [c[0] / b[0]]
+        dp = [d[0] / b[0]]
+        for i in range(1, n):
+            m = b[i] - a[i] * cp[i - 1]
+            cp.append(c[i] / m)
+            dp.append((d[i] - a[i] * dp[i - 1]) / m)
+        x = [dp[n - 1]] * n
+        for i in range(n - 2, -1, -1):
+            x[i] = dp[i] - cp[i] * x[i + 1]
+        x = torch.stack(x)
+        return torch.sum(x * x)
+
+    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W6": w6, "W9": w9, "W10": w10}
 
 
 def _torch_build(w: W.Workload, args):

@@ -44,7 +44,7 @@ import workloads as W  # noqa: E402
 
 import tracediff as td  # noqa: E402
 
-ALL = ("W1", "W2", "W3", "W4", "W5", "W6")
+ALL = ("W1", "W2", "W3", "W4", "W5", "W6", "W9", "W10")
 
 
 def log(msg: str) -> None:

@@ -60,9 +60,21 @@ def ints(rng, dt, shape):
 
 
 class Spec:
-    def __init__(self, prim, fn, *makers, shapes=((3, 4), (5,), ()), diff=True, fwd=True, tol32=None):
+    def __init__(
+        self,
+        prim,
+        fn,
+        *makers,
+        shapes=((3, 4), (5,), ()),
+        diff=True,
+        fwd=True,
+        tol32=None,
+        order=2,
+        modes=None,
+    ):
         self.prim, self.fn, self.makers, self.shapes = prim, fn, makers, shapes
         self.diff, self.fwd, self.tol32 = diff, fwd, tol32
+        self.order, self.modes = order, modes or ("rev", "fwd")
 
     def args(self, rng, dt, shape):
         return tuple(m(rng, dt, shape) for m in self.makers)
@@ -78,6 +90,47 @@ def _via_region(f):
         return eval_ir(ir, list(args))[0]
 
     return g
+
+
+def _scatter_fn(x):
+    y = x * 1.0
+    y[0] = x[-1] ** 2  # scatter: one element
+    y[::2] *= 3.0  # a strided view, updated in place
+    return y * x
+
+
+def _scatter_accum_fn(x):
+    h = np.zeros_like(x)
+    np.add.at(h, np.array([0, 0, -1]), x[:1] ** 2)  # repeated indices accumulate
+    return h * x
+
+
+def _index_check_fn(x):
+    i = np.argmax(x)  # a traced integer index: checked and normalized at run time
+    return x * x[i] + x[i - 1]
+
+
+def _cond_fn(x):
+    if np.sum(x) > 0:  # a traced condition: a `cond` of the two branches
+        y = np.sin(x) * x
+    else:
+        y = x**3
+    return y
+
+
+def _while_fn(x):
+    s, k = x * 1.0, 0
+    while np.sum(s * s) > 0.5 and k < 20:  # a traced test: a `while` loop
+        s = s * 0.8
+        k += 1
+    return s * x
+
+
+def _loop_fn(x):
+    y = x
+    for i in range(12):  # long enough to stay a counted loop (not unrolled)
+        y = np.tanh(y * 0.9 + x[i % 2] * 0.1) if x.ndim else np.tanh(y * 0.9 + i * 0.01)
+    return y
 
 
 IDX = np.array([0, 2, 2, 1, 0])
@@ -222,6 +275,17 @@ SPECS = [
         normal,
         shapes=((5,),),
     ),
+    Spec("scatter", _scatter_fn, normal, shapes=((5,), (3, 4))),
+    Spec("scatter_accum", _scatter_accum_fn, normal, shapes=((5,), (3, 4))),
+    Spec("index_check", _index_check_fn, normal, shapes=((5,),)),
+    # control flow (the branch taken depends on the seeded values; tests/test_dynamic.py takes both)
+    Spec("cond", _cond_fn, normal),
+    # a compiled loop's adjoint (loop_fwd, loop_bwd) differentiates once more only unrolled
+    Spec("loop", _loop_fn, normal, shapes=((5,), ())),
+    Spec("loop_fwd", _loop_fn, normal, shapes=((5,),)),
+    Spec("loop_bwd", _loop_fn, normal, shapes=((5,),)),
+    # reverse mode only, first order (grad of grad through `while`: not yet)
+    Spec("while", _while_fn, normal, shapes=((5,), ()), order=1, modes=("rev",)),
 ]
 
 
@@ -270,7 +334,7 @@ def test_forward_matches_numpy(spec, shape, dtype):
 @pytest.mark.parametrize("spec,shape,dtype", DIFF_CASES)
 def test_derivatives_order2(spec, shape, dtype):
     args = spec.args(np.random.default_rng(_seed(spec, shape)), dtype, shape)
-    td.check_grads(spec.fn, args, order=2, modes=("rev", "fwd"))
+    td.check_grads(spec.fn, args, order=spec.order, modes=spec.modes)
 
 
 def test_stop_gradient_blocks_derivative():

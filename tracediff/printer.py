@@ -60,6 +60,10 @@ def _slice_txt(s) -> str:
     return repr(s)
 
 
+def _is_region(v) -> bool:
+    return isinstance(v, IR) or (isinstance(v, tuple) and bool(v) and all(isinstance(x, IR) for x in v))
+
+
 def ir_to_text(ir: IR, namer: _Namer | None = None, indent: str = "  ") -> str:
     name = namer or _Namer()
 
@@ -71,7 +75,8 @@ def ir_to_text(ir: IR, namer: _Namer | None = None, indent: str = "  ") -> str:
 
     lines = ["{ lambda " + " ".join(decl(v) for v in ir.invars) + " ."]
     for e in ir.eqns:
-        params = {k: v for k, v in e.params.items() if k != "body"}
+        subs = [(k, v) for k, v in e.params.items() if _is_region(v)]
+        params = {k: v for k, v in e.params.items() if not _is_region(v)}
         ptxt = "[" + ", ".join(f"{k}={_param(v)}" for k, v in sorted(params.items())) + "]" if params else ""
         lhs = " ".join(decl(v) for v in e.outvars)
         rhs = " ".join(atom(a) for a in e.inputs)
@@ -79,9 +84,12 @@ def ir_to_text(ir: IR, namer: _Namer | None = None, indent: str = "  ") -> str:
         if e.src:
             text = text.ljust(_COMMENT_COL) + f"  # {e.src}"
         lines.append(text)
-        body = e.params.get("body")
-        if isinstance(body, IR):
-            inner = ir_to_text(body, name, indent + "    ")
-            lines.extend(indent + "    " + ln for ln in inner.splitlines())
+        for k, v in subs:
+            many = isinstance(v, tuple)
+            for j, body in enumerate(v if many else (v,)):
+                if len(subs) > 1 or many:  # cond branches, a loop's test and body: labelled
+                    lines.append(f"{indent}    {k}[{j}]:" if many else f"{indent}    {k}:")
+                inner = ir_to_text(body, name, indent + "    ")
+                lines.extend(indent + "    " + ln for ln in inner.splitlines())
     lines.append(f"{indent}in (" + " ".join(atom(v) for v in ir.outvars) + ") }")
     return "\n".join(lines)

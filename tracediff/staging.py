@@ -27,6 +27,7 @@ from .core import IR, Aval, TracediffError
 from .interpret import Interpreter, eval_ir
 from .numpy_api import aval_of
 from .passes.pipeline import optimize
+from .pyconv import convert
 from .randomness import RandomWatch
 from .tracing import Tracer, TracerError, at, trace, user_src
 
@@ -111,7 +112,7 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
             for td in arg_trees
         )
         kw = pytree._unflatten(ktd, it)
-        out = fun(*a, **kw)
+        out = convert(fun)(*a, **kw)
         outs, otd = pytree.flatten(out)
         for o in outs:
             if not (_is_dynamic(o) or isinstance(o, (int, bool))):
@@ -167,9 +168,10 @@ def _name(fun) -> str:
 
 
 def _fixup(aval: Aval):
-    """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python floats."""
+    """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python numbers."""
     if aval.weak and aval.shape == ():
-        return lambda x: float(x) if not isinstance(x, Tracer) else x
+        py = float if aval.dtype.kind == "f" else int if aval.dtype.kind in "iu" else bool
+        return lambda x: py(x) if not isinstance(x, Tracer) else x
     if aval.shape == ():
         return lambda x: x[()] if isinstance(x, np.ndarray) else x
     return None

@@ -97,9 +97,13 @@ def at(src: str) -> str:
 
 
 class Builder:
-    def __init__(self):
+    def __init__(self, region: bool = False):
         self.alive = True
         self.level = len(_state.builders) + 1
+        # a region (a branch or loop body) may update arrays of the enclosing traces in
+        # place: each such root is moved into it while it is traced (`localize`)
+        self.region = region
+        self.localized: dict[int, tuple[Tracer, Builder, Var]] = {}
         self.invars: list[Var] = []
         self.eqns: list[Eqn] = []
         self.captured: dict[int, tuple[Tracer, Var]] = {}
@@ -169,6 +173,47 @@ def current_builder() -> Builder:
     return _state.builders[-1]
 
 
+def push_builder(b: Builder) -> None:
+    _state.builders.append(b)
+
+
+def pop_builder(b: Builder) -> None:
+    assert _state.builders[-1] is b
+    _state.builders.pop()
+
+
+def localize(root: Tracer) -> None:
+    """Move `root`, a traced array of an enclosing trace, into the innermost
+    builder (a region) before an in-place update there; `restore_localized` puts
+    it back when the region is done. Raises when a non-region trace lies between."""
+    cur = _state.builders[-1]
+    if root.builder is cur:
+        return
+    stack = _state.builders
+    lvl = root.builder.level
+    if not (len(stack) >= lvl and stack[lvl - 1] is root.builder and all(b.region for b in stack[lvl:])):
+        raise TracerError(
+            f"in-place update of a traced array {root.aval} of an enclosing function (a closure "
+            f"over a traced value) from inside a transformed function{at(user_src())}; return "
+            "the new value instead"
+        )
+    if id(root) not in cur.localized:
+        cur.localized[id(root)] = (root, root.builder, root.tvar)
+    var = cur.atom(root)
+    root.builder, root.tvar = cur, var
+
+
+def restore_localized(b: Builder) -> list[tuple[Tracer, Var]]:
+    """Put back the roots `b` took over; returns (root, its value in b) for each."""
+    out = []
+    for root, builder, var in b.localized.values():
+        out.append((root, root.tvar))
+        root.builder, root.tvar = builder, var
+        _inplace.refresh_views(root)
+    b.localized = {}
+    return out
+
+
 def is_tracing() -> bool:
     """Is this thread tracing a function now?"""
     return bool(_state.builders)
@@ -198,6 +243,10 @@ def innermost_builder(args: Sequence[Any]) -> Builder | None:
                 "traced values belong to the thread tracing them: pass arrays, not tracers, "
                 "between threads"
             )
+        # inside a traced branch or loop body, work on enclosing values is that region's:
+        # it runs only when the branch does (captured as the region's inputs)
+        while best.level < len(stack) and stack[best.level].region:
+            best = stack[best.level]
     return best
 
 
@@ -243,22 +292,26 @@ def _concrete_error(what: str, t: Tracer) -> TracerError:
     src = user_src()
     return TracerError(
         f"{what} of a traced value {t.aval} needs its concrete value, which is "
-        f"not known while tracing{at(src)}. Python control flow cannot depend on "
-        "traced data: use np.where(cond, a, b) for a choice per element, "
-        "np.maximum/np.minimum/np.clip for bounds, or pass the value as a "
-        "static Python int/bool argument."
+        f"not known while tracing{at(src)}. tracediff converts `if`/`while`/`for`/`and`/`or` "
+        "on traced values in the functions it traces, but not this one (a `return` inside a "
+        "loop, a loop with an `else:`, code without readable source, or a direct call of "
+        "bool()/float()/int()): use np.where(cond, a, b) for a choice per element, "
+        "np.maximum/np.minimum/np.clip for bounds, or pass the value as a static argument."
     )
 
 
 class Tracer:
     """Stands in for an array while a function is traced."""
 
-    __slots__ = ("builder", "tvar")
+    # `tvar`: the SSA value the tracer holds now (an in-place update rebinds it);
+    # `_alias`: its views' bookkeeping, or its place in its root as a view (numpy_api.inplace)
+    __slots__ = ("builder", "tvar", "_alias", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder: Builder, var: Var):
         self.builder = builder
         self.tvar = var
+        self._alias = None
 
     @property
     def aval(self) -> Aval:
@@ -268,8 +321,8 @@ class Tracer:
     dtype = property(lambda self: self.tvar.aval.dtype)
     ndim = property(lambda self: len(self.tvar.aval.shape))
     size = property(lambda self: self.tvar.aval.size)
-    T = property(lambda self: _api.transpose(self))
-    mT = property(lambda self: _api.swapaxes(self, -1, -2))
+    T = property(lambda self: _api.view_call(np.transpose, self))
+    mT = property(lambda self: _api.view_call(np.swapaxes, self, -1, -2))
 
     def __repr__(self) -> str:
         return f"Tracer<{self.aval}>"
@@ -329,13 +382,44 @@ class Tracer:
         return _api.handle_function(func, args, kwargs)
 
     def __getitem__(self, idx):
-        return _api.getitem(self, idx)
+        return _inplace.getitem_view(self, idx, _api.getitem(self, idx))
 
     def __setitem__(self, idx, val):
-        raise TracerError(
-            f"in-place assignment x[...] = v on a traced array{at(user_src())}; "
-            "build a new array instead (np.where, np.concatenate)."
-        )
+        _inplace.setitem(self, idx, val)
+
+    # in-place operators update the array (and every name and view sharing it)
+    def __iadd__(self, o):
+        return _inplace.inplace(self, Tracer.__add__, o, "add")
+
+    def __isub__(self, o):
+        return _inplace.inplace(self, Tracer.__sub__, o, "subtract")
+
+    def __imul__(self, o):
+        return _inplace.inplace(self, Tracer.__mul__, o, "multiply")
+
+    def __itruediv__(self, o):
+        return _inplace.inplace(self, Tracer.__truediv__, o, "divide")
+
+    def __ifloordiv__(self, o):
+        return _inplace.inplace(self, Tracer.__floordiv__, o, "floor_divide")
+
+    def __imod__(self, o):
+        return _inplace.inplace(self, Tracer.__mod__, o, "remainder")
+
+    def __ipow__(self, o):
+        return _inplace.inplace(self, Tracer.__pow__, o, "power")
+
+    def __imatmul__(self, o):
+        return _inplace.inplace(self, Tracer.__matmul__, o, "matmul")
+
+    def __iand__(self, o):
+        return _inplace.inplace(self, Tracer.__and__, o, "bitwise_and")
+
+    def __ior__(self, o):
+        return _inplace.inplace(self, Tracer.__or__, o, "bitwise_or")
+
+    def __ixor__(self, o):
+        return _inplace.inplace(self, Tracer.__xor__, o, "bitwise_xor")
 
     # arithmetic: the same ufuncs NumPy would call
     def __add__(self, o):
@@ -438,28 +522,34 @@ class Tracer:
 
     # methods: the same parameters as ndarray's, checked by the front end
     def sum(self, *args, **kw):
-        return _api.sum(self, *args, **kw)
+        return _inplace.fresh_object(_api.sum(self, *args, **kw), self)
 
     def mean(self, *args, **kw):
-        return _api.mean(self, *args, **kw)
+        return _inplace.fresh_object(_api.mean(self, *args, **kw), self)
 
     def prod(self, *args, **kw):
-        return _api.prod(self, *args, **kw)
+        return _inplace.fresh_object(_api.prod(self, *args, **kw), self)
 
     def max(self, *args, **kw):
-        return _api.max(self, *args, **kw)
+        return _inplace.fresh_object(_api.max(self, *args, **kw), self)
 
     def min(self, *args, **kw):
-        return _api.min(self, *args, **kw)
+        return _inplace.fresh_object(_api.min(self, *args, **kw), self)
 
     def var(self, *args, **kw):
-        return _api.var(self, *args, **kw)
+        return _inplace.fresh_object(_api.var(self, *args, **kw), self)
 
     def std(self, *args, **kw):
-        return _api.std(self, *args, **kw)
+        return _inplace.fresh_object(_api.std(self, *args, **kw), self)
 
     def cumsum(self, *args, **kw):
-        return _api.cumsum(self, *args, **kw)
+        return _inplace.fresh_object(_api.cumsum(self, *args, **kw), self)
+
+    def any(self, *args, **kw):
+        return _api.FUNCTIONS[np.any](self, *args, **kw)
+
+    def all(self, *args, **kw):
+        return _api.FUNCTIONS[np.all](self, *args, **kw)
 
     def argmax(self, *args, **kw):
         return _api.argmax(self, *args, **kw)
@@ -468,53 +558,53 @@ class Tracer:
         return _api.argmin(self, *args, **kw)
 
     def round(self, *args, **kw):
-        return _api.round_(self, *args, **kw)
+        return _inplace.fresh_object(_api.round_(self, *args, **kw), self)
 
     def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
-        return _api.reshape(self, shape, order=order)
+        return _api.view_call(np.reshape, self, shape, order=order)
 
     def transpose(self, *axes):
         if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
-        return _api.transpose(self, axes or None)
+        return _api.view_call(np.transpose, self, axes or None)
 
     def swapaxes(self, axis1, axis2):
-        return _api.swapaxes(self, axis1, axis2)
+        return _api.view_call(np.swapaxes, self, axis1, axis2)
 
     def ravel(self, order="C"):
-        return _api.ravel(self, order)
+        return _api.view_call(np.ravel, self, order)
 
     def flatten(self, order="C"):
-        return _api.ravel(self, order)
+        return _inplace.fresh_object(_api.ravel(self, order), self)
 
     def squeeze(self, axis=None):
-        return _api.squeeze(self, axis)
+        return _api.view_call(np.squeeze, self, axis)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return _api.astype(self, dtype)
+        return _inplace.fresh_object(_api.astype(self, dtype), self)
 
     def clip(self, *args, **kw):
-        return _api.clip(self, *args, **kw)
+        return _inplace.fresh_object(_api.clip(self, *args, **kw), self)
 
     def dot(self, b, out=None):
-        return _api.dot(self, b, out)
+        return _inplace.fresh_object(_api.dot(self, b, out), self)
 
     def take(self, *args, **kw):
-        return _api.take(self, *args, **kw)
+        return _inplace.fresh_object(_api.take(self, *args, **kw), self)
 
     def repeat(self, repeats, axis=None):
-        return _api.repeat(self, repeats, axis=axis)
+        return _inplace.fresh_object(_api.repeat(self, repeats, axis=axis), self)
 
     def copy(self, order="C"):
         return _api.copy(self)
 
     def conj(self):
-        return self
+        return _inplace.fresh_object(self, self)  # a copy, as NumPy's ufunc makes
 
     def conjugate(self):
-        return self
+        return _inplace.fresh_object(self, self)
 
     @property
     def real(self):
@@ -522,3 +612,4 @@ class Tracer:
 
 
 from . import numpy_api as _api  # noqa: E402  (the front end uses Tracer)
+from .numpy_api import inplace as _inplace  # noqa: E402

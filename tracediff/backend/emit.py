@@ -25,6 +25,7 @@ from ..prims import indexing as ix
 from ..prims import linalg as la
 from ..prims import reduce as rd
 from ..prims import shape as sh
+from ..prims.control import regions
 from ..prims.region import fused_p
 
 INDEX_OPS = (sh.broadcast_p, sh.reshape_p, sh.unslice_p)
@@ -200,8 +201,7 @@ class ProgramEmitter:
         check_dtypes(ir, self.target.name)
         for v in ir.invars:
             self.layout[v] = "C"
-        for e in ir.eqns:
-            self.eqn(e)
+        self.walk(ir.eqns, ir.outvars, owned=())  # the caller's arrays are never written
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         self.single = len(outs) == 1  # returned bare: boxing a tuple costs a call
         self.emit(f"return {outs[0]}" if self.single else f"return ({', '.join(outs)}{',' if outs else ''})")
@@ -211,6 +211,40 @@ class ProgramEmitter:
             head += ["", "", fn]
         head += ["", "", self.target.decorator or "@@DECORATOR@@", f"def kernel({', '.join(args)}):"]
         return "\n".join(head + self.lines) + "\n"
+
+    def walk(self, eqns, outvars, owned) -> None:
+        """Emit `eqns`, knowing which arrays this code owns and when each value is
+        last read: an update (scatter) of an owned array read by nobody afterwards
+        stores into it in place instead of copying it (an in-place loop is O(n))."""
+        last: dict[Var, int] = {}
+        for j, e in enumerate(eqns):
+            for a in e.inputs:
+                if type(a) is Var:
+                    last[a] = j
+        for o in outvars:
+            if type(o) is Var:
+                last[o] = len(eqns)
+        saved = getattr(self, "ctx", None)
+        self.ctx = ctx = {"last": last, "owned": set(owned), "base": {}, "j": 0}
+        try:
+            for j, e in enumerate(eqns):
+                ctx["j"] = j
+                self.eqn(e)
+                if e.prim.may_alias and e.inputs and type(e.inputs[0]) is Var:
+                    x = e.inputs[0]
+                    ctx["base"].update((v, ctx["base"].get(x, x)) for v in e.outvars)
+                elif not e.prim.may_alias:
+                    ctx["owned"].update(e.outvars)
+        finally:
+            self.ctx = saved
+
+    def may_update(self, x) -> bool:
+        """Can the value x be overwritten now (owned, and dead after this equation)?"""
+        ctx = getattr(self, "ctx", None)
+        if ctx is None or type(x) is not Var or x not in ctx["owned"] or ctx["last"].get(x) != ctx["j"]:
+            return False
+        j = ctx["j"]
+        return not any(b is x and ctx["last"].get(v, -1) > j for v, b in ctx["base"].items())
 
     def eqn(self, e: Eqn):
         p = e.prim
@@ -352,7 +386,40 @@ class ProgramEmitter:
         self.emit(f"raise IndexError({_msg(e.prim.name + ': index out of bounds', e)})", 3)
         self.emit(body, 2)
 
+    def _one_index(self, e, idx, size: int) -> str:
+        """A 0-d index, bounds-checked: the flat position, as a name."""
+        q = self.name.fresh("q")
+        self.emit(f"{q} = {self.atom(idx)}")
+        self.emit(f"if {q} < 0 or {q} >= {size}:")
+        self.emit(f"raise IndexError({_msg(e.prim.name + ': index out of bounds', e)})", 2)
+        return q
+
+    def _flat_ref(self, s: str, a) -> str:
+        return s if a.aval.ndim == 1 else f"{s}.reshape(-1)"
+
+    def op_index_check(self, e, i, *, n):
+        o = self.out(e)
+        msg = _msg(f"index out of bounds for an axis of size {n}", e)
+        if i.aval.ndim == 0:
+            s = self.atom(i)
+            self.emit(f"if {s} < {-n} or {s} >= {n}:")
+            self.emit(f"raise IndexError({msg})", 2)
+            self.emit(f"{o} = {s} + {n} if {s} < 0 else {s}")
+            return
+        self.emit(f"{o} = {self.contiguous(i)}.copy().reshape(-1)")
+        self.emit(f"for j_ in range({o}.size):")
+        self.emit(f"if {o}[j_] < {-n} or {o}[j_] >= {n}:", 2)
+        self.emit(f"raise IndexError({msg})", 3)
+        self.emit(f"if {o}[j_] < 0:", 2)
+        self.emit(f"{o}[j_] += {n}", 3)
+        self.unflat(o, i.aval.shape)
+
     def op_gather(self, e, x, idx):
+        if idx.aval.ndim == 0 and x.aval.ndim > 0:  # one element: no index array
+            o = self.out(e)
+            q = self._one_index(e, idx, x.aval.size)
+            self.emit(f"{o} = {self._flat_ref(self.contiguous(x), x)}[{q}]")
+            return
         o = self.out(e)
         self.flat(f"{o}_x", x)
         self.flat(f"{o}_i", idx)
@@ -370,6 +437,201 @@ class ProgramEmitter:
         self.emit(f"{o}_a = np.zeros({size}, {acc})")
         self.index_loop(e, o, idx.aval.size, size, f"{o}_a[q_] += {o}_u[j_]")
         self.emit(f"{o} = {o}_a.astype({dtype_ctor(out_dt)}).reshape({tuple(shape)})")
+
+    # --- structured control flow ------------------------------------------------------
+    def block(self, region: IR, bind: list[str], layouts: list[str], owned=()) -> tuple[list[str], list[str]]:
+        """The lines of `region` (indented one level more than a statement) with its
+        inputs bound to the expressions `bind`; returns (lines, its outputs as
+        fresh C-contiguous values)."""
+        saved = self.lines
+        self.lines = []
+        for v, name, lay in zip(region.invars, bind, layouts):
+            self.name.map[v] = name
+            self.layout[v] = lay
+        self.walk(region.eqns, region.outvars, owned=owned)
+        outs = []
+        for o in region.outvars:
+            s = self.atom(o)
+            if type(o) is Var and o.aval.ndim > 0:
+                if o in region.invars:  # a pass-through: the result must not share the operand
+                    s = f"{s}.copy()"
+                elif self.layout.get(o, "C") != "C":
+                    s = f"np.ascontiguousarray({s})"
+            elif o.aval.ndim > 0:  # an array literal
+                s = f"{s}.copy()"
+            outs.append(s)
+        lines = ["    " + ln for ln in self.lines]
+        self.lines = saved
+        return lines, outs
+
+    def _operands(self, ops):
+        return [self.atom(a) for a in ops], [self.layout.get(a, "C") if type(a) is Var else "C" for a in ops]
+
+    def op_cond(self, e, index, *ops, branches):
+        names, lays = self._operands(ops)
+        outs = [self.name(v) for v in e.outvars]
+        for v in e.outvars:
+            self.layout[v] = "C"
+        ix_ = self.atom(index)
+        for k, br in enumerate(branches):
+            lines, res = self.block(br, names, lays)
+            if k == len(branches) - 1:
+                head = "else:" if k else "if True:"
+            elif index.aval.dtype == np.dtype(bool) and len(branches) == 2:
+                head = f"if not {ix_}:"
+            else:
+                head = f"{'if' if k == 0 else 'elif'} {ix_} == {k}:"
+            self.emit(head)
+            self.lines.extend(lines)
+            for o, r in zip(outs, res):
+                self.emit(f"{o} = {r}", 2)
+            if not res and not lines:
+                self.emit("pass", 2)
+
+    def _carry_init(self, e, ops, n_carry):
+        names, lays = self._operands(ops)
+        carry = []
+        for k, (v, s) in enumerate(zip(e.outvars, names[:n_carry])):
+            c = self.name(v)  # the loop's result variable carries the value
+            self.layout[v] = "C"
+            arr = v.aval.ndim > 0
+            if arr and lays[k] != "C":
+                s = f"np.ascontiguousarray({s})"
+            self.emit(f"{c} = {s}.copy()" if arr else f"{c} = {s}")
+            carry.append(c)
+        return carry, names[n_carry:], lays[n_carry:]
+
+    def op_while(self, e, *ops, cond, body, n_carry):
+        carry, consts, clays = self._carry_init(e, ops, n_carry)
+        bind, lays = carry + consts, ["C"] * len(carry) + clays
+        self.emit("while True:")
+        lines, (test,) = self.block(cond, bind, lays)
+        self.lines.extend(lines)
+        self.emit(f"if not {test}:", 2)
+        self.emit("break", 3)
+        lines, res = self.block(body, bind, lays, owned=body.invars[:n_carry])
+        self.lines.extend(lines)
+        if carry:
+            self.emit(f"{', '.join(carry)} = {', '.join(res)}", 2)
+
+    def op_loop(self, e, *ops, body, start, step, n, n_carry):
+        carry, consts, clays = self._carry_init(e, ops, n_carry)
+        i = self.name.fresh("it")
+        self.emit(f"for {i}_ in range({n}):")
+        self.emit(f"{i} = np.int64({start} + {i}_ * {step})", 2)
+        lines, res = self.block(
+            body, [i] + carry + consts, ["C"] * (1 + len(carry)) + clays, owned=body.invars[1 : 1 + n_carry]
+        )
+        self.lines.extend(lines)
+        if carry:
+            self.emit(f"{', '.join(carry)} = {', '.join(res)}", 2)
+
+    def op_loop_fwd(self, e, *ops, cond, body, mode, start, step, n, n_carry, n_counter, primal=None):
+        carry, consts, clays = self._carry_init(e, ops, n_carry)
+        count = self.out_named(e.outvars[n_carry])
+        res_avals = [v.aval for v in body.outvars[n_carry:]]
+        tapes = [self.out_named(v) for v in e.outvars[n_carry + 1 :]]
+        cap = str(n) if mode == "count" else "16"
+        for t, a in zip(tapes, res_avals):
+            self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})")
+        self.emit(f"{count} = np.int64(0)")
+        bind = carry + consts
+        lays = ["C"] * len(carry) + clays
+        if mode == "count":
+            i = self.name.fresh("it")
+            self.emit(f"for {i}_ in range({n}):")
+            self.emit(f"{i} = np.int64({start} + {i}_ * {step})", 2)
+            if n_counter:
+                bind, lays = [i] + bind, ["C"] + lays
+        else:
+            self.emit("while True:")
+            lines, (test,) = self.block(cond, bind, lays)
+            self.lines.extend(lines)
+            self.emit(f"if not {test}:", 2)
+            self.emit("break", 3)
+        lines, res = self.block(body, bind, lays, owned=body.invars[n_counter : n_counter + n_carry])
+        self.lines.extend(lines)
+        if mode != "count" and tapes:  # a while loop's tapes grow by doubling
+            self.emit(f"if {count} == {tapes[0]}.shape[0]:", 2)
+            for t in tapes:
+                self.emit(f"{t}_g = np.empty(({t}.shape[0] * 2,) + {t}.shape[1:], {t}.dtype)", 3)
+                self.emit(f"{t}_g[: {count}] = {t}", 3)
+                self.emit(f"{t} = {t}_g", 3)
+        for t, r in zip(tapes, res[n_carry:]):
+            self.emit(f"{t}[{count}] = {r}", 2)
+        self.emit(f"{count} += 1", 2)
+        if carry:
+            self.emit(f"{', '.join(carry)} = {', '.join(res[:n_carry])}", 2)
+
+    def out_named(self, v) -> str:
+        self.layout[v] = "C"
+        return self.name(v)
+
+    def op_loop_bwd(self, e, count, *ops, body, n_res, n_consts, n_ct, ct_of, acc_of, n):
+        tapes = [self.atom(a) for a in ops[:n_res]]
+        consts, clays = self._operands(ops[n_res : n_res + n_consts])
+        cts = []
+        for v, a in zip(e.outvars[:n_ct], ops[n_res + n_consts :]):
+            c = self.out_named(v)
+            s = self.atom(a)
+            self.emit(f"{c} = np.ascontiguousarray({s}).copy()" if v.aval.ndim else f"{c} = {s}")
+            cts.append(c)
+        accs = []
+        for v in e.outvars[n_ct:]:
+            c = self.out_named(v)
+            z = literal(0, v.aval.dtype)
+            self.emit(
+                f"{c} = np.zeros({tuple(v.aval.shape)}, {dtype_ctor(v.aval.dtype)})"
+                if v.aval.ndim
+                else f"{c} = {z}"
+            )
+            accs.append(c)
+        k = self.name.fresh("k")
+        self.emit(f"for {k} in range({self.atom(count)} - 1, -1, -1):")
+        rows = []
+        for j, t in enumerate(tapes):
+            r = f"{t}_r{j}"
+            self.emit(f"{r} = {t}[{k}]", 2)
+            rows.append(r)
+        lines, res = self.block(
+            body,
+            rows + consts + cts + accs,
+            ["C"] * len(rows) + clays + ["C"] * (len(cts) + len(accs)),
+            owned=body.invars[n_res + n_consts :],
+        )
+        self.lines.extend(lines)
+        new = {i: res[j] for j, i in enumerate(ct_of)}
+        targets = [cts[i] for i in sorted(new)] + accs
+        values = [new[i] for i in sorted(new)] + res[len(ct_of) :]
+        if targets:
+            self.emit(f"{', '.join(targets)} = {', '.join(values)}", 2)
+
+    def _scatter_into(self, e, x, upd, idx, store: str):
+        if idx.aval.ndim == 0 and x.aval.ndim > 0:  # one element: no index array
+            inplace = self.may_update(x)
+            o = self.out(e)
+            q = self._one_index(e, idx, x.aval.size)
+            self.emit(f"{o} = {self.atom(x)}" if inplace else f"{o} = {self.contiguous(x)}.copy()")
+            if inplace and self.layout.get(x, "C") != "C":
+                self.emit(f"{o} = np.ascontiguousarray({o})")
+            ref = self._flat_ref(o, x)
+            op = "+=" if "+=" in store else "="
+            self.emit(f"{ref}[{q}] {op} {self.atom(upd)}")
+            return
+        o = self.out(e)
+        self.flat(f"{o}_x", x)
+        self.flat(f"{o}_u", upd)
+        self.flat(f"{o}_i", idx)
+        # in place when x is ours and dead from here on; else a copy (x may be the caller's)
+        self.emit(f"{o} = {o}_x" if self.may_update(x) else f"{o} = {o}_x.copy()")
+        self.index_loop(e, o, idx.aval.size, x.aval.size, store.format(o=o))
+        self.unflat(o, x.aval.shape)
+
+    def op_scatter(self, e, x, upd, idx, *, unique):
+        self._scatter_into(e, x, upd, idx, "{o}[q_] = {o}_u[j_]")
+
+    def op_scatter_accum(self, e, x, upd, idx):
+        self._scatter_into(e, x, upd, idx, "{o}[q_] += {o}_u[j_]")
 
     def _axis_loops(self, shape, axis, o):
         """Loops over every axis but `axis`; returns (index names, indent)."""
@@ -449,8 +711,9 @@ SUPPORTED_DTYPES = {
 
 def check_dtypes(ir: IR, target: str) -> None:
     for e in ir.eqns:
-        if e.prim is fused_p:  # name the operation inside, not the region
-            check_dtypes(e.params["body"], target)
+        if e.prim.kind == REGION:  # name the operation inside, not the region
+            for body in regions(e.params):
+                check_dtypes(body, target)
         for v in list(e.inputs) + list(e.outvars):
             if v.aval.dtype not in SUPPORTED_DTYPES:
                 raise TypeError(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Aval
-from ..tracing import TracerError
+from ..tracing import Tracer, TracerError
+from . import inplace
 from .common import (
     _fail,
     _lift,
@@ -99,10 +100,12 @@ from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
 
 
 def handle_ufunc(ufunc, method, inputs, kwargs):
-    if ufunc is np.matmul and method == "__call__":
-        return matmul(*inputs, **kwargs)
     if method == "__call__":
-        return ufunc_api(ufunc, *inputs, **kwargs)
+        out = kwargs.pop("out", None)
+        r = matmul(*inputs, **kwargs) if ufunc is np.matmul else ufunc_api(ufunc, *inputs, **kwargs)
+        return r if out is None else _write_out(ufunc, out, r)
+    if method == "at":
+        return inplace.add_at(ufunc, *inputs)
     name = f"np.{ufunc.__name__}.{method}"
     if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
         if method == "accumulate":
@@ -128,6 +131,17 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}.{method}")
 
 
+def _any_all(red, name):
+    def fn(x, axis=None, out=None, keepdims=False, *, where=None):
+        _no_out(name, out)
+        if where is not None:
+            _fail(NotImplementedError, f"{name}(..., where=...) is not supported")
+        truth = ufunc_api(np.not_equal, _lift(x), 0)  # NaN counts as true, as in NumPy
+        return red(truth, axis=axis, keepdims=keepdims)
+
+    return fn
+
+
 FUNCTIONS = {
     np.sum: sum,
     np.prod: prod,
@@ -136,6 +150,8 @@ FUNCTIONS = {
     np.min: min,
     np.amin: min,
     np.mean: mean,
+    np.any: _any_all(max, "np.any"),
+    np.all: _any_all(min, "np.all"),
     np.var: var,
     np.std: std,
     np.argmax: argmax,
@@ -199,6 +215,52 @@ FUNCTIONS = {
 }
 
 
+def _write_out(ufunc, out, r):
+    """`ufunc(..., out=out)`: the result written into `out`, which is returned."""
+    name = f"np.{ufunc.__name__}"
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            _fail(ValueError, f"{name}: expected 1 output array in out=, got {len(out)}")
+        out = out[0]
+    if out is None:
+        return r
+    if not isinstance(out, Tracer):
+        _fail(
+            TracerError,
+            f"{name}(..., out=...) writes traced values into an existing array that is NumPy's, not "
+            "traced; use the returned array, or make the output array traced (np.zeros_like of a traced value)",
+        )
+    inplace.write_result(out, r, ufunc.__name__)
+    return out
+
+
+# NumPy functions whose result is a view of their first argument (where NumPy can make one)
+VIEW_FUNCS = {
+    np.reshape,
+    np.ravel,
+    np.transpose,
+    np.swapaxes,
+    np.moveaxis,
+    np.expand_dims,
+    np.squeeze,
+    np.broadcast_to,
+    np.atleast_1d,
+    np.atleast_2d,
+    np.flip,
+    np.fliplr,
+    np.flipud,
+    np.diagonal,
+    np.real,
+}
+
+
+def view_call(func, x, *args, **kwargs):
+    """`func(x, ...)` for a NumPy function of VIEW_FUNCS: a view of x where NumPy makes one."""
+    impl = FUNCTIONS[func]
+    r = impl(x, *args, **kwargs)
+    return inplace.track(x, r, lambda s: func(s, *args, **kwargs), lambda v: impl(v, *args, **kwargs))
+
+
 # functions that keep Python numbers weakly typed (NEP 50); every other NumPy
 # function makes arrays of its operands, so a traced Python float becomes float64
 _WEAK_AWARE = {np.where, np.clip, np.result_type}
@@ -218,4 +280,8 @@ def handle_function(func, args, kwargs):
     if impl is None:
         name = getattr(func, "__module__", "numpy").replace("numpy._core.", "numpy.")
         _fail(NotImplementedError, f"tracediff does not support {name}.{func.__name__} on traced arrays")
-    return impl(*args, **kwargs)
+    if func in VIEW_FUNCS and args and isinstance(args[0], Tracer):
+        return view_call(func, *args, **kwargs)
+    r = impl(*args, **kwargs)
+    # a copying function (np.copy, np.sum over no axis...) returns a tracer of its own
+    return inplace.fresh_object(r, *(a for a in args if isinstance(a, Tracer)))

@@ -33,6 +33,7 @@ from .shapes import (
 )
 from .ufuncs import (
     _fill_like,
+    astype,
 )
 
 
@@ -218,8 +219,9 @@ def getitem(x, idx):
 
 
 def _normalize_index(i, n, ax):
-    if traced(i):
-        return np.where(i < 0, i + n, i)
+    if traced(i):  # checked at run time: NumPy raises IndexError for an index out of bounds
+        i = astype(i, np.int64) if i.dtype != np.dtype(np.int64) or i.aval.weak else i
+        return ix.index_check(i, n)
     i = np.asarray(i, dtype=np.int64)
     if i.size and (i.min() < -n or i.max() >= n):
         bad = i[(i < -n) | (i >= n)].flat[0]

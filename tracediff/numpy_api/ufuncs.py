@@ -144,7 +144,9 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         return ufunc(*args, dtype=dtype) if dtype is not None else ufunc(*args)
     avals = [aval_of(a) for a in args]
     try:
-        loop = _resolve(ufunc, tuple(_token(a) for a in avals), None if dtype is None else np.dtype(dtype))
+        # Python numbers only (a traced loop counter and an int): as NumPy's default types
+        toks = tuple(a.dtype if all(x.weak for x in avals) else _token(a) for a in avals)
+        loop = _resolve(ufunc, toks, None if dtype is None else np.dtype(dtype))
     except TypeError:
         with_dt = "" if dtype is None else f" with dtype={np.dtype(dtype)}"
         _fail(TypeError, f"np.{ufunc.__name__}: no implementation for operands {_fmt(avals)}{with_dt}")

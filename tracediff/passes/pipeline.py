@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-from ..core import IR
+from ..core import IR, Eqn
+from ..prims.control import cond_p, loop_p, while_p
+from ..prims.tape import loop_bwd_p, loop_fwd_p
 from .boundary import fresh_outputs
 from .dce import dce
 from .fuse import fuse
+from .loops import merge_primal_loops
 from .simplify import cse, simplify
 from .stats import program_stats
 from .verify import verify
@@ -18,9 +21,19 @@ from .verify import verify
 VERIFY = os.environ.get("TRACEDIFF_VERIFY", "") not in ("", "0")
 ENABLED = os.environ.get("TRACEDIFF_OPT", "1") != "0"
 
-PASSES = [("simplify", simplify), ("cse", cse), ("dce", dce), ("boundary", fresh_outputs), ("fuse", fuse)]
+PASSES = [
+    ("loops", merge_primal_loops),
+    ("simplify", simplify),
+    ("cse", cse),
+    ("dce", dce),
+    ("boundary", fresh_outputs),
+    ("fuse", fuse),
+]
 # without the optimizer: what every program needs to run
 ESSENTIAL = [("dce", dce), ("boundary", fresh_outputs)]
+
+
+CONTROL = (cond_p, while_p, loop_p, loop_fwd_p, loop_bwd_p)
 
 
 def optimize(ir: IR, enabled: bool | None = None) -> IR:
@@ -36,4 +49,33 @@ def optimize(ir: IR, enabled: bool | None = None) -> IR:
         if VERIFY:
             verify(ir, name)
         stats.append(dict(program_stats(ir), name=name, ms=ms))
+    ir = _in_regions(ir, on)
     return IR(ir.invars, ir.eqns, ir.outvars, stats)
+
+
+def _in_regions(ir: IR, on: bool) -> IR:
+    """The pipeline inside every `cond` branch and loop body (their inputs and
+    outputs stay as they are; a region's results are made fresh by its backend)."""
+    eqns, changed = [], False
+    for e in ir.eqns:
+        if e.prim in CONTROL:
+            params = {}
+            for k, v in e.params.items():
+                if isinstance(v, IR):
+                    v = _optimize_region(v, on)
+                elif isinstance(v, tuple) and v and all(isinstance(x, IR) for x in v):
+                    v = tuple(_optimize_region(x, on) for x in v)
+                params[k] = v
+            e = Eqn(e.prim, e.inputs, e.outvars, params, e.src, e.phase)
+            changed = True
+        eqns.append(e)
+    return IR(ir.invars, eqns, ir.outvars, ir.stats) if changed else ir
+
+
+def _optimize_region(ir: IR, on: bool) -> IR:
+    for name, p in PASSES if on else ESSENTIAL:
+        if p is not fresh_outputs:
+            ir = p(ir)
+            if VERIFY:
+                verify(ir, name + " (in a region)")
+    return _in_regions(ir, on)

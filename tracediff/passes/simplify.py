@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core import ELEMENTWISE, IR, REGION, Atom, Eqn, Lit, Var
 from ..prims import elementwise as ew
+from ..prims import indexing as ix
 from ..prims import reduce as rd
 from ..prims import shape as sh
 
@@ -135,6 +136,17 @@ def r_add(ctx, e, x, y):
         return x
     if ctx.is_add_identity(x):
         return y
+    # a + scatter_add(u, idx) -> scatter_accum(a, u, idx): a gradient flowing into a
+    # few elements of a large array (x[i] read in a loop) updates them, not all of it
+    for a, b in ((x, y), (y, x)):
+        chain = _sparse_chain(ctx, b)
+        if chain is not None and a.aval.shape == b.aval.shape and a.aval.dtype == b.aval.dtype:
+            out, acc = [], a
+            for upd, idx in chain:
+                out.append(_new(e, ix.scatter_accum_p, [acc, upd, idx], {}, a.aval))
+                acc = out[-1].outvars[0]
+                ctx.uses[acc] = 1
+            return out
     if e.phase != "bwd":
         return None
     # sum(a) + sum(b) -> sum(a + b): gradient accumulation over many uses of a
@@ -153,6 +165,24 @@ def r_add(ctx, e, x, y):
             ctx.uses[red.outvars[0]] = 1
             return out
     return None
+
+
+def _sparse_chain(ctx, b):
+    """b = scatter_accum(...scatter_accum(scatter_add(u0, i0), u1, i1)..., each used
+    once: the (update, indices) pairs in order, or None."""
+    pairs = []
+    while True:
+        if type(b) is not Var or ctx.uses[b] != 1:
+            return None
+        s = ctx.def_of(b, ix.scatter_accum_p)
+        if s is None:
+            break
+        pairs.append(tuple(s.inputs[1:]))
+        b = s.inputs[0]
+    s = ctx.def_of(b, ix.scatter_add_p)
+    if s is None or s.inputs[0].aval.dtype != b.aval.dtype:
+        return None
+    return [tuple(s.inputs)] + pairs[::-1]
 
 
 def r_sub(ctx, e, x, y):

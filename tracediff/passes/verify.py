@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import IR, Lit, TracediffError, Var
+from ..prims.control import regions
 
 
 class VerifyError(TracediffError, AssertionError):
@@ -37,8 +38,7 @@ def verify(ir: IR, where: str = "") -> IR:
             if v.aval.shape != a.shape or v.aval.dtype != a.dtype:
                 raise VerifyError(f"eqn {k} ({e.prim.name}) output is {v.aval}, rule says {a}{tag}")
             defined.add(v)
-        body = e.params.get("body")
-        if isinstance(body, IR):
+        for body in regions(e.params):
             verify(body, where)
     for v in ir.outvars:
         if type(v) is Var and v not in defined:

@@ -75,3 +75,113 @@ def scatter_add(upd, idx, shape):
     from ..tracing import bind
 
     return bind(scatter_add_p, upd, idx, shape=tuple(shape))
+
+
+# scatter[unique](x, upd, idx): x with upd stored at flat idx (NumPy's `x.flat[idx] = upd`:
+# where an index repeats, the last write wins). `unique`: the indices are known distinct.
+scatter_p = Primitive("scatter", INDEXING)
+
+
+@scatter_p.def_abstract
+def _scatter_abstract(x, upd, idx, *, unique):
+    _check_index("scatter", idx)
+    if upd.shape != idx.shape or upd.dtype != x.dtype:
+        raise ValueError(f"scatter: updates {upd} must match indices {idx} in shape and {x} in dtype")
+    return Aval(x.shape, x.dtype)
+
+
+def _check_bounds(name, flat, size):
+    if flat.size and (flat.min() < 0 or flat.max() >= size):
+        raise IndexError(f"{name}: index out of bounds for size {size}")
+
+
+@scatter_p.def_impl
+def _scatter_impl(x, upd, idx, *, unique):
+    out = np.array(x, copy=True, order="C")  # C order: reshape(-1) below is a view
+    flat = np.ravel(idx)
+    _check_bounds("scatter", flat, out.size)
+    out.reshape(-1)[flat] = np.ravel(upd)
+    return out
+
+
+@scatter_p.def_vjp
+def _scatter_vjp(ct, ans, x, upd, idx, *, unique):
+    from ..numpy_api import where, zeros_like
+
+    dupd = gather(ct, idx)  # first: then ct is dead after the scatter, which may reuse it
+    dx = scatter(ct, zeros_like(upd), idx, unique=unique)
+    if not unique:  # an overwritten write does not reach the result
+        dupd = where(_last_writes(idx, ct.shape), dupd, zeros_like(dupd))
+    return [dx, dupd, None]
+
+
+def _last_writes(idx, shape):
+    """Which entries of `idx` are the last write to their position."""
+    order = np.arange(idx.size, dtype=np.int64).reshape(idx.shape)
+    writer = scatter(np.full(shape, -1, np.int64), order, idx)
+    return gather(writer, idx) == order
+
+
+# scatter_accum(x, upd, idx): NumPy's `np.add.at(x, idx, upd)` on flat indices: each
+# update is added in turn, repeated indices accumulate
+scatter_accum_p = Primitive("scatter_accum", INDEXING)
+
+
+@scatter_accum_p.def_abstract
+def _scatter_accum_abstract(x, upd, idx):
+    _check_index("scatter_accum", idx)
+    if upd.shape != idx.shape or upd.dtype != x.dtype:
+        raise ValueError(f"scatter_accum: updates {upd} must match indices {idx} in shape and {x} in dtype")
+    return Aval(x.shape, x.dtype)
+
+
+@scatter_accum_p.def_impl
+def _scatter_accum_impl(x, upd, idx):
+    out = np.array(x, copy=True, order="C")
+    flat = np.ravel(idx)
+    _check_bounds("scatter_accum", flat, out.size)
+    np.add.at(out.reshape(-1), flat, np.ravel(upd))
+    return out
+
+
+@scatter_accum_p.def_vjp
+def _scatter_accum_vjp(ct, ans, x, upd, idx):
+    return [ct, gather(ct, idx), None]
+
+
+def scatter(x, upd, idx, unique=False):
+    from ..tracing import bind
+
+    return bind(scatter_p, x, upd, idx, unique=bool(unique))
+
+
+def scatter_accum(x, upd, idx):
+    from ..tracing import bind
+
+    return bind(scatter_accum_p, x, upd, idx)
+
+
+# index_check[n](i): a traced index into an axis of length n, normalized into [0, n);
+# one out of bounds raises IndexError naming the user's line, as NumPy's indexing does
+index_check_p = Primitive("index_check", INDEXING, differentiable=False)
+
+
+@index_check_p.def_abstract
+def _index_check_abstract(i, *, n):
+    _check_index("index_check", i)
+    return Aval(i.shape, i.dtype)
+
+
+@index_check_p.def_impl
+def _index_check_impl(i, *, n):
+    i = np.asarray(i)
+    bad = (i < -n) | (i >= n)
+    if np.any(bad):
+        raise IndexError(f"index {i[bad].flat[0]} is out of bounds for axis with size {n}")
+    return np.where(i < 0, i + n, i).astype(i.dtype)
+
+
+def index_check(i, n: int):
+    from ..tracing import bind
+
+    return bind(index_check_p, i, n=int(n))

@@ -1,0 +1,279 @@
+"""Control flow and in-place updates: one regression per behaviour the source
+transformation, the region primitives and the functional stores must keep.
+
+The broad table of dynamic programs is tests/test_dynamic.py; here each case
+pins one rule (where a region's work runs, which loops are compiled, what an
+in-place update reaches, which errors name which line)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracediff as td
+from tracediff.prims.control import cond_p, loop_p, while_p
+
+
+def _prims(ir):
+    out = []
+    for e in ir.eqns:
+        out.append(e.prim)
+        for v in e.params.values():
+            for sub in v if isinstance(v, tuple) else (v,):
+                if hasattr(sub, "eqns"):
+                    out.extend(_prims(sub))
+    return out
+
+
+def _both(f, *args):
+    """f's value eagerly (NumPy), interpreted and compiled, all equal; returns it."""
+    want = f(*[np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args])
+    for target in ("interpret", "cpu"):
+        got = td.jit(f, target=target)(*args)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+    return want
+
+
+# --- where a branch's work runs -----------------------------------------------------
+
+
+def sqrt_or_zero(x):
+    if x > 0:
+        y = np.sqrt(x)
+    else:
+        y = 0.0 * x
+    return y
+
+
+def test_branch_work_stays_in_its_branch():
+    # sqrt(-1) in the untaken branch would make the gradient 0 * inf = nan
+    for grad in (td.grad(sqrt_or_zero), td.jit(td.grad(sqrt_or_zero))):
+        assert grad(-1.0) == 0.0
+        assert grad(4.0) == 0.25
+    ir = td.make_ir(sqrt_or_zero, 2.0)
+    assert [e.prim for e in ir.eqns].count(cond_p) == 1
+    assert all(e.prim.name != "sqrt" for e in ir.eqns)  # only inside the branch
+
+
+def test_concrete_condition_is_plain_python():
+    def f(x, flag):
+        if flag:  # a Python bool: no cond, as before the transformation
+            return np.sum(x)
+        return np.sum(x * 2)
+
+    ir = td.make_ir(f, np.ones(3), True)
+    assert cond_p not in _prims(ir)
+    assert td.jit(f, static_argnums=1)(np.ones(3), False) == 6.0
+
+
+# --- loops --------------------------------------------------------------------------
+
+
+def scan_sum(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * i
+    return s
+
+
+def test_long_loop_is_one_compiled_loop():
+    x = np.linspace(0, 1, 200)
+    ir = td.make_ir(scan_sum, x)
+    assert loop_p in _prims(ir) and len(ir.eqns) < 10
+    assert np.isclose(_both(scan_sum, x), np.sum(x * np.arange(200)))
+    np.testing.assert_allclose(td.jit(td.grad(scan_sum))(x), np.arange(200.0))
+
+
+def test_short_loop_is_unrolled():
+    ir = td.make_ir(scan_sum, np.ones(4))
+    assert loop_p not in _prims(ir)
+
+
+def newton_sqrt(a):
+    x = a
+    while np.abs(x * x - a) > 1e-12:
+        x = 0.5 * (x + a / x)
+    return x
+
+
+def test_while_value_and_reverse_gradient():
+    assert np.isclose(_both(newton_sqrt, 2.0), np.sqrt(2.0))
+    assert while_p in _prims(td.make_ir(newton_sqrt, 2.0))
+    for grad in (td.grad(newton_sqrt), td.jit(td.grad(newton_sqrt))):
+        assert np.isclose(grad(4.0), 0.25, rtol=1e-9)
+
+
+def test_while_forward_mode_raises_clearly():
+    with pytest.raises(td.TracediffError, match="second-order|forward mode"):
+        td.jvp(newton_sqrt, (4.0,), (1.0,))
+
+
+def test_loop_appending_to_a_list_is_unrolled():
+    def f(x):
+        out = []
+        for i in range(12):  # a staged body would leave a region's value in the list
+            out.append(x[i] * 2)
+        return np.sum(np.stack(out))
+
+    x = np.arange(12.0)
+    assert _both(f, x) == 132.0
+    np.testing.assert_allclose(td.grad(f)(x), 2 * np.ones(12))
+
+
+def test_break_in_a_loop():
+    def f(x):
+        s = 0.0
+        for i in range(5):
+            s = s + x[i]
+            if s > 1.0:
+                break
+        return s
+
+    assert _both(f, np.array([0.5, -0.2, 0.3, 0.9, 0.1])) == 1.5
+    assert _both(f, np.full(5, 0.1)) == pytest.approx(0.5)
+
+
+def test_thomas_solver_is_linear_in_n():
+    def thomas(a, b, c, d):
+        n = d.shape[0]
+        cp = np.zeros(n)
+        dp = np.zeros(n)
+        x = np.zeros(n)
+        cp[0] = c[0] / b[0]
+        dp[0] = d[0] / b[0]
+        for i in range(1, n):
+            m = b[i] - a[i] * cp[i - 1]
+            cp[i] = c[i] / m
+            dp[i] = (d[i] - a[i] * dp[i - 1]) / m
+        x[n - 1] = dp[n - 1]
+        for i in range(n - 2, -1, -1):
+            x[i] = dp[i] - cp[i] * x[i + 1]
+        return np.sum(x * x)
+
+    rng = np.random.default_rng(0)
+    n = 30
+    a, c, d = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n), rng.normal(size=n)
+    b = 4 + rng.uniform(0, 1, n)
+    _both(thomas, a, b, c, d)
+    g = td.jit(td.grad(thomas, argnums=(0, 1, 2, 3)))(a, b, c, d)
+    want = td.grad(thomas, argnums=(0, 1, 2, 3))(a, b, c, d)
+    for x, y in zip(g, want):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+    td.check_grads(thomas, (a, b, c, d), order=1, modes=("rev",))
+    # the compiled stores are in place: no copy of an n-array inside the loops
+    src = td.dump(td.jit(td.grad(thomas, argnums=3)), a, b, c, d, stage="source")
+    body = src[src.index("for ") :]
+    assert ".copy()" not in "\n".join(ln for ln in body.splitlines() if ln.startswith("        "))
+
+
+# --- in-place updates and aliasing ----------------------------------------------------
+
+
+def test_alias_and_view_updates_follow_numpy():
+    def f(x, X):
+        y = x
+        y += 1.0  # x changes too
+        v = X[0]
+        v *= 2.0  # a view: X changes
+        t = X.T
+        t[1] = x[:2]  # X[:, 1] = x[:2]
+        return np.sum(x * y) + np.sum(X * X)
+
+    x, X = np.array([1.0, 2.0, 3.0]), np.arange(4.0).reshape(2, 2)
+    x0, X0 = x.copy(), X.copy()
+    _both(f, x, X)
+    np.testing.assert_array_equal(x, x0)  # the caller's arrays are never written
+    np.testing.assert_array_equal(X, X0)
+    td.check_grads(f, (x, X), order=2)
+
+
+def test_numpy_array_filled_with_traced_values():
+    def f(x):
+        h = np.zeros(3)
+        h[0] = x[1]
+        h[1:] += x[:2] ** 2
+        return h
+
+    np.testing.assert_array_equal(_both(f, np.array([1.0, 2.0, 3.0])), [2.0, 1.0, 4.0])
+
+
+def test_add_at_accumulates_repeated_indices():
+    def f(w):
+        h = np.zeros(3)
+        np.add.at(h, np.array([0, 0, 2]), w)
+        return h * h
+
+    w = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(_both(f, w), [9.0, 0.0, 9.0])
+    td.check_grads(lambda w: np.sum(f(w)), (w,), order=2)
+
+
+def test_view_chosen_by_a_traced_branch_is_not_written_through():
+    def f(X, s):
+        if s > 0:
+            v = X[0]
+        else:
+            v = X[1]
+        v += 1.0  # which row would change depends on s: refused
+        return np.sum(X)
+
+    with pytest.raises(td.TracerError, match="copy it first"):
+        td.jit(f)(np.ones((2, 2)), 1.0)
+
+
+def test_traced_index_out_of_bounds_raises():
+    def f(x, i):
+        return x[i] * 2
+
+    for target in ("interpret", "cpu"):
+        with pytest.raises(IndexError, match="out of bounds"):
+            td.jit(f, target=target)(np.ones(3), np.int64(3))
+        assert td.jit(f, target=target)(np.arange(3.0), np.int64(-1)) == 4.0
+
+
+# --- what the conversion keeps --------------------------------------------------------
+
+
+def test_errors_name_the_users_line():
+    def f(x):
+        if x > 0:  # an array condition: ambiguous, as in NumPy
+            return np.sum(x)
+        return 0.0
+
+    line = f.__code__.co_firstlineno + 1
+    with pytest.raises(ValueError, match=rf"ambiguous.*test_control.py:{line}\b"):
+        td.grad(f)(np.ones(2))
+
+
+def test_branches_must_agree_on_types():
+    def f(x):
+        if np.sum(x) > 0:
+            y = x[:2]
+        else:
+            y = x
+        return np.sum(y)
+
+    with pytest.raises(
+        td.TracerError, match=r"'y' different types: f64\[2\] and f64\[3\]|f64\[3\] and f64\[2\]"
+    ):
+        td.jit(f)(np.ones(3))
+
+
+def test_lambdas_and_called_functions_are_converted():
+    def helper(x):
+        return np.sum(x) if np.sum(x) > 0 else -np.sum(x)
+
+    g = lambda x: helper(x) * 2.0  # noqa: E731
+    assert td.jit(g)(-np.ones(3)) == 6.0
+    np.testing.assert_array_equal(td.grad(g)(-np.ones(3)), -2 * np.ones(3))
+
+
+def test_and_or_not_on_traced_values():
+    def f(x):
+        s = np.sum(x)
+        inside = s > 0 and s < 10
+        return 1.0 if inside or not (s > -1) else -1.0
+
+    assert _both(f, np.ones(3)) == 1.0
+    assert _both(f, -np.ones(3) * 0.1) == -1.0
+    assert _both(f, -np.ones(3)) == 1.0

@@ -1,0 +1,185 @@
+"""Structured control flow: `cond`, `while` and counted `loop` equations, each
+holding its regions (sub-programs) in its params.
+
+- `cond[branches](index, *operands)`: runs `branches[index]` on the operands;
+  every branch takes the operands and gives outputs of the same types. A
+  Python `if` is a cond of two branches (index 0: the `else`).
+- `while[cond, body, n_carry](*carry, *consts)`: `while cond(carry, consts):
+  carry = body(carry, consts)`; the consts are loop-invariant.
+- `loop[body, start, step, n, n_carry](*carry, *consts)`: `for i in range(start,
+  start + n * step, step): carry = body(i, carry, consts)`, with a trip count
+  known when traced.
+
+The interpreter runs regions with NumPy; a backend writes them as real `if`,
+`while` and `for` statements. Reverse mode of `cond` is a `cond` of the
+branches' adjoints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import IR, REGION, Aval, Primitive
+
+cond_p = Primitive("cond", REGION, nout=-1)
+while_p = Primitive("while", REGION, nout=-1)
+loop_p = Primitive("loop", REGION, nout=-1)
+
+
+def _same(a: Aval, b: Aval) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype
+
+
+def _check_inputs(name: str, region: IR, avals, what: str) -> None:
+    if len(avals) != len(region.invars) or not all(_same(a, v.aval) for a, v in zip(avals, region.invars)):
+        got = ", ".join(map(str, avals))
+        want = ", ".join(str(v.aval) for v in region.invars)
+        raise TypeError(f"{name}: {what} takes ({want}), got ({got})")
+
+
+def _interpreter(region: IR):
+    run = region.__dict__.get("_interpreter")
+    if run is None:
+        from ..interpret import Interpreter
+
+        run = region.__dict__["_interpreter"] = Interpreter(region)
+    return run
+
+
+def _fresh(results, args):
+    """A region result that is one of its arguments is copied: results never
+    share memory with the operands (the caller may own them)."""
+    return [np.array(r, copy=True) if any(r is a for a in args) else r for r in results]
+
+
+# --- cond -----------------------------------------------------------------------------
+
+
+@cond_p.def_abstract
+def _cond_abstract(index, *avals, branches):
+    if index.shape != () or index.dtype.kind not in "biu":
+        raise TypeError(f"cond: the branch index must be a 0-d integer or bool, got {index}")
+    for k, br in enumerate(branches):
+        _check_inputs("cond", br, avals, f"branch {k}")
+    outs = branches[0].out_avals
+    for k, br in enumerate(branches[1:], 1):
+        if len(br.outvars) != len(outs) or not all(_same(a, b) for a, b in zip(br.out_avals, outs)):
+            raise TypeError(
+                f"cond: branch {k} gives ({', '.join(map(str, br.out_avals))}), branch 0 gives "
+                f"({', '.join(map(str, outs))})"
+            )
+    return outs
+
+
+@cond_p.def_impl
+def _cond_impl(index, *args, branches):
+    k = min(max(int(index), 0), len(branches) - 1)
+    return _fresh(_interpreter(branches[k])(*args), args)
+
+
+@cond_p.def_vjp
+def _cond_vjp(cts, ans, index, *ops, branches):
+    from ..ad import vjp_ir
+    from ..passes.dce import dce
+    from ..tracing import bind
+
+    wrt = [v.aval.is_float for v in branches[0].invars]
+    if not any(wrt):
+        return [None] * (1 + len(ops))
+    m = len(branches[0].outvars)
+    adjoints = []
+    for br in branches:
+        vj = vjp_ir(br, wrt)  # (ops..., cts...) -> (outs..., grads...)
+        adjoints.append(dce(IR(vj.invars, vj.eqns, vj.outvars[m:])))
+    grads = bind(cond_p, index, *ops, *cts, branches=tuple(adjoints))
+    it = iter(grads if isinstance(grads, list) else [grads])
+    return [None] + [next(it) if w else None for w in wrt]
+
+
+# --- while ----------------------------------------------------------------------------
+
+
+@while_p.def_abstract
+def _while_abstract(*avals, cond, body, n_carry):
+    _check_inputs("while", cond, avals, "the test")
+    _check_inputs("while", body, avals, "the body")
+    (t,) = cond.out_avals
+    if t.shape != () or t.dtype != np.dtype(bool):
+        raise TypeError(f"while: the test must give a 0-d bool, got {t}")
+    carry = list(avals[:n_carry])
+    if len(body.outvars) != n_carry or not all(_same(a, b) for a, b in zip(body.out_avals, carry)):
+        raise TypeError(
+            f"while: the body gives ({', '.join(map(str, body.out_avals))}) for a carry of "
+            f"({', '.join(map(str, carry))})"
+        )
+    return [a.strong() if not a.weak else a for a in carry]
+
+
+@while_p.def_impl
+def _while_impl(*args, cond, body, n_carry):
+    test, step = _interpreter(cond), _interpreter(body)
+    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    while bool(test(*carry, *consts)[0]):
+        carry = step(*carry, *consts)
+    return _fresh(carry, args)
+
+
+@while_p.def_vjp
+def _while_vjp(cts, ans, *args, cond, body, n_carry):
+    from .tape import loop_vjp
+
+    return loop_vjp(list(cts), args, body=body, cond=cond, mode="while", n_carry=n_carry, n_lead=0)
+
+
+# --- counted loop ---------------------------------------------------------------------
+
+
+@loop_p.def_abstract
+def _loop_abstract(*avals, body, start, step, n, n_carry):
+    counter = Aval((), np.dtype(np.int64))
+    _check_inputs("loop", body, (counter, *avals), "the body")
+    carry = list(avals[:n_carry])
+    if len(body.outvars) != n_carry or not all(_same(a, b) for a, b in zip(body.out_avals, carry)):
+        raise TypeError(
+            f"loop: the body gives ({', '.join(map(str, body.out_avals))}) for a carry of "
+            f"({', '.join(map(str, carry))})"
+        )
+    return carry
+
+
+@loop_p.def_impl
+def _loop_impl(*args, body, start, step, n, n_carry):
+    run = _interpreter(body)
+    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    for k in range(n):
+        carry = run(np.int64(start + k * step), *carry, *consts)
+    return _fresh(carry, args)
+
+
+@loop_p.def_vjp
+def _loop_vjp(cts, ans, *args, body, start, step, n, n_carry):
+    from .tape import loop_vjp
+
+    return loop_vjp(
+        list(cts),
+        args,
+        body=body,
+        cond=None,
+        mode="count",
+        n_carry=n_carry,
+        n_lead=1,
+        start=start,
+        step=step,
+        n=n,
+    )
+
+
+def regions(params: dict) -> list[IR]:
+    """The sub-programs held in an equation's params."""
+    out = []
+    for v in params.values():
+        if isinstance(v, IR):
+            out.append(v)
+        elif isinstance(v, tuple) and v and all(isinstance(x, IR) for x in v):
+            out.extend(v)
+    return out
