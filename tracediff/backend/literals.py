@@ -1,0 +1,26 @@
+"""How generated code spells a dtype and a constant."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def dtype_ctor(dt: np.dtype) -> str:
+    dt = np.dtype(dt)
+    return "np.bool_" if dt == np.dtype(bool) else f"np.{dt.name}"
+
+
+def literal(val, dt: np.dtype) -> str:
+    dt = np.dtype(dt)
+    v = np.asarray(val).item()
+    if dt == np.dtype(bool):
+        return repr(bool(v))
+    if dt.kind == "f":
+        if math.isnan(v):
+            return f"{dtype_ctor(dt)}(np.nan)"
+        if math.isinf(v):
+            return f"{dtype_ctor(dt)}({'-' if v < 0 else ''}np.inf)"
+        return f"{dtype_ctor(dt)}({float(v)!r})"
+    return f"{dtype_ctor(dt)}({int(v)})"

@@ -1,0 +1,312 @@
+"""Loops whose test or counter is traced: `while` and counted `for` loops staged as
+one equation, with the carried values found by tracing the body to a fixed point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..core import Aval
+from ..prims.control import loop_p, while_p
+from ..tracing import (
+    Tracer,
+    TracerError,
+    at,
+    bind,
+    current_builder,
+    is_tracing,
+    user_src,
+)
+from .regions import (
+    Region,
+    Undefined,
+    _arraylike,
+    _as_type,
+    _captures,
+    _containers_changed,
+    _in_region,
+    _is_traced,
+    _join,
+    _snapshot,
+    _test_value,
+    _update_root,
+)
+
+# a `for` over a concrete range runs as Python (unrolled) up to this many
+# iterations when its body does not use the loop variable, and up to
+# UNROLL_ALWAYS iterations in any case; longer loops become `loop` equations
+UNROLL_UNUSED = 64
+UNROLL_ALWAYS = 8
+
+
+class Unstageable(Exception):
+    """A loop body did something a staged loop cannot hold (changed a list...)."""
+
+
+def while_stmt(test: Callable, body: Callable, get: Callable, set_: Callable, names: Sequence[str]) -> None:
+    """`while test(): body()`: iterations run as Python while the test is concrete;
+    once it is traced, the remaining iterations become one `while` equation."""
+    while True:
+        t = test()
+        if not _is_traced(t):
+            if not t:
+                return
+            body()
+            continue
+        _staged_while(test, body, get, set_, names, user_src())
+        return
+
+
+def _carry_plan(init, names, what, src):
+    """Which state entries a loop may carry: arrays and numbers (and variables the
+    body defines, found by a first trace)."""
+    from .numpy_api.common import aval_of
+
+    return {i: aval_of(v) for i, v in enumerate(init) if _arraylike(v)}
+
+
+def _trace_body(step: Callable, init, carried: dict, roots: list, set_, get, extra_avals=()):
+    """Trace one loop iteration with the carried entries and roots as inputs.
+    `step(*extra_args)` runs the iteration; returns the region."""
+    idx = sorted(carried)
+    n_extra = len(extra_avals)
+
+    def fn(*args):
+        st = list(init)
+        for i, a in zip(idx, args[n_extra:]):
+            st[i] = a
+        set_(tuple(st))
+        snap = _snapshot(st)
+        out = step(*args[:n_extra])
+        if _containers_changed(snap) is not None:
+            raise Unstageable("the loop body changes a list or dict")
+        return get(), out
+
+    in_avals = list(extra_avals) + [carried[i] for i in idx] + [r.aval for r in roots]
+    try:
+        return Region(fn, in_avals, inputs_for=roots)
+    finally:
+        set_(tuple(init))
+
+
+def _fixpoint(step, init, names, set_, get, what, src, extra_avals=()):
+    """Trace the body until the carried types and the updated roots stop changing."""
+    from .numpy_api.common import aval_of
+
+    carried = _carry_plan(init, names, what, src)
+    roots: list[Tracer] = []
+    for _ in range(6):
+        reg = _trace_body(step, init, carried, roots, set_, get, extra_avals)
+        state, _ = reg.result
+        changed = False
+        cidx = sorted(carried)
+        for i, v in enumerate(state):
+            if i in cidx:
+                arg = reg.args[len(extra_avals) + cidx.index(i)]
+                j = _join(names[i], [arg, v], what, src)
+                if j is None or j == carried[i]:
+                    continue
+                if j.dtype == np.dtype(object):
+                    raise TracerError(f"a traced {what} leaves {names[i]!r} undefined{at(src)}")
+                carried[i] = j
+                changed = True
+            elif v is not init[i]:
+                if isinstance(init[i], Undefined) and _arraylike(v):
+                    carried[i] = aval_of(v)  # defined by the body: carried from a zero start
+                    changed = True
+                else:
+                    raise TracerError(
+                        f"a traced {what} changes {names[i]!r}, a {type(init[i]).__name__}{at(src)}; "
+                        "only arrays and numbers can change in a loop with a traced condition"
+                    )
+        for root, _ in reg.roots:
+            if all(root is not r for r in roots):
+                roots.append(root)
+                changed = True
+        if not changed:
+            return reg, carried, roots
+        reg.b.alive = False
+    raise TracerError(f"the types of the values a traced {what} carries do not settle{at(src)}")
+
+
+def _initial(init, carried, roots):
+    """The carried entries' values before the loop, of their carried types."""
+    b = current_builder()
+    vals = []
+    for i in sorted(carried):
+        v = init[i]
+        if isinstance(v, Undefined):
+            a = carried[i]
+            v = np.zeros(a.shape, a.dtype)
+        vals.append(_as_type(v, carried[i], b))
+    return vals + list(roots)
+
+
+def _body_outputs(reg: Region, carried, roots):
+    state, _ = reg.result
+    outs = [_in_region(reg, state[i], carried[i]) for i in sorted(carried)]
+    return outs + [reg.root_value(r) for r in roots]
+
+
+def _set_results(results, init, carried, roots, set_):
+    results = results if isinstance(results, list) else [results]
+    st = list(init)
+    idx = sorted(carried)
+    for i, v in zip(idx, results):
+        st[i] = v
+    set_(tuple(st))
+    for root, v in zip(roots, results[len(idx) :]):
+        _update_root(root, v)
+
+
+def _staged_while(test, body, get, set_, names, src):
+    init = tuple(get())
+    reg, carried, roots = _fixpoint(lambda: body(), init, names, set_, get, "`while`", src)
+    n_carry = len(carried) + len(roots)
+
+    def test_fn(*args):
+        st = list(init)
+        for i, a in zip(sorted(carried), args):
+            st[i] = a
+        set_(tuple(st))
+        t = test()
+        if not _is_traced(t):
+            t = bool(t)
+        else:
+            t = _test_value(t, "a `while`")
+        return t
+
+    in_avals = [carried[i] for i in sorted(carried)] + [r.aval for r in roots]
+    try:
+        treg = Region(test_fn, in_avals, inputs_for=roots)
+    finally:
+        set_(init)
+    if treg.roots:
+        raise TracerError(f"the test of a traced `while` updates an array in place{at(src)}")
+    outs = _body_outputs(reg, carried, roots)
+    for o in outs:
+        reg.b.atom(o)
+    t_out = _in_region(treg, treg.result, Aval((), np.dtype(bool)))
+    treg.b.atom(t_out)
+    operands = _captures(reg, treg)
+    body_prog = reg.close(outs, operands)
+    test_prog = treg.close([t_out], operands)
+    results = bind(
+        while_p, *_initial(init, carried, roots), *operands, cond=test_prog, body=body_prog, n_carry=n_carry
+    )
+    _set_results(results, init, carried, roots, set_)
+
+
+# --- for ------------------------------------------------------------------------------
+
+
+class Enumerate:
+    """`enumerate(x)` in a converted `for`: iterated by index when x is an array."""
+
+    def __init__(self, x, start=0):
+        self.x, self.start = x, start
+
+    def __iter__(self):
+        return iter(enumerate(self.x, self.start))
+
+
+class Zip:
+    """`zip(*xs)` in a converted `for`."""
+
+    def __init__(self, *xs, strict=False):
+        self.xs, self.strict = xs, strict
+
+    def __iter__(self):
+        return iter(zip(*self.xs, strict=self.strict))
+
+
+def _sequence(it):
+    """(n, start, step, item) when `it` can be iterated by a counter: item(i)
+    gives the element for the counter value i (range(start, ..., step))."""
+    if isinstance(it, range):
+        return len(it), it.start, it.step, lambda i: i
+    if isinstance(it, (Tracer, np.ndarray)) and np.ndim(it) > 0:
+        return np.shape(it)[0], 0, 1, lambda i: it[i]
+    if isinstance(it, Enumerate):
+        inner = _sequence(it.x)
+        if inner is None or inner[1:3] != (0, 1):
+            return None
+        n, _, _, item = inner
+        return n, 0, 1, lambda i: (i + it.start, item(i))
+    if isinstance(it, Zip):
+        subs = [_sequence(x) for x in it.xs]
+        if not subs or any(s is None or s[1:3] != (0, 1) for s in subs):
+            return None
+        n = min(s[0] for s in subs)
+        if it.strict and any(s[0] != n for s in subs):
+            return None
+        return n, 0, 1, lambda i: tuple(s[3](i) for s in subs)
+    return None
+
+
+def for_stmt(
+    it,
+    body: Callable,
+    get: Callable,
+    set_: Callable,
+    names: Sequence[str],
+    uses_target: bool = True,
+    broke: Callable | None = None,
+) -> None:
+    """`for v in it: body(v)`. A loop over a range or an array's rows runs
+    unrolled when short (or when its body does not use the loop variable and
+    it is not long), else becomes one counted `loop` equation; any other
+    iterable runs as Python. `broke()` reads the loop's `break` flag."""
+    seq = _sequence(it) if is_tracing() else None
+    if seq is None:
+        for v in it:
+            body(v)
+            if broke is not None and _true(broke()):
+                return
+        return
+    n, start, step, item = seq
+    short = n <= UNROLL_ALWAYS or (not uses_target and n <= UNROLL_UNUSED)
+    if not short and broke is None:
+        init = tuple(get())
+        try:
+            _staged_for(n, start, step, item, body, get, set_, names, user_src())
+            return
+        except (TracerError, Unstageable):
+            set_(init)  # the body needs concrete counters (or changes a list): unroll it
+    for k in range(n):
+        body(item(start + k * step if isinstance(it, range) else k))
+        if broke is not None and _true(broke()):
+            return
+
+
+def _true(flag) -> bool:
+    """A concrete `break` flag that is set (a traced one guards the rest instead)."""
+    return not _is_traced(flag) and bool(flag)
+
+
+def _staged_for(n, start, step, item, body, get, set_, names, src):
+    init = tuple(get())
+    counter = Aval((), np.dtype(np.int64), weak=True)  # a Python int, as range gives
+    reg, carried, roots = _fixpoint(
+        lambda i: body(item(i)), init, names, set_, get, "`for` loop", src, extra_avals=[counter]
+    )
+    outs = _body_outputs(reg, carried, roots)
+    for o in outs:
+        reg.b.atom(o)
+    operands = _captures(reg)
+    prog = reg.close(outs, operands)
+    results = bind(
+        loop_p,
+        *_initial(init, carried, roots),
+        *operands,
+        body=prog,
+        start=int(start),
+        step=int(step),
+        n=int(n),
+        n_carry=len(carried) + len(roots),
+    )
+    _set_results(results, init, carried, roots, set_)
+
+
+# --- expressions ----------------------------------------------------------------------

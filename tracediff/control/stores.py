@@ -1,0 +1,155 @@
+"""In-place stores and calls in converted code: the name being stored into is
+rebound to what these return (a NumPy array that receives traced values becomes
+traced)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..tracing import (
+    Tracer,
+    TracerError,
+    at,
+    current_builder,
+    is_tracing,
+    user_src,
+)
+from .regions import Undefined
+
+NEVER = False  # `if _td_.NEVER: x = None` binds x in the function for `nonlocal`
+
+
+def load(thunk: Callable, name: str):
+    """A local's value, or Undefined when it is not assigned yet."""
+    try:
+        return thunk()
+    except NameError:
+        return Undefined(name)
+
+
+def fn(f):
+    """A callee in converted code: a user function is converted first (lazily)."""
+    if is_tracing():
+        from .pyconv import convert
+
+        return convert(f)
+    return f
+
+
+def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
+    """A NumPy array of the function that receives traced values: a traced copy
+    of it, in the innermost trace (the name is rebound to it)."""
+    import sys
+
+    from .prims.elementwise import copy_p
+    from .tracing import innermost_builder
+
+    b = innermost_builder(traced_with) or current_builder()
+    # a view of an array someone else holds (z and v = z[1:]): the update must reach z,
+    # which a name-by-name rebinding cannot do
+    if arr.base is not None and sys.getrefcount(arr.base) > 2:
+        raise TracerError(
+            f"storing traced values into a view of a NumPy array{at(user_src())}: the update would "
+            "have to reach the array it views, which stays a NumPy array; make that array traced "
+            "first (e.g. z = np.zeros(n) + 0 * x) or build the result with np.concatenate/np.where"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise TracerError(
+            f"cannot store traced values into a NumPy array of dtype {arr.dtype}{at(user_src())}"
+        )
+    return b.emit(copy_p, [np.array(arr, copy=True)], {})[0]
+
+
+def _traced_in(*xs) -> list:
+    out = []
+    for x in xs:
+        if isinstance(x, Tracer):
+            out.append(x)
+        elif isinstance(x, tuple):
+            out.extend(_traced_in(*x))
+    return out
+
+
+def setitem(obj, idx, value):
+    """`obj[idx] = value`; returns what the name should hold afterwards."""
+    if isinstance(obj, np.ndarray) and is_tracing():
+        tr = _traced_in(value, idx)
+        if tr:
+            obj = _lift_array(obj, *tr)
+    obj[idx] = value
+    return obj
+
+
+_AUG = {
+    "Add": "__iadd__",
+    "Sub": "__isub__",
+    "Mult": "__imul__",
+    "Div": "__itruediv__",
+    "FloorDiv": "__ifloordiv__",
+    "Mod": "__imod__",
+    "Pow": "__ipow__",
+    "MatMult": "__imatmul__",
+    "BitAnd": "__iand__",
+    "BitOr": "__ior__",
+    "BitXor": "__ixor__",
+    "LShift": "__ilshift__",
+    "RShift": "__irshift__",
+}
+
+
+def aug(obj, op: str, value):
+    """`obj op= value`; returns what the name holds afterwards."""
+    import operator
+
+    if isinstance(obj, np.ndarray) and obj.ndim > 0 and is_tracing() and _traced_in(value):
+        obj = _lift_array(obj, *_traced_in(value))
+    fn = getattr(operator, _AUG[op].strip("_"))
+    return fn(obj, value)
+
+
+_BINARY = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "truediv", "FloorDiv": "floordiv", "Mod": "mod",
+           "Pow": "pow", "MatMult": "matmul", "BitAnd": "and_", "BitOr": "or_", "BitXor": "xor",
+           "LShift": "lshift", "RShift": "rshift"}  # fmt: skip
+
+
+def aug_item(obj, idx, op: str, value):
+    """`obj[idx] op= value`; returns what the name holds afterwards."""
+    import operator
+
+    mask = idx[0] if isinstance(idx, tuple) and len(idx) == 1 else idx
+    if (
+        isinstance(obj, Tracer)
+        and isinstance(mask, Tracer)
+        and mask.dtype == np.dtype(bool)
+        and mask.aval.shape == obj.aval.shape
+    ):
+        # x[mask] op= v with a traced mask: a fixed-shape select of x op v
+        from .numpy_api.inplace import setitem_where
+
+        setitem_where(obj, mask, getattr(operator, _BINARY[op])(obj, value))
+        return obj
+    return setitem(obj, idx, aug(obj[idx], op, value))
+
+
+def ufunc_at(ufunc, obj, *args):
+    """`ufunc.at(obj, ...)`; returns what the name holds afterwards."""
+    if isinstance(obj, np.ndarray) and is_tracing():
+        tr = _traced_in(*args)
+        if tr:
+            obj = _lift_array(obj, *tr)
+    ufunc.at(obj, *args)
+    return obj
+
+
+def call_out(fn: Callable, out):
+    """`f(..., out=out)`; returns what the name holds afterwards."""
+    if isinstance(out, np.ndarray) and is_tracing():
+        try:
+            fn(out)
+            return out
+        except TracerError:
+            out = _lift_array(out)
+    fn(out)
+    return out

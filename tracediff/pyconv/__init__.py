@@ -1,0 +1,171 @@
+"""Source transformation: Python control flow and in-place stores made traceable.
+
+`convert(fn)` reads a user function's source, rewrites its syntax tree (as
+AutoGraph and Tangent do) and compiles it back with the user's file name and
+line numbers, so tracebacks and error messages point at the user's lines:
+
+- `if`/`elif`/`else` -> `_td_.if_stmt(test, true_fn, false_fn, get, set, names)`,
+  the branches nested functions that change the enclosing locals through
+  `nonlocal`; `get`/`set` read and write those locals (the branch state);
+- `while` -> `_td_.while_stmt(test_fn, body_fn, ...)`, `for` ->
+  `_td_.for_stmt(iterable, body_fn, ...)`; `break`/`continue` become flags that
+  guard the rest of the body;
+- `return` inside `if`s is lifted so that both branches return (the code
+  after the `if` moves into the branch that falls through);
+- `a and b`, `a or b`, `not a`, `x if c else y` -> `_td_.and_`/`or_`/`not_`/`if_exp`;
+- `x[i] = v`, `x op= v`, `x[i] op= v`, `np.add.at(x, ...)` and `f(..., out=x)` with
+  `x` a local name -> calls that return the updated array, rebound to `x` (a
+  NumPy array that receives traced values becomes traced from there on);
+- every callee `f(...)` -> `_td_.fn(f)(...)`, which converts user functions lazily.
+
+The `_td_` helpers (module `control`) run plain Python when conditions are
+concrete, so a converted function does what the original did; only traced
+conditions build regions. A function that cannot be converted (no source, a
+lambda, a construct not handled) is traced as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import textwrap
+import types
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+
+from .analysis import ConversionError, _const, _fn, _has_return, _helper, _lift_returns, _name, _walk_shallow
+from .rewrite import _Converter, _fix_locations
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tracediff/
+_SKIP_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__))
+    for m in (np, os, ast)  # NumPy, the standard library
+) + (_PKG_DIR,)
+
+_converted: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+SHOW_SOURCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user function -> converted source
+
+
+# --- converting a function --------------------------------------------------------------
+
+
+ENABLED = os.environ.get("TRACEDIFF_CONVERT", "1") != "0"
+
+
+def convertible(fn) -> bool:
+    if not ENABLED or not isinstance(fn, types.FunctionType) or getattr(fn, "__td_converted__", False):
+        return False
+    file = os.path.abspath(fn.__code__.co_filename)
+    if file.startswith(_SKIP_DIRS) or "site-packages" in file or fn.__code__.co_filename.startswith("<"):
+        return False
+    return True
+
+
+def convert(fn: Callable) -> Callable:
+    """The converted function (cached), or `fn` itself when it cannot be converted."""
+    if isinstance(fn, types.MethodType):
+        f = convert(fn.__func__)
+        return fn if f is fn.__func__ else types.MethodType(f, fn.__self__)
+    if not convertible(fn):
+        return fn
+    hit = _converted.get(fn)
+    if hit is not None:
+        return hit
+    try:
+        new = _convert(fn)
+    except (ConversionError, OSError, TypeError, SyntaxError, IndentationError):
+        new = fn
+    _converted[fn] = new
+    return new
+
+
+def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
+    """The `def` equivalent of a lambda, found in its source line(s) by position."""
+    lines, first = inspect.getsourcelines(fn)
+    raw = "".join(lines)
+    src = textwrap.dedent(raw)
+    shift = len(lines[0]) - len(lines[0].lstrip()) if src != raw else 0
+    if src.rstrip().endswith(":"):  # a lambda in the header of a for/if/with: complete it
+        src = src.rstrip() + " pass\n"
+    wrap = 0
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        tree, wrap = ast.parse("def _td_wrap_():\n" + textwrap.indent(src, "    ")), 1
+    code = fn.__code__
+    names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    # where the body's instructions start (RESUME and friends sit at column 0)
+    cols = {(p[0], p[2]) for p in code.co_positions() if p[0] is not None and p[2]}
+    found = []
+    for n in ast.walk(tree):
+        if not isinstance(n, ast.Lambda):
+            continue
+        a = n.args
+        if [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] != names:
+            continue
+        lo = (n.body.lineno - wrap + first - 1, n.body.col_offset - 4 * wrap + shift)
+        if not cols or min(cols) == lo:
+            found.append(n)
+    if len(found) != 1:
+        raise ConversionError("lambda not found by position")
+    lam = found[0]
+    ast.increment_lineno(lam, first - 1 - wrap)
+    node = _fn("_td_lambda_", [], [ast.copy_location(ast.Return(value=lam.body), lam.body)])
+    node.args = lam.args
+    node.args.defaults, node.args.kw_defaults = [], [None] * len(lam.args.kwonlyargs)
+    return ast.copy_location(node, lam)
+
+
+def _convert(fn: types.FunctionType) -> Callable:
+    if fn.__name__ == "<lambda>":
+        node = _lambda_def(fn)
+        tree = ast.Module(body=[node], type_ignores=[])
+    else:
+        src = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(src)
+        node = tree.body[0]
+        if not isinstance(node, ast.FunctionDef) or node.name != fn.__name__:
+            raise ConversionError("not a plain def")
+        ast.increment_lineno(tree, fn.__code__.co_firstlineno - 1)
+    node.decorator_list = []
+    glob, nonloc = set(), set()
+    for n in _walk_shallow(node):
+        if isinstance(n, ast.Global):
+            glob.update(n.names)
+        elif isinstance(n, ast.Nonlocal):
+            nonloc.update(n.names)
+    params = {a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+    params |= {a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None}
+    if _has_return(node.body):
+        node.body = _lift_returns(node.body)
+    conv = _Converter(glob, nonloc)
+    body = conv.block(node.body)
+    declare = sorted(conv.state_names - params - glob - nonloc)
+    if declare:  # bind every changed name in the function, so `nonlocal` finds it
+        targets = [_name(n, ast.Store()) for n in declare]
+        body = [
+            ast.If(test=_helper("NEVER"), body=[ast.Assign(targets=targets, value=_const(None))], orelse=[])
+        ] + body
+    node.body = body
+    free = list(fn.__code__.co_freevars)
+    factory = _fn("_td_factory_", ["_td_"] + free, [node, ast.Return(value=_name(node.name))])
+    mod = ast.Module(body=[factory], type_ignores=[])
+    _fix_locations(mod, 1, 0)
+    code = compile(mod, fn.__code__.co_filename, "exec")
+    fcode = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    inner = next(c for c in fcode.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
+    from . import control
+
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    closure = tuple(types.CellType(control) if n == "_td_" else cells[n] for n in inner.co_freevars)
+    new = types.FunctionType(inner, fn.__globals__, fn.__name__, fn.__defaults__, closure)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__ = fn.__qualname__
+    new.__module__ = fn.__module__
+    new.__doc__ = fn.__doc__
+    new.__td_converted__ = True
+    SHOW_SOURCE[fn] = ast.unparse(node)
+    return new
