@@ -269,14 +269,12 @@ def _w9_max_abs_a(p, v, k):
 
 
 @numba.njit(cache=True)
-def _w9_grad(p0, v0, k):
+def _w9_grad(p0, v0, k, T):
     n = p0.size
-    # forward: the tape T[s] = (p, v) at the start of step s, dt, the argmax of |a|
-    # and whether the step was clamped to end at t = 5. One allocation for p and v:
-    # two 10 MB arrays made glibc return the memory after each call, and the next
-    # call paid ~2400 page faults (5.6 ms instead of 2 ms a call).
-    cap = 128
-    T = np.empty((cap, 2, n))
+    # forward: the tape T[s] = (p, v) at the start of step s (T is grown when a run
+    # needs more steps, and returned), dt, the argmax of |a| and whether the step
+    # was clamped to end at t = 5
+    cap = T.shape[0]
     DT = np.empty(cap)
     J = np.empty(cap, np.int64)
     CL = np.empty(cap, np.bool_)
@@ -353,14 +351,25 @@ def _w9_grad(p0, v0, k):
             gk -= ga * p[j]
             gp[j] -= k * ga
             gv[j] -= 0.2 * abs(vj) * ga
-    return gp, gv, gk
+    return gp, gv, gk, T
+
+
+_w9_tapes: dict[int, np.ndarray] = {}  # n -> the tape, kept between calls
 
 
 def w9_limit(p0, v0, k):
     """@njit forward storing (p, v) at each step, dt, argmax |a| and the clamp,
     then a reverse loop: two passes a step (the adjoint of dt is a reduction),
-    plus the argmax element of the max and the clamp's dependence on t."""
-    gp, gv, gk = _w9_grad(p0, v0, float(k))
+    plus the argmax element of the max and the clamp's dependence on t.
+
+    The tape (61 steps x 2 x 10000 float64, 10 MB here) is kept between calls:
+    allocated afresh, glibc hands it back to the OS after each call, and the
+    next call pays ~2400 page faults (2 ms a call becomes 5-10 ms)."""
+    n = p0.size
+    T = _w9_tapes.get(n)
+    if T is None:
+        T = np.empty((128, 2, n))
+    gp, gv, gk, _w9_tapes[n] = _w9_grad(p0, v0, float(k), T)
     return gp, gv, np.array(gk)
 
 

@@ -61,7 +61,7 @@ def while_stmt(test: Callable, body: Callable, get: Callable, set_: Callable, na
 def _carry_plan(init, names, what, src):
     """Which state entries a loop may carry: arrays and numbers (and variables the
     body defines, found by a first trace)."""
-    from .numpy_api.common import aval_of
+    from ..numpy_api.common import aval_of
 
     return {i: aval_of(v) for i, v in enumerate(init) if _arraylike(v)}
 
@@ -92,7 +92,7 @@ def _trace_body(step: Callable, init, carried: dict, roots: list, set_, get, ext
 
 def _fixpoint(step, init, names, set_, get, what, src, extra_avals=()):
     """Trace the body until the carried types and the updated roots stop changing."""
-    from .numpy_api.common import aval_of
+    from ..numpy_api.common import aval_of
 
     carried = _carry_plan(init, names, what, src)
     roots: list[Tracer] = []

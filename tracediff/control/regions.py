@@ -84,7 +84,7 @@ class Region:
             for root, arg in zip(inputs_for, self.args[len(self.args) - len(inputs_for) :]):
                 b.localized[id(root)] = (root, root.builder, root.tvar)
                 root.builder, root.tvar = b, arg.tvar
-                from .numpy_api.inplace import refresh_views
+                from ..numpy_api.inplace import refresh_views
 
                 refresh_views(root)
             self.result = fn(*self.args[: len(self.args) - len(inputs_for)])
@@ -146,7 +146,7 @@ def _join(name: str, vals: Sequence[Any], what: str, src: str) -> Aval | None:
             f"a traced {what} gives {name!r} values of different Python types ({kinds}){at(src)}; "
             "only arrays and numbers can depend on a traced condition"
         )
-    from .numpy_api.common import aval_of, result_dtype
+    from ..numpy_api.common import aval_of, result_dtype
 
     avals = [aval_of(v) for v in vals]
     shapes = {a.shape for a in avals}
@@ -164,8 +164,8 @@ def _join(name: str, vals: Sequence[Any], what: str, src: str) -> Aval | None:
 
 def _as_type(v, aval: Aval, b: Builder):
     """`v` (a Python value or a tracer) as a value of type `aval` in builder `b`."""
-    from .numpy_api.ufuncs import astype
-    from .prims.elementwise import convert_p
+    from ..numpy_api.ufuncs import astype
+    from ..prims.elementwise import convert_p
 
     if isinstance(v, Tracer):
         if v.dtype != aval.dtype or v.aval.weak != aval.weak:
@@ -215,7 +215,7 @@ def _plan(name: str, vals: list, regions, outs_per, what: str, src: str):
     """How one variable's values at the end of each branch merge: ("keep", v), ("undef",),
     ("out", ambiguous) (one cond output; the branch values are appended to outs_per), or
     ("tree", container type, treedef, plans) for tuples/lists/dicts of one structure."""
-    from . import pytree
+    from .. import pytree
 
     first = vals[0]
     if all(v is first for v in vals):
@@ -242,7 +242,7 @@ def _plan(name: str, vals: list, regions, outs_per, what: str, src: str):
 
 
 def _rebuild(plan, it, name: str, src: str):
-    from . import pytree
+    from .. import pytree
 
     kind = plan[0]
     if kind == "keep":
@@ -300,7 +300,7 @@ def _in_region(r: Region, v, aval: Aval):
 
 def _update_root(root: Tracer, new: Tracer) -> None:
     """An enclosing array a region updated now holds the region's result."""
-    from .numpy_api.inplace import _check_owner, _rebind
+    from ..numpy_api.inplace import _check_owner, _rebind
 
     _check_owner(root)
     _rebind(root, new)

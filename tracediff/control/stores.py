@@ -32,7 +32,7 @@ def load(thunk: Callable, name: str):
 def fn(f):
     """A callee in converted code: a user function is converted first (lazily)."""
     if is_tracing():
-        from .pyconv import convert
+        from ..pyconv import convert
 
         return convert(f)
     return f
@@ -43,8 +43,8 @@ def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
     of it, in the innermost trace (the name is rebound to it)."""
     import sys
 
-    from .prims.elementwise import copy_p
-    from .tracing import innermost_builder
+    from ..prims.elementwise import copy_p
+    from ..tracing import innermost_builder
 
     b = innermost_builder(traced_with) or current_builder()
     # a view of an array someone else holds (z and v = z[1:]): the update must reach z,
@@ -126,7 +126,7 @@ def aug_item(obj, idx, op: str, value):
         and mask.aval.shape == obj.aval.shape
     ):
         # x[mask] op= v with a traced mask: a fixed-shape select of x op v
-        from .numpy_api.inplace import setitem_where
+        from ..numpy_api.inplace import setitem_where
 
         setitem_where(obj, mask, getattr(operator, _BINARY[op])(obj, value))
         return obj

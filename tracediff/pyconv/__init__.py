@@ -157,7 +157,7 @@ def _convert(fn: types.FunctionType) -> Callable:
     code = compile(mod, fn.__code__.co_filename, "exec")
     fcode = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = next(c for c in fcode.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
-    from . import control
+    from .. import control
 
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     closure = tuple(types.CellType(control) if n == "_td_" else cells[n] for n in inner.co_freevars)
