@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import dis
 import functools
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -963,14 +964,24 @@ def jitted_grad(name: str):
 
 
 def params(check: str, names) -> list:
-    """One case per program and input set, xfail(strict) where KNOWN_FAILURES says so."""
+    """One case per program and input set, except those KNOWN_FAILURES lists: those
+    must raise a clear error instead (test_refused_programs_raise_a_clear_error)."""
     out = []
     for name in names:
         for k in range(len(CASES[name].inputs)):
-            reason = KNOWN_FAILURES.get((check, name)) or KNOWN_FAILURES.get((check, f"{name}-{k}"))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(name, k, id=f"{name}-{k}", marks=marks))
+            if (check, name) in KNOWN_FAILURES or (check, f"{name}-{k}") in KNOWN_FAILURES:
+                continue
+            out.append(pytest.param(name, k, id=f"{name}-{k}"))
     return out
+
+
+def refused() -> list:
+    return [
+        pytest.param(name, k, id=f"{name}-{k}")
+        for name in CASES
+        for k in range(len(CASES[name].inputs))
+        if ("values", name) in KNOWN_FAILURES or ("values", f"{name}-{k}") in KNOWN_FAILURES
+    ]
 
 
 # --- the checks --------------------------------------------------------------------------------------
@@ -1026,6 +1037,26 @@ def test_forward_mode_through_a_traced_while_raises(name, k):
     tangents = tuple(np.ones_like(a) if i in case.argnums else np.zeros_like(a) for i, a in enumerate(args))
     with pytest.raises(TypeError, match=r"forward mode.*(loop|while)"):
         checked_call(lambda *a: td.jvp(case.fn, a, tangents), args, "td.jvp")
+
+
+@pytest.mark.parametrize("name, k", refused())
+def test_refused_programs_raise_a_clear_error(name, k):
+    """What tracediff cannot keep NumPy's semantics for raises td.TracerError naming a
+    line of the program, eagerly and compiled (never a different value)."""
+    case = CASES[name]
+    args = case.inputs[k]
+    first = case.fn.__code__.co_firstlineno
+    last = max(ln for _, _, ln in case.fn.__code__.co_lines() if ln is not None)
+    calls = [
+        lambda: jitted(name, "interpret")(*args),
+        lambda: jitted(name, "cpu")(*args),
+        lambda: td.grad(scalar_loss, argnums=_shifted(case.argnums))(case.fn, *args),
+    ]
+    for call in calls:
+        with pytest.raises(td.TracerError) as ei:
+            call()
+        lines = [int(m) for m in re.findall(r"test_dynamic\.py:(\d+)", str(ei.value))]
+        assert any(first <= ln <= last for ln in lines), str(ei.value)
 
 
 @pytest.mark.parametrize("name, k", params("order2", ORDER2))

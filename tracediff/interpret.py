@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import IR, REGION, Lit, TracediffError, Var, with_context
+from .core import IR, REGION, REGISTRY, Lit, TracediffError, Var, with_context
 from .tracing import bind, restage_context
 
 
@@ -36,10 +36,46 @@ class InterpretError(TracediffError, RuntimeError):
     pass
 
 
+def _owned_flat(x):
+    """x's elements as a flat view to write into, or None (not a contiguous array of its own)."""
+    if isinstance(x, np.ndarray) and x.ndim and x.flags.c_contiguous and x.flags.writeable:
+        return x.reshape(-1)
+    return None
+
+
+def _scatter_in_place(x, upd, idx, *, unique):
+    flat = _owned_flat(x)
+    if flat is None:
+        return REGISTRY["scatter"].impl(x, upd, idx, unique=unique)
+    i = np.ravel(idx)
+    if i.size and (i.min() < 0 or i.max() >= flat.size):
+        raise IndexError(f"scatter: index out of bounds for size {flat.size}")
+    flat[i] = np.ravel(upd)
+    return x
+
+
+def _scatter_accum_in_place(x, upd, idx):
+    flat = _owned_flat(x)
+    if flat is None:
+        return REGISTRY["scatter_accum"].impl(x, upd, idx)
+    i = np.ravel(idx)
+    if i.size and (i.min() < 0 or i.max() >= flat.size):
+        raise IndexError(f"scatter_accum: index out of bounds for size {flat.size}")
+    np.add.at(flat, i, np.ravel(upd))
+    return x
+
+
+_IN_PLACE = {"scatter": _scatter_in_place, "scatter_accum": _scatter_accum_in_place}
+# primitives whose NumPy implementation may hand back an input array itself
+_MAY_RETURN_INPUT = {"stop_gradient", "fused", "convert"}
+
+
 class Interpreter:
     """Runs an IR on NumPy arrays with little per-equation overhead."""
 
-    def __init__(self, ir: IR):
+    def __init__(self, ir: IR, donate: Sequence[int] = ()):
+        """`donate`: positions of inputs the caller hands over (a loop's carried
+        arrays): an update (scatter) that is their last reader may write into them."""
         slot: dict[Var, int] = {}
         template: list[Any] = []
 
@@ -64,15 +100,34 @@ class Interpreter:
         for k, (_, ins, _, _, _) in enumerate(steps):
             for i in ins:
                 last[i] = k
-        keep = set(self.out_slots) | set(self.in_slots)
+        donated = {self.in_slots[i] for i in donate}
+        keep = set(self.out_slots) | (set(self.in_slots) - donated)
         lit_slots = {i for i, v in enumerate(template) if v is not None}
         frees: list[list[int]] = [[] for _ in steps]
         for i, k in last.items():
             if i not in keep and i not in lit_slots:
                 frees[k].append(i)
-        self.steps = [
-            (impl, ins, outs, params, tuple(fr), e) for (impl, ins, outs, params, e), fr in zip(steps, frees)
-        ]
+        # which slots hold an array no other live slot shares: results of equations that
+        # make new arrays, and donated inputs; a view (reshape, slice...) shares its base's
+        owned = set(donated)
+        base: dict[int, int] = {}
+        for _, ins, outs, _, e in steps:
+            if e.prim.may_alias or e.prim.name in _MAY_RETURN_INPUT:
+                if ins:
+                    base.update((o, base.get(ins[0], ins[0])) for o in outs)
+            else:
+                owned.update(outs)
+        self.steps = []
+        for k, ((impl, ins, outs, params, e), fr) in enumerate(zip(steps, frees)):
+            x = ins[0] if ins else None
+            if (
+                e.prim.name in _IN_PLACE
+                and x in fr
+                and x in owned
+                and not any(b == x and last.get(v, -1) > k for v, b in base.items())
+            ):
+                impl = _IN_PLACE[e.prim.name]  # x is dead after this update: write into it
+            self.steps.append((impl, ins, outs, params, tuple(fr), e))
         self.template = template
 
     def __call__(self, *args: Any) -> list[Any]:

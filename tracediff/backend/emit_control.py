@@ -17,10 +17,13 @@ from .literals import dtype_ctor, literal
 
 class ControlFlowEmitter:
     # --- structured control flow ------------------------------------------------------
-    def block(self, region: IR, bind: list[str], layouts: list[str], owned=()) -> tuple[list[str], list[str]]:
+    def block(
+        self, region: IR, bind: list[str], layouts: list[str], owned=(), n_fresh: int | None = None
+    ) -> tuple[list[str], list[str]]:
         """The lines of `region` (indented one level more than a statement) with its
-        inputs bound to the expressions `bind`; returns (lines, its outputs as
-        fresh C-contiguous values)."""
+        inputs bound to the expressions `bind`; returns (lines, its outputs as fresh
+        C-contiguous values; only the first `n_fresh` when given: the rest are copied
+        by their reader, a tape row)."""
         saved = self.lines
         self.lines = []
         for v, name, lay in zip(region.invars, bind, layouts):
@@ -28,9 +31,11 @@ class ControlFlowEmitter:
             self.layout[v] = lay
         self.walk(region.eqns, region.outvars, owned=owned)
         outs = []
-        for o in region.outvars:
+        for j, o in enumerate(region.outvars):
             s = self.atom(o)
-            if type(o) is Var and o.aval.ndim > 0:
+            if n_fresh is not None and j >= n_fresh:
+                pass
+            elif type(o) is Var and o.aval.ndim > 0:
                 if o in region.invars:  # a pass-through: the result must not share the operand
                     s = f"{s}.copy()"
                 elif self.layout.get(o, "C") != "C":
@@ -112,6 +117,13 @@ class ControlFlowEmitter:
         cap = str(n) if mode == "count" else "16"
         for t, a in zip(tapes, res_avals):
             self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})")
+            call = self.target.fresh_array_call
+            if (
+                call
+                and (n if mode == "count" else 16) * a.size * a.dtype.itemsize
+                >= self.target.fresh_array_min_bytes
+            ):
+                self.emit(call.format(t))
         self.emit(f"{count} = np.int64(0)")
         bind = carry + consts
         lays = ["C"] * len(carry) + clays
@@ -127,7 +139,9 @@ class ControlFlowEmitter:
             self.lines.extend(lines)
             self.emit(f"if not {test}:", 2)
             self.emit("break", 3)
-        lines, res = self.block(body, bind, lays, owned=body.invars[n_counter : n_counter + n_carry])
+        lines, res = self.block(
+            body, bind, lays, owned=body.invars[n_counter : n_counter + n_carry], n_fresh=n_carry
+        )
         self.lines.extend(lines)
         if mode != "count" and tapes:  # a while loop's tapes grow by doubling
             self.emit(f"if {count} == {tapes[0]}.shape[0]:", 2)

@@ -37,13 +37,31 @@ def _check_inputs(name: str, region: IR, avals, what: str) -> None:
         raise TypeError(f"{name}: {what} takes ({want}), got ({got})")
 
 
-def _interpreter(region: IR):
-    run = region.__dict__.get("_interpreter")
+def _interpreter(region: IR, donate: tuple = ()):
+    """The region's interpreter (cached); `donate`: inputs the caller hands over."""
+    key = f"_interpreter{donate}"
+    run = region.__dict__.get(key)
     if run is None:
         from ..interpret import Interpreter
 
-        run = region.__dict__["_interpreter"] = Interpreter(region)
+        run = region.__dict__[key] = Interpreter(region, donate)
     return run
+
+
+def _own(values):
+    """Arrays a loop may update in place: copies of the caller's, no two the same."""
+    return [np.array(v, copy=True, order="C") if isinstance(v, np.ndarray) else v for v in values]
+
+
+def _distinct(values):
+    """Loop results: one carried array may not be two carries."""
+    out, seen = [], set()
+    for v in values:
+        if isinstance(v, np.ndarray) and id(v) in seen:
+            v = v.copy()
+        seen.add(id(v))
+        out.append(v)
+    return out
 
 
 def _fresh(results, args):
@@ -117,10 +135,10 @@ def _while_abstract(*avals, cond, body, n_carry):
 
 @while_p.def_impl
 def _while_impl(*args, cond, body, n_carry):
-    test, step = _interpreter(cond), _interpreter(body)
-    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    test, step = _interpreter(cond), _interpreter(body, tuple(range(n_carry)))
+    carry, consts = _own(args[:n_carry]), list(args[n_carry:])
     while bool(test(*carry, *consts)[0]):
-        carry = step(*carry, *consts)
+        carry = _distinct(step(*carry, *consts))
     return _fresh(carry, args)
 
 
@@ -149,10 +167,10 @@ def _loop_abstract(*avals, body, start, step, n, n_carry):
 
 @loop_p.def_impl
 def _loop_impl(*args, body, start, step, n, n_carry):
-    run = _interpreter(body)
-    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    run = _interpreter(body, tuple(range(1, 1 + n_carry)))
+    carry, consts = _own(args[:n_carry]), list(args[n_carry:])
     for k in range(n):
-        carry = run(np.int64(start + k * step), *carry, *consts)
+        carry = _distinct(run(np.int64(start + k * step), *carry, *consts))
     return _fresh(carry, args)
 
 

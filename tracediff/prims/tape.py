@@ -30,10 +30,10 @@ loop_bwd_p = Primitive("loop_bwd", REGION, nout=-1)
 DYNAMIC = -1  # the length of a `while` loop's tape, known at run time
 
 
-def _interp(region: IR):
+def _interp(region: IR, donate: tuple = ()):
     from .control import _interpreter
 
-    return _interpreter(region)
+    return _interpreter(region, donate)
 
 
 # --- loop_fwd --------------------------------------------------------------------------
@@ -50,21 +50,23 @@ def _fwd_abstract(*avals, cond, body, mode, start, step, n, n_carry, n_counter, 
 
 @loop_fwd_p.def_impl
 def _fwd_impl(*args, cond, body, mode, start, step, n, n_carry, n_counter, primal=None):
-    run = _interp(body)
-    carry, consts = list(args[:n_carry]), list(args[n_carry:])
+    from .control import _distinct, _own
+
+    run = _interp(body, tuple(range(n_counter, n_counter + n_carry)))
+    carry, consts = _own(args[:n_carry]), list(args[n_carry:])
     rows = []
     k = 0
     if mode == "count":
         for k in range(n):
             out = run(*([np.int64(start + k * step)] if n_counter else []), *carry, *consts)
-            carry, res = out[:n_carry], out[n_carry:]
+            carry, res = _distinct(out[:n_carry]), [np.array(r, copy=True) for r in out[n_carry:]]
             rows.append(res)
         k = n
     else:
         test = _interp(cond)
         while bool(test(*carry, *consts)[0]):
             out = run(*carry, *consts)
-            carry, res = out[:n_carry], out[n_carry:]
+            carry, res = _distinct(out[:n_carry]), [np.array(r, copy=True) for r in out[n_carry:]]
             rows.append(res)
             k += 1
     n_res = len(body.outvars) - n_carry
@@ -133,12 +135,15 @@ def _acc_zeros(body, ct_of):
 
 @loop_bwd_p.def_impl
 def _bwd_impl(count, *args, body, n_res, n_consts, n_ct, ct_of, acc_of, n):
-    run = _interp(body)
+    from .control import _distinct, _own
+
+    n_state = len(args) - n_res - n_consts + len(acc_of)
+    run = _interp(body, tuple(range(n_res + n_consts, n_res + n_consts + n_state)))
     tapes, consts = args[:n_res], args[n_res : n_res + n_consts]
-    ct = list(args[n_res + n_consts :])
+    ct = _own(args[n_res + n_consts :])
     acc = _acc_zeros(body, ct_of)
     for k in range(int(count) - 1, -1, -1):
-        out = run(*[t[k] for t in tapes], *consts, *ct, *acc)
+        out = _distinct(run(*[t[k] for t in tapes], *consts, *ct, *acc))
         new = out[: len(ct_of)]
         ct = [new[ct_of.index(i)] if i in ct_of else np.zeros_like(c) for i, c in enumerate(ct)]
         acc = out[len(ct_of) :]
@@ -210,21 +215,25 @@ def split_body(body: IR, wrt: list[bool], n_keep: int, n_lead: int = 0):
     for a in [x for e in bwd for x in e.inputs] + list(grads):
         if type(a) is Var and (a in fwd_defined or (a in ins and a not in invariant)) and a not in used:
             used.append(a)
-    residuals = used
-    f = IR(list(ins), fwd, list(v.outvars[:m]) + residuals)
+    from ..core import Eqn
     from ..passes.dce import dce
 
-    f = dce(f)
-    # G reads the residuals (fresh variables) and the invariants
+    residuals, remat = _choose_residuals(used, fwd, ins, invariant, set(ins[:n_lead]))
+    f = dce(IR(list(ins), fwd, list(v.outvars[:m]) + residuals))
+    # G reads the residuals (fresh variables) and the invariants, and recomputes
+    # the large values it needs from taped inputs (fresh variables too)
     ren = {r: Var(r.aval) for r in residuals}
     inv_list = list(ins[n_in - n_keep :])
 
     def sub(a):
         return ren.get(a, a) if type(a) is Var else a
 
-    from ..core import Eqn
-
-    g_eqns = [Eqn(e.prim, tuple(sub(a) for a in e.inputs), e.outvars, e.params, e.src, e.phase) for e in bwd]
+    g_eqns = []
+    for e in remat:
+        outs = tuple(Var(o.aval) for o in e.outvars)
+        ren.update(zip(e.outvars, outs))
+        g_eqns.append(Eqn(e.prim, tuple(sub(a) for a in e.inputs), outs, e.params, e.src, "bwd"))
+    g_eqns += [Eqn(e.prim, tuple(sub(a) for a in e.inputs), e.outvars, e.params, e.src, e.phase) for e in bwd]
     wrt_idx = [i for i, w in enumerate(wrt) if w]
     n_carry_in = n_in - n_keep
     ct_of = [i for i in wrt_idx if n_lead <= i < n_carry_in]
@@ -239,6 +248,78 @@ def split_body(body: IR, wrt: list[bool], n_keep: int, n_lead: int = 0):
         tuple(i - n_lead for i in ct_of),
         tuple(i - n_carry_in for i in acc_of),
     )
+
+
+def _nbytes(a) -> int:
+    return a.aval.size * a.aval.dtype.itemsize
+
+
+def _cheap_from_counter(r, made, counter: set, invariant: set) -> list | None:
+    """The scalar equations computing r from the loop counter and loop invariants
+    (index arithmetic, x[i] of an invariant x), or None if r needs more."""
+    need, todo, seen = [], [r], set()
+    while todo:
+        a = todo.pop()
+        if type(a) is not Var or a in seen or a in invariant or a in counter:
+            continue
+        seen.add(a)
+        e = made.get(a)
+        if (
+            e is None
+            or any(o.aval.size != 1 for o in e.outvars)
+            or e.prim.kind not in ("elementwise", "indexing")
+        ):
+            return None
+        need.append(e)
+        todo.extend(e.inputs)
+    return need
+
+
+def _choose_residuals(used: list, fwd: list, ins: list, invariant: set, counter: set = frozenset()):
+    """What a loop's tape holds: the values the backward reads (`used`), except that
+    scalars computed from the counter and invariants alone are recomputed from the
+    taped counter, and where cheaper, large values are recomputed from the carried
+    inputs they come from (an elementwise chain over a carried array tapes the array
+    once, not each intermediate). Returns (residuals, equations to recompute)."""
+    made = {o: e for e in fwd for o in e.outvars}
+    order = {id(e): k for k, e in enumerate(fwd)}
+    remat: list = []
+    if counter:
+        kept = []
+        for r in used:
+            eqs = _cheap_from_counter(r, made, counter, invariant) if r.aval.size == 1 else None
+            if eqs is None or not eqs:
+                kept.append(r)
+            else:
+                remat += [e for e in eqs if e not in remat]
+        if remat:
+            used = kept + [c for c in counter if c not in kept]
+    large = [r for r in used if r.aval.size > 1 and r not in ins]
+    if not large:
+        return used, sorted(remat, key=lambda e: order[id(e)])
+    need, sources, seen = [], [], set()
+
+    def visit(a):
+        if type(a) is not Var or a in seen:
+            return
+        seen.add(a)
+        e = made.get(a)
+        if e is None:
+            if a in ins and a not in invariant and a not in sources:
+                sources.append(a)
+            return
+        for x in e.inputs:
+            visit(x)
+        if e not in need:
+            need.append(e)
+
+    for r in large:
+        visit(r)
+    kept = [r for r in used if r not in large]
+    new = kept + [s for s in sources if s not in kept]
+    if sum(map(_nbytes, new)) >= sum(map(_nbytes, used)):
+        return used, sorted(remat, key=lambda e: order[id(e)])
+    return new, sorted(remat + [e for e in need if e not in remat], key=lambda e: order[id(e)])
 
 
 class LoopKey:
