@@ -12,6 +12,7 @@ import pytest
 
 import tracediff as td
 from tracediff.prims.control import cond_p, loop_p, while_p
+from tracediff.prims.scan import scan_p
 
 
 def _prims(ir):
@@ -103,9 +104,12 @@ def test_while_value_and_reverse_gradient():
         assert np.isclose(grad(4.0), 0.25, rtol=1e-9)
 
 
-def test_while_forward_mode_raises_clearly():
-    with pytest.raises(td.TracediffError, match="second-order|forward mode"):
-        td.jvp(newton_sqrt, (4.0,), (1.0,))
+def test_while_forward_mode_and_second_order():
+    y, t = td.jvp(newton_sqrt, (4.0,), (1.0,))
+    assert np.isclose(y, 2.0) and np.isclose(t, 0.25, rtol=1e-9)
+    for hess in (td.grad(td.grad(newton_sqrt)), td.jit(td.grad(td.grad(newton_sqrt)))):
+        assert np.isclose(hess(4.0), -1 / 32, rtol=1e-9)  # d2/dc2 sqrt(c) = -c**-1.5 / 4
+    assert scan_p in _prims(td.make_ir(td.grad(td.grad(newton_sqrt)), 4.0))
 
 
 def test_loop_appending_to_a_list_is_unrolled():
@@ -277,3 +281,152 @@ def test_and_or_not_on_traced_values():
     assert _both(f, np.ones(3)) == 1.0
     assert _both(f, -np.ones(3) * 0.1) == -1.0
     assert _both(f, -np.ones(3)) == 1.0
+
+
+# --- loops differentiate to any order, with checkpoints if asked ----------------------
+
+
+def rnn(x, w):
+    h = np.zeros(x.shape[1])
+    for t in range(x.shape[0]):  # a counted loop (not unrolled)
+        h = np.tanh(w * h + x[t])
+    return np.sum(h * h)
+
+
+def spring(p0, k):
+    p, v, t = p0, np.zeros_like(p0), 0.0
+    while t < 3.0:  # an adaptive step: the trip count depends on the values
+        a = -k * p - 0.1 * v * np.abs(v)
+        dt = 0.2 / (1.0 + np.max(np.abs(a)))
+        v = v + dt * a
+        p = p + dt * v
+        t = t + dt
+    return np.sum(p * p) + np.sum(v * v)
+
+
+def nested(x, w):
+    s = x * 1.0
+    for i in range(12):
+        while np.sum(s * s) > 1.0:  # a while loop inside a counted one
+            s = s * w
+        s = s + 0.3 * np.sin(s + i)
+    return np.sum(s * s)
+
+
+def _scan_rows(ir) -> list[int]:
+    """The leading dimension of every array a scan stacks (its tapes), in all regions."""
+    out = []
+    for e in ir.eqns:
+        if e.prim is scan_p:
+            out += [v.aval.shape[0] for v in e.outvars[e.params["n_carry"] + 1 :]]
+        for v in e.params.values():
+            for sub in v if isinstance(v, tuple) else (v,):
+                if hasattr(sub, "eqns"):
+                    out += _scan_rows(sub)
+    return out
+
+
+LOOP_CASES = [
+    (rnn, (np.random.default_rng(0).uniform(-1, 1, (50, 3)), 0.7)),
+    (spring, (np.random.default_rng(1).standard_normal(6), np.float64(2.0))),
+    (nested, (np.array([0.9, -0.4, 0.7]), 0.6)),
+]
+
+
+@pytest.mark.parametrize("f, args", LOOP_CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_loops_differentiate_to_second_order(f, args):
+    td.check_grads(f, args, order=2)
+    hess = td.grad(td.grad(f, argnums=1), argnums=1)
+    np.testing.assert_allclose(td.jit(hess)(*args), hess(*args), rtol=1e-10)
+    assert scan_p in _prims(td.make_ir(hess, *args))
+
+
+@pytest.mark.parametrize("k", [1, 7, 10])
+@pytest.mark.parametrize("f, args", LOOP_CASES, ids=lambda c: getattr(c, "__name__", ""))
+def test_loop_checkpoints_give_the_same_gradient(f, args, k):
+    want = td.grad(f, argnums=(0, 1))(*args)
+    for g in (
+        td.grad(f, argnums=(0, 1), loop_checkpoint=k),
+        td.jit(td.grad(f, argnums=(0, 1), loop_checkpoint=k)),
+    ):
+        for a, b in zip(g(*args), want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    if k == 7:  # and they differentiate again
+        g2 = td.grad(td.grad(f, argnums=1, loop_checkpoint=k), argnums=1)
+        np.testing.assert_allclose(g2(*args), td.grad(td.grad(f, argnums=1), argnums=1)(*args), rtol=1e-10)
+
+
+def test_loop_checkpoints_bound_the_tape():
+    x = np.random.default_rng(2).uniform(-1, 1, (1000, 3))
+    plain = td.make_ir(td.grad(rnn, argnums=1), x, 0.5)
+    assert 1000 in _scan_rows(plain)  # a tape row per iteration
+    ir = td.make_ir(td.grad(rnn, argnums=1, loop_checkpoint=25), x, 0.5)
+    rows = _scan_rows(ir)
+    assert 40 in rows and all(r in (40, -1) for r in rows), rows  # a checkpoint per block
+    np.testing.assert_allclose(
+        td.jit(td.grad(rnn, argnums=1, loop_checkpoint=25))(x, 0.5),
+        td.grad(rnn, argnums=1)(x, 0.5),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
+def test_loop_checkpoint_must_be_a_positive_int(bad):
+    with pytest.raises(TypeError, match="loop_checkpoint must be a positive int"):
+        td.grad(rnn, loop_checkpoint=bad)
+
+
+def _body_prims(ir, prim) -> list:
+    """The primitives inside the bodies of `prim` equations (fused regions opened)."""
+    return [p for e in ir.eqns if e.prim is prim for p in _prims(e.params["body"])]
+
+
+def test_loop_invariant_code_is_hoisted():
+    def f(x, c):
+        for i in range(20):
+            x = x * np.exp(c) + np.sum(np.cos(c)) * i  # exp(c) and the sum: loop invariants
+        return x
+
+    x, c = np.linspace(0.0, 1.0, 5), np.linspace(-1.0, 0.5, 5)
+    ir = td.make_ir(td.jit(f), x, c, stage="optimized")
+    inside = {p.name for p in _body_prims(ir, loop_p)}
+    assert not inside & {"exp", "cos", "reduce_sum"}, inside
+    _both(f, x, c)
+    td.check_grads(f, (x, c), order=1)
+
+
+def test_dead_loop_values_are_pruned():
+    def f(x, w):
+        y, n = x * 1.0, x * 0.0
+        for i in range(100):
+            y = np.sin(y * w)
+            n = n + y * y  # never read afterwards: the loop stops carrying it
+        return np.sum(y)
+
+    x = np.linspace(0.1, 1.0, 4)
+    ir = td.make_ir(td.jit(f), x, 0.9, stage="optimized")
+    (loop,) = [e for e in ir.eqns if e.prim is loop_p]
+    assert loop.params["n_carry"] == 1
+    # forward mode through the loop carries tangents, not the sums of the invariants' cotangents
+    jv = td.make_ir(td.jit(lambda x, t: td.jvp(f, (x, 0.9), (t, 0.0))[1]), x, x, stage="optimized")
+    scans = [e for e in jv.eqns if e.prim is scan_p]
+    assert scans and all(e.params["n_carry"] <= 2 for e in scans), [e.params["n_carry"] for e in scans]
+    np.testing.assert_allclose(
+        td.jit(lambda x, t: td.jvp(f, (x, 0.9), (t, 0.0))[1])(x, x),
+        td.jvp(f, (x, 0.9), (x, 0.0))[1],
+        rtol=1e-12,
+    )
+
+
+def test_dump_shows_the_converted_python():
+    def helper(v):
+        return np.maximum(v, 0.0)
+
+    def f(x):
+        if np.sum(x) > 0:
+            x = helper(x)
+        return np.sum(x)
+
+    text = td.dump(td.grad(f), np.ones(3), stage="python")
+    assert "_td_.if_stmt(" in text and "def f(x):" in text and "def helper(v):" in text
+    assert "== python ==" in td.dump(f, np.ones(3), stage="all")

@@ -280,12 +280,12 @@ SPECS = [
     Spec("index_check", _index_check_fn, normal, shapes=((5,),)),
     # control flow (the branch taken depends on the seeded values; tests/test_dynamic.py takes both)
     Spec("cond", _cond_fn, normal),
-    # a compiled loop's adjoint (loop_fwd, loop_bwd) differentiates once more only unrolled
+    # a compiled loop's adjoint is a taping scan and a reverse scan; they differentiate
+    # again (to third order here)
     Spec("loop", _loop_fn, normal, shapes=((5,), ())),
-    Spec("loop_fwd", _loop_fn, normal, shapes=((5,),)),
-    Spec("loop_bwd", _loop_fn, normal, shapes=((5,),)),
-    # reverse mode only, first order (grad of grad through `while`: not yet)
-    Spec("while", _while_fn, normal, shapes=((5,), ()), order=1, modes=("rev",)),
+    Spec("scan", lambda x: td.grad(lambda z: np.sum(_loop_fn(z) ** 2))(x) * x, normal, shapes=((5,),)),
+    Spec("scan", lambda x: td.grad(lambda z: np.sum(_while_fn(z) ** 2))(x) * x, normal, shapes=((5,),)),
+    Spec("while", _while_fn, normal, shapes=((5,), ())),
 ]
 
 

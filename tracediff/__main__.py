@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     d.add_argument("target", metavar="FILE.py:FUNC")
     d.add_argument("--arg", action="append", default=[], metavar="NAME=DTYPE[SHAPE]")
     d.add_argument("--grad", default=None, metavar="0,1", help="differentiate w.r.t. these arguments")
-    d.add_argument("--stage", default="traced", choices=("traced", "optimized", "source", "all"))
+    d.add_argument("--stage", default="traced", choices=("python", "traced", "optimized", "source", "all"))
     d.add_argument("--target", dest="backend", default="cpu", choices=("cpu", "cuda"))
     d.add_argument(
         "--format",

@@ -20,6 +20,7 @@ import numpy as np
 from .core import IR, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
+from .prims.scan import DYNAMIC
 from .prims.shape import broadcast_p
 from .tracing import Tracer, bind, current_builder, phase_context, src_context, trace
 
@@ -81,7 +82,10 @@ def _reverse_sweep(ir, env, read, cts, wrt, active):
         if c.shape != v.aval.shape or c.dtype != v.aval.dtype:
             raise ADError(f"internal error: the VJP of {who} gave a cotangent {c.aval} for a value {v.aval}")
         prev = ct_env.get(v)
-        ct_env[v] = c if prev is None else prev + c
+        if DYNAMIC in v.aval.shape:  # a loop's tape: its reader (a scan) adds the terms row by row
+            ct_env[v] = (prev or ()) + (c,)
+        else:
+            ct_env[v] = c if prev is None else prev + c
 
     out_src = {v: e.src for e in ir.eqns for v in e.outvars}
     for o, c in zip(ir.outvars, cts):
@@ -100,7 +104,8 @@ def _reverse_sweep(ir, env, read, cts, wrt, active):
             if e.prim.nout == 1:
                 in_cts = e.prim.vjp(cts_out[0], ans[0], *ins, **e.params)
             else:
-                cts_out = [zeros(v.aval) if c is None else c for c, v in zip(cts_out, e.outvars)]
+                if not getattr(e.prim, "symbolic_zeros", False):
+                    cts_out = [zeros(v.aval) if c is None else c for c, v in zip(cts_out, e.outvars)]
                 in_cts = e.prim.vjp(cts_out, ans, *ins, **e.params)
             for a, c in zip(e.inputs, in_cts):
                 if c is not None and type(a) is Var and a in active:

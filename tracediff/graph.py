@@ -205,8 +205,8 @@ def check_format(stage: str, fmt: str) -> None:
     allowed = ("traced", "optimized", "all") if fmt == "dot" else ("traced", "optimized")
     if stage not in allowed:
         msg = f"dump: format={fmt!r} draws the IR, so stage must be {', '.join(map(repr, allowed))}; got {stage!r}"
-        if stage == "source":
-            msg += " (the generated source has no picture: use format='text')"
+        if stage in ("source", "python"):
+            msg += " (source code has no picture: use format='text')"
         elif stage == "all":
             msg += " (one image per stage; format='dot' gives both digraphs, one after the other)"
         raise ValueError(msg)

@@ -39,7 +39,8 @@ def dump(
     format: str = "text",
     **kwargs: Any,
 ) -> DumpText | str | bytes:
-    """One stage of `fn` at these arguments: "traced", "optimized", "source" or "all".
+    """One stage of `fn` at these arguments: "python" (the function's Python after
+    control-flow conversion), "traced", "optimized", "source" or "all".
 
     `format="text"` (the default) gives the text of the stage. `format="dot"`
     gives a Graphviz digraph of the "traced" or "optimized" program; for "all",
@@ -62,6 +63,14 @@ def dump(
         out = render(dot, format)
         return out.decode("utf-8") if format == "svg" else out
     parts = []
+    if stage in ("python", "all"):
+        from .pyconv import converted_source
+
+        src = converted_source(t.base)
+        if src is not None or stage == "python":
+            parts.append(
+                ("python", src or f"# {_name(t.base)} was traced as written (its source is not readable)")
+            )
     if stage in ("traced", "all"):
         parts.append(("traced", str(entry.traced_ir)))
     if stage in ("optimized", "all"):
@@ -79,7 +88,9 @@ def dump(
                     "dump(stage='source'): the compiled backends are not built yet"
                 ) from None
     if not parts:
-        raise ValueError(f"dump: stage must be 'traced', 'optimized', 'source' or 'all', got {stage!r}")
+        raise ValueError(
+            f"dump: stage must be 'python', 'traced', 'optimized', 'source' or 'all', got {stage!r}"
+        )
     if len(parts) == 1:
         return DumpText(parts[0][1])
     return DumpText("\n\n".join(f"== {name} ==\n{txt}" for name, txt in parts))

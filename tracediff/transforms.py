@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from .interpret import Interpreter, eval_ir
 from .numpy_api import astype, aval_of
 from .passes.pipeline import optimize
 from .prims.elementwise import convert_p
+from .prims.scan import LOOP_CHECKPOINT
 from .staging import (
     Entry,
     Transformed,
@@ -88,10 +90,13 @@ def _wrt_trees(info, nums):
 class Grad(Transformed):
     kind = "grad"
 
-    def __init__(self, fun, argnums=0, has_aux=False, with_value=False):
-        argnums = argnums_spec(argnums, "value_and_grad" if with_value else "grad")
-        super().__init__(fun, (argnums, has_aux, with_value))
+    def __init__(self, fun, argnums=0, has_aux=False, with_value=False, loop_checkpoint=None):
+        what = "value_and_grad" if with_value else "grad"
+        argnums = argnums_spec(argnums, what)
+        loop_checkpoint = _loop_checkpoint(loop_checkpoint, what)
+        super().__init__(fun, (argnums, has_aux, with_value, loop_checkpoint))
         self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
+        self.loop_checkpoint = loop_checkpoint
         self.kind = "value_and_grad" if with_value else "grad"
 
     def _build(self, args, kwargs) -> Entry:
@@ -129,7 +134,8 @@ class Grad(Transformed):
                 "use td.vjp or td.jacobian for non-scalar outputs" + at(user_src())
             )
         seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
-        full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
+        with loop_checkpoints(self.loop_checkpoint):
+            full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
         n_out = len(ir.outvars)
         by_arg: dict[int, list] = {i: [] for i in nums}
         weak_by_arg: dict[int, list] = {i: [] for i in nums}
@@ -171,18 +177,56 @@ def _tree_txt(td) -> str:
     )
 
 
-def grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """Gradient of a scalar-valued `fun` with respect to `argnums`."""
-    if fun is None:
-        return lambda f: Grad(f, argnums, has_aux)
-    return Grad(fun, argnums, has_aux)
+def _loop_checkpoint(k, what: str) -> int | None:
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise TypeError(
+            f"{what}: loop_checkpoint must be a positive int (iterations per checkpoint), got {k!r}"
+        )
+    return int(k)
 
 
-def value_and_grad(fun: Callable | None = None, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """`(value, grad)`; with `has_aux`, `((value, aux), grad)`."""
+@contextlib.contextmanager
+def loop_checkpoints(k: int | None):
+    """While reverse mode traces: a loop of more than k iterations keeps its carried
+    values every k iterations instead of a tape row per iteration."""
+    token = LOOP_CHECKPOINT.set(k)
+    try:
+        yield
+    finally:
+        LOOP_CHECKPOINT.reset(token)
+
+
+def grad(
+    fun: Callable | None = None,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    loop_checkpoint: int | None = None,
+):
+    """Gradient of a scalar-valued `fun` with respect to `argnums`.
+
+    `loop_checkpoint=k`: reverse mode through a `for`/`while` loop of more than k
+    iterations keeps the loop's carried values every k iterations and recomputes
+    the iterations in between when it goes back, instead of keeping what each
+    iteration's derivative needs: memory O(n/k + k) rather than O(n) for a loop of
+    n iterations, for one more run of the loop.
+    """
     if fun is None:
-        return lambda f: Grad(f, argnums, has_aux, with_value=True)
-    return Grad(fun, argnums, has_aux, with_value=True)
+        return lambda f: Grad(f, argnums, has_aux, loop_checkpoint=loop_checkpoint)
+    return Grad(fun, argnums, has_aux, loop_checkpoint=loop_checkpoint)
+
+
+def value_and_grad(
+    fun: Callable | None = None,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    loop_checkpoint: int | None = None,
+):
+    """`(value, grad)`; with `has_aux`, `((value, aux), grad)`; `loop_checkpoint` as in `grad`."""
+    if fun is None:
+        return lambda f: Grad(f, argnums, has_aux, with_value=True, loop_checkpoint=loop_checkpoint)
+    return Grad(fun, argnums, has_aux, with_value=True, loop_checkpoint=loop_checkpoint)
 
 
 # TRACEDIFF_MATH=libm makes scalar library calls the default of td.jit (tests run both)
@@ -282,8 +326,10 @@ def _run(ir: IR, args: list) -> list:
     return Interpreter(ir)(*args)
 
 
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
-    """`(out, vjp_fn)`; `vjp_fn(cotangent)` returns a tuple, one entry per primal."""
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False, loop_checkpoint: int | None = None):
+    """`(out, vjp_fn)`; `vjp_fn(cotangent)` returns a tuple, one entry per primal;
+    `loop_checkpoint` as in `grad`."""
+    loop_checkpoint = _loop_checkpoint(loop_checkpoint, "vjp")
     ir, out_tree, info = stage(fun, primals, {})
     captured = info["captured"]
     n_extra = len(captured)
@@ -293,7 +339,8 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False):
     dyn = [info["leaves"][k] for k in info["dyn_pos"]] + list(captured)
     outs = _run(optimize(ir), dyn)
     main_ir = IR(ir.invars, ir.eqns, ir.outvars[:n_main])
-    back = optimize(vjp_ir(main_ir, mask + [False] * n_extra))
+    with loop_checkpoints(loop_checkpoint):
+        back = optimize(vjp_ir(main_ir, mask + [False] * n_extra))
     out_avals = [v.aval for v in main_ir.outvars]
     fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
     outs = [f(o) for f, o in zip(fix, outs)]

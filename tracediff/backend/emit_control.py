@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import IR, Var
-from .literals import dtype_ctor, literal
+from .literals import dtype_ctor
 
 
 class ControlFlowEmitter:
@@ -109,91 +109,91 @@ class ControlFlowEmitter:
         if carry:
             self.emit(f"{', '.join(carry)} = {', '.join(res)}", 2)
 
-    def op_loop_fwd(self, e, *ops, cond, body, mode, start, step, n, n_carry, n_counter, primal=None):
-        carry, consts, clays = self._carry_init(e, ops, n_carry)
+    def op_scan(
+        self,
+        e,
+        *ops,
+        body,
+        cond,
+        length,
+        reverse,
+        start,
+        step,
+        n_counter,
+        n_xs,
+        n_carry,
+        primal=None,
+        remat=False,
+    ):
+        dyn = length is None and cond is None
+        count_op = ops[0] if dyn else None
+        ops = ops[1:] if dyn else ops
+        xs = [self.atom(a) for a in ops[:n_xs]]
+        carry, consts, clays = self._carry_init(e, ops[n_xs:], n_carry)
         count = self.out_named(e.outvars[n_carry])
-        res_avals = [v.aval for v in body.outvars[n_carry:]]
-        tapes = [self.out_named(v) for v in e.outvars[n_carry + 1 :]]
-        cap = str(n) if mode == "count" else "16"
-        for t, a in zip(tapes, res_avals):
+        ys = [self.out_named(v) for v in e.outvars[n_carry + 1 :]]
+        row_avals = [v.aval for v in body.outvars[n_carry:]]
+        if cond is not None:
+            cap, n_rows = "16", 16
+        else:
+            cap = str(length) if length is not None else self.atom(count_op)
+            n_rows = length if length is not None else 0
+        self.emit(f"{count} = np.int64({cap if cond is None else 0})")
+        for t, a in zip(ys, row_avals):
             self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})")
             call = self.target.fresh_array_call
-            if (
-                call
-                and (n if mode == "count" else 16) * a.size * a.dtype.itemsize
-                >= self.target.fresh_array_min_bytes
-            ):
+            if call and n_rows * a.size * a.dtype.itemsize >= self.target.fresh_array_min_bytes:
                 self.emit(call.format(t))
-        self.emit(f"{count} = np.int64(0)")
         bind = carry + consts
         lays = ["C"] * len(carry) + clays
-        if mode == "count":
-            i = self.name.fresh("it")
-            self.emit(f"for {i}_ in range({n}):")
-            self.emit(f"{i} = np.int64({start} + {i}_ * {step})", 2)
-            if n_counter:
-                bind, lays = [i] + bind, ["C"] + lays
+        k = self.name.fresh("k")
+        if cond is None:
+            self.emit(f"for {k} in range({count} - 1, -1, -1):" if reverse else f"for {k} in range({count}):")
         else:
+            self.emit(f"{k} = {count}")
             self.emit("while True:")
             lines, (test,) = self.block(cond, bind, lays)
             self.lines.extend(lines)
             self.emit(f"if not {test}:", 2)
             self.emit("break", 3)
+        rows = []
+        for j, x in enumerate(xs):
+            r = f"{x}_r{j}"
+            self.emit(f"{r} = {x}[{k}]", 2)
+            rows.append(r)
+        lead = []
+        if n_counter:
+            i = self.name.fresh("it")
+            self.emit(f"{i} = np.int64({start} + {k} * {step})", 2)
+            lead = [i]
+        c0 = n_counter + n_xs
         lines, res = self.block(
-            body, bind, lays, owned=body.invars[n_counter : n_counter + n_carry], n_fresh=n_carry
+            body,
+            lead + rows + bind,
+            ["C"] * (len(lead) + len(rows)) + lays,
+            owned=body.invars[c0 : c0 + n_carry],
+            n_fresh=n_carry,
         )
         self.lines.extend(lines)
-        if mode != "count" and tapes:  # a while loop's tapes grow by doubling
-            self.emit(f"if {count} == {tapes[0]}.shape[0]:", 2)
-            for t in tapes:
+        if not (lines or rows or lead or ys or carry or cond is not None):
+            self.emit("pass", 2)
+        if cond is not None and ys:  # a while loop's ys grow by doubling
+            self.emit(f"if {k} == {ys[0]}.shape[0]:", 2)
+            for t in ys:
                 self.emit(f"{t}_g = np.empty(({t}.shape[0] * 2,) + {t}.shape[1:], {t}.dtype)", 3)
-                self.emit(f"{t}_g[: {count}] = {t}", 3)
+                self.emit(f"{t}_g[: {k}] = {t}", 3)
                 self.emit(f"{t} = {t}_g", 3)
-        for t, r in zip(tapes, res[n_carry:]):
-            self.emit(f"{t}[{count}] = {r}", 2)
-        self.emit(f"{count} += 1", 2)
+        for t, r in zip(ys, res[n_carry:]):
+            self.emit(f"{t}[{k}] = {r}", 2)
+        if cond is not None:
+            self.emit(f"{k} += 1", 2)
         if carry:
             self.emit(f"{', '.join(carry)} = {', '.join(res[:n_carry])}", 2)
+        if cond is not None:
+            self.emit(f"{count} = {k}")
+            for t in ys:
+                self.emit(f"{t} = {t}[:{k}]")
 
     def out_named(self, v) -> str:
         self.layout[v] = "C"
         return self.name(v)
-
-    def op_loop_bwd(self, e, count, *ops, body, n_res, n_consts, n_ct, ct_of, acc_of, n):
-        tapes = [self.atom(a) for a in ops[:n_res]]
-        consts, clays = self._operands(ops[n_res : n_res + n_consts])
-        cts = []
-        for v, a in zip(e.outvars[:n_ct], ops[n_res + n_consts :]):
-            c = self.out_named(v)
-            s = self.atom(a)
-            self.emit(f"{c} = np.ascontiguousarray({s}).copy()" if v.aval.ndim else f"{c} = {s}")
-            cts.append(c)
-        accs = []
-        for v in e.outvars[n_ct:]:
-            c = self.out_named(v)
-            z = literal(0, v.aval.dtype)
-            self.emit(
-                f"{c} = np.zeros({tuple(v.aval.shape)}, {dtype_ctor(v.aval.dtype)})"
-                if v.aval.ndim
-                else f"{c} = {z}"
-            )
-            accs.append(c)
-        k = self.name.fresh("k")
-        self.emit(f"for {k} in range({self.atom(count)} - 1, -1, -1):")
-        rows = []
-        for j, t in enumerate(tapes):
-            r = f"{t}_r{j}"
-            self.emit(f"{r} = {t}[{k}]", 2)
-            rows.append(r)
-        lines, res = self.block(
-            body,
-            rows + consts + cts + accs,
-            ["C"] * len(rows) + clays + ["C"] * (len(cts) + len(accs)),
-            owned=body.invars[n_res + n_consts :],
-        )
-        self.lines.extend(lines)
-        new = {i: res[j] for j, i in enumerate(ct_of)}
-        targets = [cts[i] for i in sorted(new)] + accs
-        values = [new[i] for i in sorted(new)] + res[len(ct_of) :]
-        if targets:
-            self.emit(f"{', '.join(targets)} = {', '.join(values)}", 2)

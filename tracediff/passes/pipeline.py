@@ -7,11 +7,11 @@ import time
 
 from ..core import IR, Eqn
 from ..prims.control import cond_p, loop_p, while_p
-from ..prims.tape import loop_bwd_p, loop_fwd_p
+from ..prims.scan import scan_p
 from .boundary import fresh_outputs
 from .dce import dce
 from .fuse import fuse
-from .loops import merge_primal_loops
+from .loops import hoist_invariants, merge_primal_loops, prune_loops
 from .simplify import cse, simplify
 from .stats import program_stats
 from .verify import verify
@@ -26,6 +26,8 @@ PASSES = [
     ("simplify", simplify),
     ("cse", cse),
     ("dce", dce),
+    ("prune loops", prune_loops),
+    ("hoist", hoist_invariants),
     ("boundary", fresh_outputs),
     ("fuse", fuse),
 ]
@@ -33,7 +35,7 @@ PASSES = [
 ESSENTIAL = [("dce", dce), ("boundary", fresh_outputs)]
 
 
-CONTROL = (cond_p, while_p, loop_p, loop_fwd_p, loop_bwd_p)
+CONTROL = (cond_p, while_p, loop_p, scan_p)
 
 
 def optimize(ir: IR, enabled: bool | None = None) -> IR:

@@ -12,7 +12,7 @@ holding its regions (sub-programs) in its params.
 
 The interpreter runs regions with NumPy; a backend writes them as real `if`,
 `while` and `for` statements. Reverse mode of `cond` is a `cond` of the
-branches' adjoints.
+branches' adjoints; a loop's is that of the equivalent `scan` (prims/scan.py).
 """
 
 from __future__ import annotations
@@ -144,9 +144,17 @@ def _while_impl(*args, cond, body, n_carry):
 
 @while_p.def_vjp
 def _while_vjp(cts, ans, *args, cond, body, n_carry):
-    from .tape import loop_vjp
+    from .scan import LOOP_CHECKPOINT, checkpointed_vjp, scan_vjp
 
-    return loop_vjp(list(cts), args, body=body, cond=cond, mode="while", n_carry=n_carry, n_lead=0)
+    k = LOOP_CHECKPOINT.get()
+    if k:
+        return checkpointed_vjp(
+            [*cts, None], list(args), body=body, cond=cond, n=None, start=0, step=1, n_carry=n_carry, k=k
+        )
+    return scan_vjp(
+        [*cts, None], list(args), body=body, cond=cond, length=None, reverse=False,
+        start=0, step=1, n_counter=0, n_xs=0, n_carry=n_carry,
+    )  # fmt: skip
 
 
 # --- counted loop ---------------------------------------------------------------------
@@ -176,20 +184,17 @@ def _loop_impl(*args, body, start, step, n, n_carry):
 
 @loop_p.def_vjp
 def _loop_vjp(cts, ans, *args, body, start, step, n, n_carry):
-    from .tape import loop_vjp
+    from .scan import LOOP_CHECKPOINT, checkpointed_vjp, scan_vjp
 
-    return loop_vjp(
-        list(cts),
-        args,
-        body=body,
-        cond=None,
-        mode="count",
-        n_carry=n_carry,
-        n_lead=1,
-        start=start,
-        step=step,
-        n=n,
-    )
+    k = LOOP_CHECKPOINT.get()
+    if k and n > k:
+        return checkpointed_vjp(
+            [*cts, None], list(args), body=body, cond=None, n=n, start=start, step=step, n_carry=n_carry, k=k
+        )
+    return scan_vjp(
+        [*cts, None], list(args), body=body, cond=None, length=n, reverse=False,
+        start=start, step=step, n_counter=1, n_xs=0, n_carry=n_carry,
+    )  # fmt: skip
 
 
 def regions(params: dict) -> list[IR]:

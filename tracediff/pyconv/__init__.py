@@ -113,6 +113,10 @@ def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
         raise ConversionError("lambda not found by position")
     lam = found[0]
     ast.increment_lineno(lam, first - 1 - wrap)
+    for n in ast.walk(lam):  # the columns of the file (a lambda inside is found by them)
+        if getattr(n, "col_offset", None) is not None:
+            n.col_offset += shift - 4 * wrap
+            n.end_col_offset += shift - 4 * wrap
     node = _fn("_td_lambda_", [], [ast.copy_location(ast.Return(value=lam.body), lam.body)])
     node.args = lam.args
     node.args.defaults, node.args.kw_defaults = [], [None] * len(lam.args.kwonlyargs)
@@ -169,3 +173,30 @@ def _convert(fn: types.FunctionType) -> Callable:
     new.__td_converted__ = True
     SHOW_SOURCE[fn] = ast.unparse(node)
     return new
+
+
+def converted_source(fn: Callable) -> str | None:
+    """The Python that runs in place of `fn` while tracing, and that of the user
+    functions it calls by name (converted on their first call), or None."""
+    fn = getattr(fn, "__func__", fn)
+    todo, seen, parts = [fn], set(), []
+    while todo:
+        f = todo.pop(0)
+        if id(f) in seen or f not in SHOW_SOURCE:
+            continue
+        seen.add(id(f))
+        src = SHOW_SOURCE[f]
+        parts.append(
+            f"# {f.__qualname__} ({os.path.basename(f.__code__.co_filename)}:{f.__code__.co_firstlineno})\n{src}"
+        )
+        cells = {}
+        for n, c in zip(f.__code__.co_freevars, f.__closure__ or ()):
+            try:
+                cells[n] = c.cell_contents
+            except ValueError:  # a cell not filled yet
+                pass
+        for name in dict.fromkeys(n.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)):
+            g = cells.get(name, f.__globals__.get(name))
+            if isinstance(g, types.FunctionType) and g in SHOW_SOURCE:
+                todo.append(g)
+    return "\n\n".join(parts) if parts else None

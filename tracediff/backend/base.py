@@ -1,0 +1,144 @@
+"""What every emitter shares: targets, names, reductions' identities, dtype checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import IR, REGION, Eqn, Var
+from ..prims import reduce as rd
+from ..prims import shape as sh
+from ..prims.control import regions
+from .literals import dtype_ctor, literal
+
+INDEX_OPS = (sh.broadcast_p, sh.reshape_p, sh.unslice_p)
+REDUCTIONS = {
+    rd.reduce_sum_p: "sum",
+    rd.reduce_prod_p: "prod",
+    rd.reduce_max_p: "max",
+    rd.reduce_min_p: "min",
+}
+
+
+class EmitError(NotImplementedError):
+    pass
+
+
+def acc_dtype(kind: str, dt: np.dtype) -> np.dtype:
+    if dt == np.dtype(np.float32) and kind in ("sum", "prod"):
+        return np.dtype(np.float64)  # accumulate float32 sums in float64
+    if dt.kind in "biu" and kind in ("sum", "prod"):
+        return np.dtype(np.int64)
+    return dt
+
+
+def identity(kind: str, dt: np.dtype) -> str:
+    if kind == "sum":
+        return literal(0, dt)
+    if kind == "prod":
+        return literal(1, dt)
+    if dt.kind == "f":
+        return literal(-np.inf if kind == "max" else np.inf, dt)
+    info = np.iinfo(dt) if dt.kind in "iu" else None
+    if info is None:
+        return literal(kind == "min", dt)
+    return literal(info.min if kind == "max" else info.max, dt)
+
+
+def combine(kind: str, acc: str, v: str) -> str:
+    """Statement folding `v` into `acc` (NaN propagates as in NumPy)."""
+    if kind == "sum":
+        return f"{acc} += {v}"
+    if kind == "prod":
+        return f"{acc} *= {v}"
+    op = ">" if kind == "max" else "<"
+    return f"{acc} = {v} if ({v} {op} {acc} or {v} != {v}) else {acc}"
+
+
+@dataclass
+class Target:
+    name: str
+    decorator: str
+    header: list[str]
+    parallel_min_work: int = 1 << 15  # elements x operations per element
+    max_chunks: int = 32
+    scalar: dict = field(default_factory=dict)
+
+    math: str = "fast"  # "fast": vectorizable tracediff.backend.vmath; "libm": scalar calls
+    # a call made on each freshly allocated large array ({0}: its name), e.g. to ask for huge pages
+    fresh_array_call: str | None = None
+    fresh_array_min_bytes: int = 1 << 22
+
+    def scalar_code(self, prim, dt_out: np.dtype) -> str:
+        tpl = None
+        if self.math == "fast":
+            tpl = prim.scalar.get(f"fast:{np.dtype(dt_out).name}")
+        tpl = (
+            tpl
+            or prim.scalar.get(f"kind:{np.dtype(dt_out).kind}")
+            or prim.scalar.get(self.name)
+            or prim.scalar.get("any")
+        )
+        if tpl is None:
+            raise EmitError(f"{prim.name}: no scalar code for target {self.name}")
+        return tpl.replace("{dt}", dtype_ctor(dt_out))
+
+
+class Names:
+    def __init__(self, prefix: str):
+        self.prefix, self.n, self.map = prefix, 0, {}
+
+    def __call__(self, v: Var) -> str:
+        if v not in self.map:
+            self.map[v] = f"{self.prefix}{self.n}"
+            self.n += 1
+        return self.map[v]
+
+    def fresh(self, stem: str = "") -> str:
+        self.n += 1
+        return f"{stem or self.prefix}{self.n}"
+
+
+def _msg(text: str, e: Eqn) -> str:
+    return repr(text + (f" (at {e.src})" if e.src else ""))
+
+
+SUPPORTED_DTYPES = {
+    np.dtype(t)
+    for t in (
+        "float32",
+        "float64",
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+    )
+}
+
+
+def check_dtypes(ir: IR, target: str) -> None:
+    for e in ir.eqns:
+        if e.prim.kind == REGION:  # name the operation inside, not the region
+            for body in regions(e.params):
+                check_dtypes(body, target)
+        for v in list(e.inputs) + list(e.outvars):
+            if v.aval.dtype not in SUPPORTED_DTYPES:
+                raise TypeError(
+                    f"{e.prim.name}: dtype {v.aval.dtype} ({v.aval}) is not supported by target "
+                    f"{target!r}"
+                    + (f" (at {e.src})" if e.src else "")
+                    + "; use float32/float64, or target='interpret'"
+                )
+
+
+def _slice_txt(spec) -> str:
+    parts = []
+    for start, stop, step in spec:
+        parts.append(f"{start}:{'' if stop is None else stop}:{step}")
+    return ", ".join(parts)
