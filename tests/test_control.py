@@ -398,7 +398,7 @@ def test_loop_invariant_code_is_hoisted():
 def test_dead_loop_values_are_pruned():
     def f(x, w):
         y, n = x * 1.0, x * 0.0
-        for i in range(100):
+        for _ in range(100):
             y = np.sin(y * w)
             n = n + y * y  # never read afterwards: the loop stops carrying it
         return np.sum(y)
