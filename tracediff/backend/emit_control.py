@@ -133,17 +133,25 @@ class ControlFlowEmitter:
         count = self.out_named(e.outvars[n_carry])
         ys = [self.out_named(v) for v in e.outvars[n_carry + 1 :]]
         row_avals = [v.aval for v in body.outvars[n_carry:]]
-        if cond is not None:
-            cap, n_rows = "16", 16
+        if cond is not None:  # a while loop's ys grow by doubling from n_rows
+            n_rows = 16
+            big = max((a.size * a.dtype.itemsize for a in row_avals), default=0)
+            if big * 64 >= self.target.fresh_array_min_bytes:  # large rows: huge pages from the start
+                n_rows = max(n_rows, -(-self.target.fresh_array_min_bytes // big))
+            cap = str(n_rows)
         else:
             cap = str(length) if length is not None else self.atom(count_op)
             n_rows = length if length is not None else 0
         self.emit(f"{count} = np.int64({cap if cond is None else 0})")
+        call = self.target.fresh_array_call
         for t, a in zip(ys, row_avals):
             self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})")
-            call = self.target.fresh_array_call
-            if call and n_rows * a.size * a.dtype.itemsize >= self.target.fresh_array_min_bytes:
-                self.emit(call.format(t))
+            if call and length is not None:
+                if n_rows * a.size * a.dtype.itemsize >= self.target.fresh_array_min_bytes:
+                    self.emit(call.format(t))
+            elif call:  # a length known at run time
+                self.emit(f"if {t}.nbytes >= {self.target.fresh_array_min_bytes}:")
+                self.emit(call.format(t), 2)
         bind = carry + consts
         lays = ["C"] * len(carry) + clays
         k = self.name.fresh("k")
@@ -181,6 +189,9 @@ class ControlFlowEmitter:
             self.emit(f"if {k} == {ys[0]}.shape[0]:", 2)
             for t in ys:
                 self.emit(f"{t}_g = np.empty(({t}.shape[0] * 2,) + {t}.shape[1:], {t}.dtype)", 3)
+                if call:  # a large tape gets huge pages: fewer page faults on its first write
+                    self.emit(f"if {t}_g.nbytes >= {self.target.fresh_array_min_bytes}:", 3)
+                    self.emit(call.format(f"{t}_g"), 4)
                 self.emit(f"{t}_g[: {k}] = {t}", 3)
                 self.emit(f"{t} = {t}_g", 3)
         for t, r in zip(ys, res[n_carry:]):
