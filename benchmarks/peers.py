@@ -267,7 +267,7 @@ def _torch_build(w: W.Workload, args):
         return gs[0] if isinstance(w.argnums, int) else gs
 
     def build():
-        targs = [torch.from_numpy(np.ascontiguousarray(a)) for a in args]
+        targs = [torch.from_numpy(np.array(a, order="C", copy=True)) for a in args]  # 0-d stays 0-d
         if w.training:
             w0, X, y = targs
 
