@@ -430,3 +430,20 @@ def test_dump_shows_the_converted_python():
     text = td.dump(td.grad(f), np.ones(3), stage="python")
     assert "_td_.if_stmt(" in text and "def f(x):" in text and "def helper(v):" in text
     assert "== python ==" in td.dump(f, np.ones(3), stage="all")
+
+
+def test_jacobians_and_hessians_through_a_while_loop():
+    def f(x):
+        y = x * 1.0
+        while np.sum(y * y) > 1.0:  # converted inside td.jacfwd/jacrev/hessian too
+            y = y * 0.9 + 0.01 * np.sin(y)
+        return y**3
+
+    x = np.array([1.0, 2.0, -0.5])
+    jr, jf = td.jacrev(f)(x), td.jacfwd(f)(x)
+    np.testing.assert_allclose(jr, jf, rtol=1e-12, atol=1e-15)
+    hess = td.hessian(lambda x: np.sum(f(x)))
+    h = hess(x)
+    np.testing.assert_allclose(td.jit(hess)(x), h, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h, h.T, rtol=1e-12, atol=1e-15)
+    td.check_grads(lambda x: np.sum(f(x)), (x,), order=2)

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import pytree
 from .numpy_api import aval_of
+from .pyconv import convert
 from .staging import _normalize_argnums, argnums_spec
 from .transforms import jvp, vjp
 
@@ -29,7 +30,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             full = list(args)
             for i, w in zip(nums, wrt):
                 full[i] = w
-            return fun(*full)
+            return convert(fun)(*full)  # this wrapper is ours: the user's control flow is converted
 
         res = vjp(sub, *[args[i] for i in nums], has_aux=has_aux)
         out, f_vjp = res[0], res[1]
@@ -73,7 +74,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             full = list(args)
             for i, w in zip(nums, wrt):
                 full[i] = w
-            return fun(*full)
+            return convert(fun)(*full)  # this wrapper is ours: the user's control flow is converted
 
         def fwd(wrt, tans):
             res = jvp(sub, wrt, tans, has_aux=has_aux)

@@ -51,8 +51,21 @@ def optimize(ir: IR, enabled: bool | None = None) -> IR:
         if VERIFY:
             verify(ir, name)
         stats.append(dict(program_stats(ir), name=name, ms=ms))
-    ir = _in_regions(ir, on)
+    ir = _prune_again(_in_regions(ir, on), on)
     return IR(ir.invars, ir.eqns, ir.outvars, stats)
+
+
+def _prune_again(ir: IR, on: bool) -> IR:
+    """Once the regions are optimized, what they no longer read: a loop's inputs, and
+    then the ys of the loop that made them."""
+    for _ in range(4 if on else 0):
+        new = prune_loops(ir)
+        if new is ir:
+            break
+        ir = new
+        if VERIFY:
+            verify(ir, "prune loops (after the regions)")
+    return ir
 
 
 def _in_regions(ir: IR, on: bool) -> IR:
@@ -80,4 +93,4 @@ def _optimize_region(ir: IR, on: bool) -> IR:
             ir = p(ir)
             if VERIFY:
                 verify(ir, name + " (in a region)")
-    return _in_regions(ir, on)
+    return _prune_again(_in_regions(ir, on), on)
