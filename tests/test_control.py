@@ -447,3 +447,37 @@ def test_jacobians_and_hessians_through_a_while_loop():
     np.testing.assert_allclose(td.jit(hess)(x), h, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(h, h.T, rtol=1e-12, atol=1e-15)
     td.check_grads(lambda x: np.sum(f(x)), (x,), order=2)
+
+
+def test_a_while_loops_tape_buffers_are_reused_across_calls_and_threads():
+    import threading
+
+    def f(p, k):
+        t = 0.0
+        while t < 2.0:  # the trip count depends on k: tapes of different lengths
+            p = p - 0.05 * k * np.sin(p)
+            t = t + 0.05 * (1.0 + np.max(np.abs(p)))
+        return np.sum(p * p)
+
+    p = np.random.default_rng(3).standard_normal(10_000)  # rows of 80 kB: a pooled tape
+    g = td.jit(td.grad(f, argnums=(0, 1)))
+    g(p, 1.0)
+    assert "pool.pop()" in g.entry(p, 1.0).runner.call_src
+    cases = [(p, 1.0), (p * 3.0, 0.5), (p * 0.1, 2.0), (p, 1.0)]
+    want = [td.grad(f, argnums=(0, 1))(*c) for c in cases]
+    for c, w in zip(cases, want):  # longer and shorter tapes in turn
+        for a, b in zip(g(*c), w):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+    got = [None] * 8
+
+    def work(i):
+        got[i] = g(*cases[i % 4])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(8):
+        for a, b in zip(got[i], want[i % 4]):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)

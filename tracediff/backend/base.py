@@ -69,6 +69,9 @@ class Target:
     # a call made on each freshly allocated large array ({0}: its name), e.g. to ask for huge pages
     fresh_array_call: str | None = None
     fresh_array_min_bytes: int = 1 << 22
+    # a top-level while loop's large tapes come from buffers the caller passes in and
+    # gets back (grown): a later call reuses them instead of faulting in fresh pages
+    reuse_tapes: bool = False
 
     def scalar_code(self, prim, dt_out: np.dtype) -> str:
         tpl = None

@@ -34,6 +34,7 @@ def make_target(parallel=None, math: str = "fast") -> Target:
         parallel_min_work=PARALLEL_MIN_WORK,
         math=math,
         fresh_array_call="advise_huge_pages({0})",
+        reuse_tapes=True,
     )
     if parallel is False:
         t.parallel_min_work = 1 << 62
@@ -44,14 +45,14 @@ def make_target(parallel=None, math: str = "fast") -> Target:
 
 def source(
     ir: IR, parallel=None, cache: bool = True, math: str = "fast"
-) -> tuple[str, list[np.ndarray], bool]:
+) -> tuple[str, list[np.ndarray], bool, list]:
     em = ProgramEmitter(ir, make_target(parallel, math))
     src = em.run()
     par = "prange(" in src
     deco = f'@numba.njit(cache={cache}, parallel={par}, error_model="numpy", fastmath=False, nogil=True)'
     chunk_deco = f'@numba.njit(cache={cache}, error_model="numpy", fastmath=False, nogil=True)'
     src = src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n").replace("@@CHUNK_DECORATOR@@", chunk_deco)
-    return src, em.consts, em.single
+    return src, em.consts, em.single, em.workspaces
 
 
 class CpuRunner:
@@ -62,7 +63,7 @@ class CpuRunner:
     """
 
     def __init__(self, ir: IR, parallel=None, cache: bool = True, math: str = "fast"):
-        src, consts, single = source(ir, parallel, cache, math)
+        src, consts, single, workspaces = source(ir, parallel, cache, math)
         self.source = src
         self._uncached = lambda: source(ir, parallel, False, math)[0]
         self.module = load_module(src, use_disk=cache)
@@ -95,11 +96,25 @@ class CpuRunner:
                 ns[f"S{i}"] = np.dtype(v.aval.dtype).type
                 r = f"S{i}({r})"
             outs.append(r)
-        self.call_src = (
-            f"def run({', '.join(params)}):\n"
-            f"    r = kernel({', '.join(call)})\n"
-            f"    return [{', '.join(outs)}]\n"
-        )
+        if workspaces:
+            # tape buffers, one set per call in flight (calls release the GIL), given
+            # back grown: a later call writes its tapes into memory already touched
+            ns["pool"] = []
+            rows = [(shape, np.dtype(dt)) for _, shape, dt, _ in workspaces]
+            ns["fresh"] = lambda: tuple(np.empty((0,) + shape, dt) for shape, dt in rows)
+            self.call_src = (
+                f"def run({', '.join(params)}):\n"
+                f"    ws = pool.pop() if pool else fresh()\n"
+                f"    r = kernel({', '.join(call + ['*ws'])})\n"
+                f"    pool.append(r[{k}:])\n"
+                f"    return [{', '.join(outs)}]\n"
+            )
+        else:
+            self.call_src = (
+                f"def run({', '.join(params)}):\n"
+                f"    r = kernel({', '.join(call)})\n"
+                f"    return [{', '.join(outs)}]\n"
+            )
         self.ns = ns
         self._bind(self.module.kernel)
         self.run = self._first_call

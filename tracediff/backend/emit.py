@@ -43,6 +43,9 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
         self.consts: list[np.ndarray] = []  # array literals passed as arguments
         self.const_names: dict[int, str] = {}
         self.layout: dict[Var, str] = {}  # "C", "F" or "A" (NumPy view of any layout)
+        self.depth = 0  # regions open around the statement being written
+        # tape buffers passed in and returned: (argument, row shape, dtype, returned name)
+        self.workspaces: list[tuple[str, tuple, np.dtype, str]] = []
 
     # --- atoms ----------------------------------------------------------------------
     def const(self, lit: Lit) -> str:
@@ -100,9 +103,11 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
             self.layout[v] = "C"
         self.walk(ir.eqns, ir.outvars, owned=())  # the caller's arrays are never written
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
-        self.single = len(outs) == 1  # returned bare: boxing a tuple costs a call
+        outs += [back for _, _, _, back in self.workspaces]  # after the results: the grown tapes
+        self.single = len(outs) == 1 and not self.workspaces  # returned bare: boxing a tuple costs a call
         self.emit(f"return {outs[0]}" if self.single else f"return ({', '.join(outs)}{',' if outs else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
+        args += [w for w, _, _, _ in self.workspaces]
         head = list(self.target.header)
         for fn in self.functions:
             head += ["", "", fn]

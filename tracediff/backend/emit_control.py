@@ -29,7 +29,11 @@ class ControlFlowEmitter:
         for v, name, lay in zip(region.invars, bind, layouts):
             self.name.map[v] = name
             self.layout[v] = lay
-        self.walk(region.eqns, region.outvars, owned=owned)
+        self.depth += 1
+        try:
+            self.walk(region.eqns, region.outvars, owned=owned)
+        finally:
+            self.depth -= 1
         outs = []
         for j, o in enumerate(region.outvars):
             s = self.atom(o)
@@ -144,14 +148,27 @@ class ControlFlowEmitter:
             n_rows = length if length is not None else 0
         self.emit(f"{count} = np.int64({cap if cond is None else 0})")
         call = self.target.fresh_array_call
+        pooled = []  # (tape, buffer passed in)
+        if cond is not None and self.depth == 0 and self.target.reuse_tapes and n_rows > 16:
+            pooled = [(t, f"w{len(self.workspaces) + j}") for j, t in enumerate(ys)]
+            for (t, w), a in zip(pooled, row_avals):
+                self.workspaces.append((w, tuple(a.shape), a.dtype, f"{t}_back"))
+            have = " and ".join(f"{w}.shape[0] >= {n_rows}" for _, w in pooled)
+            self.emit(
+                f"if {have} and {' and '.join(f'{w}.shape[0] == {pooled[0][1]}.shape[0]' for _, w in pooled)}:"
+            )
+            for t, w in pooled:
+                self.emit(f"{t} = {w}", 2)
+            self.emit("else:")
         for t, a in zip(ys, row_avals):
-            self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})")
+            ind = 2 if pooled else 1
+            self.emit(f"{t} = np.empty(({cap},) + {tuple(a.shape)}, {dtype_ctor(a.dtype)})", ind)
             if call and length is not None:
                 if n_rows * a.size * a.dtype.itemsize >= self.target.fresh_array_min_bytes:
                     self.emit(call.format(t))
             elif call:  # a length known at run time
-                self.emit(f"if {t}.nbytes >= {self.target.fresh_array_min_bytes}:")
-                self.emit(call.format(t), 2)
+                self.emit(f"if {t}.nbytes >= {self.target.fresh_array_min_bytes}:", ind)
+                self.emit(call.format(t), ind + 1)
         bind = carry + consts
         lays = ["C"] * len(carry) + clays
         k = self.name.fresh("k")
@@ -202,6 +219,8 @@ class ControlFlowEmitter:
             self.emit(f"{', '.join(carry)} = {', '.join(res[:n_carry])}", 2)
         if cond is not None:
             self.emit(f"{count} = {k}")
+            for t, _ in pooled:
+                self.emit(f"{t}_back = {t}")
             for t in ys:
                 self.emit(f"{t} = {t}[:{k}]")
 
