@@ -16,8 +16,8 @@ from .core import FLOAT_DTYPES, IR, Aval, Eqn, Var
 from .interpret import Interpreter, eval_ir
 from .numpy_api import astype, aval_of
 from .passes.pipeline import optimize
+from .prims.checkpoint import LOOP_CHECKPOINT
 from .prims.elementwise import convert_p
-from .prims.scan import LOOP_CHECKPOINT
 from .staging import (
     Entry,
     Transformed,

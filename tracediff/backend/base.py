@@ -138,6 +138,14 @@ def check_dtypes(ir: IR, target: str) -> None:
                     + (f" (at {e.src})" if e.src else "")
                     + "; use float32/float64, or target='interpret'"
                 )
+            if -1 in v.aval.shape and e.prim.name != "scan":
+                # a length known at run time (a while loop's tape) is read only by
+                # loops; compiled code for anything else would loop over -1 elements
+                raise EmitError(
+                    f"internal error: {e.prim.name} of a value of run-time length {v.aval}"
+                    + (f" (at {e.src})" if e.src else "")
+                    + "; please report it, and use target='interpret' meanwhile"
+                )
 
 
 def _slice_txt(spec) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import IR, Var
+from ..prims.scan import scan_parts
 from .literals import dtype_ctor
 
 
@@ -129,11 +130,9 @@ class ControlFlowEmitter:
         primal=None,
         remat=False,
     ):
-        dyn = length is None and cond is None
-        count_op = ops[0] if dyn else None
-        ops = ops[1:] if dyn else ops
-        xs = [self.atom(a) for a in ops[:n_xs]]
-        carry, consts, clays = self._carry_init(e, ops[n_xs:], n_carry)
+        count_op, xs, carry_ops, const_ops = scan_parts(ops, length, cond, n_xs, n_carry)
+        xs = [self.atom(a) for a in xs]
+        carry, consts, clays = self._carry_init(e, [*carry_ops, *const_ops], n_carry)
         count = self.out_named(e.outvars[n_carry])
         ys = [self.out_named(v) for v in e.outvars[n_carry + 1 :]]
         row_avals = [v.aval for v in body.outvars[n_carry:]]

@@ -144,7 +144,8 @@ def _while_impl(*args, cond, body, n_carry):
 
 @while_p.def_vjp
 def _while_vjp(cts, ans, *args, cond, body, n_carry):
-    from .scan import LOOP_CHECKPOINT, checkpointed_vjp, scan_vjp
+    from .checkpoint import LOOP_CHECKPOINT, checkpointed_vjp
+    from .scan import scan_vjp
 
     k = LOOP_CHECKPOINT.get()
     if k:
@@ -184,7 +185,8 @@ def _loop_impl(*args, body, start, step, n, n_carry):
 
 @loop_p.def_vjp
 def _loop_vjp(cts, ans, *args, body, start, step, n, n_carry):
-    from .scan import LOOP_CHECKPOINT, checkpointed_vjp, scan_vjp
+    from .checkpoint import LOOP_CHECKPOINT, checkpointed_vjp
+    from .scan import scan_vjp
 
     k = LOOP_CHECKPOINT.get()
     if k and n > k:

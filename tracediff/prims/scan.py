@@ -30,7 +30,6 @@ loop with the taping scan that re-runs it.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import operator
 
@@ -51,7 +50,7 @@ def _interp(region: IR, donate: tuple = ()):
     return _interpreter(region, donate)
 
 
-def _parts(ops, length, cond, n_xs, n_carry):
+def scan_parts(ops, length, cond, n_xs, n_carry):
     """(count operand or None, xs, carry, consts) of a scan's operands."""
     dyn = length is None and cond is None
     count = ops[0] if dyn else None
@@ -68,7 +67,7 @@ def _abstract(
 ):
     from .control import _check_inputs, _same
 
-    count, xs, carry, consts = _parts(avals, length, cond, n_xs, n_carry)
+    count, xs, carry, consts = scan_parts(avals, length, cond, n_xs, n_carry)
     if count is not None and (count.shape != () or count.dtype.kind not in "iu"):
         raise TypeError(f"scan: the trip count must be a 0-d integer, got {count}")
     if cond is not None:
@@ -96,7 +95,7 @@ def _abstract(
 def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, primal=None, remat=False):
     from .control import _distinct, _fresh, _own
 
-    count, xs, carry0, consts = _parts(ops, length, cond, n_xs, n_carry)
+    count, xs, carry0, consts = scan_parts(ops, length, cond, n_xs, n_carry)
     first = n_counter + n_xs
     run = _interp(body, tuple(range(first, first + n_carry)))
     carry, consts = _own(carry0), list(consts)
@@ -127,36 +126,8 @@ def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_car
 
 
 @scan_p.def_vjp
-def _vjp(
-    cts,
-    ans,
-    *ops,
-    body,
-    cond,
-    length,
-    reverse,
-    start,
-    step,
-    n_counter,
-    n_xs,
-    n_carry,
-    primal=None,
-    remat=False,
-):
-    return scan_vjp(
-        list(cts),
-        list(ops),
-        body=body,
-        cond=cond,
-        length=length,
-        reverse=reverse,
-        start=start,
-        step=step,
-        n_counter=n_counter,
-        n_xs=n_xs,
-        n_carry=n_carry,
-        remat=remat,
-    )
+def _vjp(cts, ans, *ops, primal=None, **params):
+    return scan_vjp(list(cts), list(ops), **params)
 
 
 def scan_vjp(
@@ -169,7 +140,7 @@ def scan_vjp(
     from ..ad import zeros
     from ..tracing import bind
 
-    count_op, xs, carry, consts = _parts(ops, length, cond, n_xs, n_carry)
+    count_op, xs, carry, consts = scan_parts(ops, length, cond, n_xs, n_carry)
     ins = body.in_avals[n_counter:]
     wrt = [False] * n_counter + [a.is_float for a in ins]
     lead_ops = [count_op] if count_op is not None else []
@@ -441,78 +412,3 @@ class LoopKey:
 
 def loop_key(body: IR) -> LoopKey:
     return body.__dict__.setdefault("_loop_key", LoopKey())
-
-
-# --- checkpoints -----------------------------------------------------------------------
-
-# reverse mode through a `for`/`while` loop of more than k iterations keeps the carried
-# values every k iterations, not a tape row per iteration (set by td.grad(...,
-# loop_checkpoint=k) while it differentiates)
-LOOP_CHECKPOINT: contextvars.ContextVar[int | None] = contextvars.ContextVar("loop_checkpoint", default=None)
-
-
-def _traced_region(fn, avals) -> IR:
-    from ..passes.dce import dce
-    from ..tracing import trace
-
-    prog, captured = trace(fn, avals)
-    assert not captured
-    return dce(prog)
-
-
-def checkpointed_vjp(cts, ops, *, body, cond, n, start, step, n_carry, k):
-    """The VJP of a `loop` (cond None, n iterations) or `while` whose tape keeps the
-    carried values every k iterations: the loop as an outer scan over blocks of k
-    iterations (each block an inner scan) whose VJP tapes the block's inputs only
-    and, going backwards, reruns one block with a tape of its own."""
-    from ..interpret import eval_ir
-    from ..tracing import bind
-
-    carry_avals = [v.aval for v in body.outvars[:n_carry]]
-    n_lead = 1 if cond is None else 0
-    const_avals = [v.aval for v in body.invars[n_lead + n_carry :]]
-    nk = len(const_avals)
-    idx = Aval((), INT)
-    if cond is None:
-
-        def inner(kk, *a):  # (kk, carry, consts, base) -> carry
-            base = a[-1]
-            return eval_ir(body, [base + kk * step, *a[:-1]])
-
-        inner_body = _traced_region(inner, [idx, *carry_avals, *const_avals, idx])
-
-        def outer(j, *a):  # one block: iterations j*k .. min(n, (j+1)*k) - 1
-            count = np.minimum(np.int64(k), np.int64(n) - j * k)
-            outs = bind(
-                scan_p, count, *a, start + j * (k * step), body=inner_body, cond=None, length=None,
-                reverse=False, start=0, step=1, n_counter=1, n_xs=0, n_carry=n_carry,
-            )  # fmt: skip
-            return outs[:n_carry]
-
-        outer_body = _traced_region(outer, [idx, *carry_avals, *const_avals])
-        params = dict(cond=None, length=-(-n // k), n_counter=1)
-    else:
-
-        def inner_test(kk, *a):
-            return [np.logical_and(kk < k, eval_ir(cond, list(a))[0])]
-
-        def inner_step(kk, *a):
-            return [kk + 1, *eval_ir(body, list(a))]
-
-        test = _traced_region(inner_test, [idx, *carry_avals, *const_avals])
-        step_ = _traced_region(inner_step, [idx, *carry_avals, *const_avals])
-
-        def outer(*a):  # one block: at most k iterations
-            outs = bind(
-                scan_p, np.int64(0), *a, body=step_, cond=test, length=None, reverse=False,
-                start=0, step=1, n_counter=0, n_xs=0, n_carry=n_carry + 1,
-            )  # fmt: skip
-            return outs[1 : 1 + n_carry]
-
-        outer_body = _traced_region(outer, [*carry_avals, *const_avals])
-        params = dict(cond=cond, length=None, n_counter=0)
-    assert len(outer_body.invars) == params["n_counter"] + n_carry + nk
-    return scan_vjp(
-        list(cts), list(ops), body=outer_body, reverse=False, start=0, step=1, n_xs=0,
-        n_carry=n_carry, remat=True, primal=loop_key(body), **params,
-    )  # fmt: skip
