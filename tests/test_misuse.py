@@ -1100,9 +1100,6 @@ CASES = [
     ),
     Case("jit_bad_math", lambda: td.jit(f_vec, math="fastest")(X3), Raises(ValueError, r"math", r"fastest")),
     Case("jit_bad_target", lambda: td.jit(f_vec, target="gpu")(X3), Raises(ValueError, r"target", r"gpu")),
-    Case(
-        "jit_cuda_not_built", lambda: td.jit(f_vec, target="cuda")(X3), Raises(NotImplementedError, r"CUDA")
-    ),
     Case("grad_unknown_keyword", lambda: td.grad(f_vec, argnum=0)(X3), Raises(TypeError, r"argnum")),
     # ---- ufunc out= and unsupported keyword arguments inside traced code
     Case(

@@ -37,9 +37,23 @@ class TransformError(TracediffError, TypeError):
 
 
 def _is_dynamic(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, Tracer, np.generic, float)) and not isinstance(
-        x, (bool, np.str_, np.bytes_)
-    )
+    return (
+        isinstance(x, (np.ndarray, Tracer, np.generic, float))
+        and not isinstance(x, (bool, np.str_, np.bytes_))
+    ) or _is_device_array(x)
+
+
+def _is_device_array(x: Any) -> bool:
+    """A GPU array: a Numba device array (or the CUDA simulator's), or any object
+    with `__cuda_array_interface__` (CuPy, PyTorch CUDA tensors)."""
+    return type(x).__name__ == "FakeCUDAArray" or hasattr(x, "__cuda_array_interface__")
+
+
+def _device_aval(x: Any) -> Aval:
+    if type(x).__name__ == "FakeCUDAArray":
+        return Aval(tuple(x.shape), np.dtype(x.dtype))
+    cai = x.__cuda_array_interface__
+    return Aval(tuple(cai["shape"]), np.dtype(cai["typestr"]))
 
 
 def _leaf_key(x: Any):
@@ -51,6 +65,9 @@ def _leaf_key(x: Any):
     if t is Tracer:
         a = x.aval
         return (a.shape, a.dtype, a.weak, "t")
+    if _is_device_array(x):
+        a = _device_aval(x)
+        return (a.shape, a.dtype)
     if _is_dynamic(x):
         return (np.shape(x), np.asarray(x).dtype)
     try:
@@ -75,7 +92,7 @@ def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
 
 
 def _dyn_aval(x: Any) -> Aval:
-    return aval_of(x)
+    return _device_aval(x) if _is_device_array(x) else aval_of(x)
 
 
 # --- staging: trace a user function at a signature ------------------------------------
@@ -171,7 +188,8 @@ def _fixup(aval: Aval):
     """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python numbers."""
     if aval.weak and aval.shape == ():
         py = float if aval.dtype.kind == "f" else int if aval.dtype.kind in "iu" else bool
-        return lambda x: py(x) if not isinstance(x, Tracer) else x
+        # (a device result stays on the device)
+        return lambda x: py(x) if isinstance(x, (np.generic, np.ndarray, int, float, bool)) else x
     if aval.shape == ():
         return lambda x: x[()] if isinstance(x, np.ndarray) else x
     return None

@@ -281,7 +281,7 @@ class Jit(Transformed):
 
     def transform(self, ir, out_tree, info, args):
         if self.target == "cpu":  # name the argument a compiled program cannot take
-            from .backend.emit import SUPPORTED_DTYPES
+            from .backend.base import SUPPORTED_DTYPES
 
             for v, i in zip(ir.invars, info["leaf_arg"]):
                 if v.aval.dtype not in SUPPORTED_DTYPES:

@@ -13,7 +13,9 @@ def compile_ir(ir: IR, target: str, **options) -> Callable:
 
         return CpuRunner(ir, **options)
     if target == "cuda":
-        raise NotImplementedError("the CUDA backend is not built yet; use target='cpu'")
+        from .cuda import CudaRunner
+
+        return CudaRunner(ir, **options)
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -22,4 +24,8 @@ def source_of(ir: IR, target: str, **options) -> str:
         from .cpu import source
 
         return source(ir, **options)[0]
+    if target == "cuda":
+        from .cuda import source
+
+        return source(ir, cache=options.get("cache", True))[0]
     raise NotImplementedError(f"no source for target {target!r} yet")

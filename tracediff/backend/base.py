@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
+import keyword
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,8 +28,9 @@ class EmitError(NotImplementedError):
     pass
 
 
-def acc_dtype(kind: str, dt: np.dtype) -> np.dtype:
-    if dt == np.dtype(np.float32) and kind in ("sum", "prod"):
+def acc_dtype(kind: str, dt: np.dtype, target: Target | None = None) -> np.dtype:
+    wide = target is None or target.wide_float_sums
+    if wide and dt == np.dtype(np.float32) and kind in ("sum", "prod"):
         return np.dtype(np.float64)  # accumulate float32 sums in float64
     if dt.kind in "biu" and kind in ("sum", "prod"):
         return np.dtype(np.int64)
@@ -72,20 +76,21 @@ class Target:
     # a top-level while loop's large tapes come from buffers the caller passes in and
     # gets back (grown): a later call reuses them instead of faulting in fresh pages
     reuse_tapes: bool = False
+    # float32 sums and products accumulate in float64 (CPU: free, and as accurate
+    # as the interpreter); a GPU keeps float32 and sums in trees instead
+    wide_float_sums: bool = True
 
     def scalar_code(self, prim, dt_out: np.dtype) -> str:
-        tpl = None
-        if self.math == "fast":
-            tpl = prim.scalar.get(f"fast:{np.dtype(dt_out).name}")
-        tpl = (
-            tpl
-            or prim.scalar.get(f"kind:{np.dtype(dt_out).kind}")
-            or prim.scalar.get(self.name)
-            or prim.scalar.get("any")
-        )
+        """The primitive's scalar code for this target, most specific first:
+        `<target>:fast:<dtype>` (math="fast" only), `<target>:<dtype>`,
+        `<target>:kind:<kind>`, `<target>`, then the portable `kind:<kind>` and `any`."""
+        dt = np.dtype(dt_out)
+        keys = [f"{self.name}:fast:{dt.name}"] if self.math == "fast" else []
+        keys += [f"{self.name}:{dt.name}", f"{self.name}:kind:{dt.kind}", self.name, f"kind:{dt.kind}", "any"]
+        tpl = next((prim.scalar[k] for k in keys if k in prim.scalar), None)
         if tpl is None:
             raise EmitError(f"{prim.name}: no scalar code for target {self.name}")
-        return tpl.replace("{dt}", dtype_ctor(dt_out))
+        return tpl.replace("{dt}", dtype_ctor(dt))
 
 
 class Names:
@@ -153,3 +158,44 @@ def _slice_txt(spec) -> str:
     for start, stop, step in spec:
         parts.append(f"{start}:{'' if stop is None else stop}:{step}")
     return ", ".join(parts)
+
+
+_BUILTINS = {
+    "range",
+    "min",
+    "max",
+    "abs",
+    "True",
+    "False",
+    "None",
+    "and",
+    "or",
+    "not",
+    "if",
+    "else",
+    "in",
+    "for",
+    "is",
+}
+
+
+def header_names(header: list[str]) -> set[str]:
+    """The module-level names a target's header imports (np, math, vm, ...)."""
+    names = set()
+    for ln in header:
+        m = re.match(r"\s*(?:from\s+\S+\s+)?import\s+(.+)", ln)
+        if m:
+            for part in m.group(1).split(","):
+                names.add(part.split(" as ")[-1].strip().split(".")[0])
+    return names
+
+
+def free_names(lines: list[str]) -> set[str]:
+    """Names a block of generated code reads but does not assign."""
+    used, assigned = set(), set()
+    for ln in lines:
+        used |= set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)", ln))
+        m = re.match(r"\s*([A-Za-z_]\w*)\s*(?:[-+*/]?=)(?!=)", ln) or re.match(r"\s*for\s+(\w+)\s+in\b", ln)
+        if m:
+            assigned.add(m.group(1))
+    return used - assigned - _BUILTINS - set(keyword.kwlist) - set(dir(builtins))

@@ -339,14 +339,14 @@ FAST_CODE = {
     for dt in ("float32", "float64")
 }
 # integer powers: a negative exponent raises, as in NumPy
-pow_p.scalar["kind:i"] = pow_p.scalar["kind:u"] = "vm.ipow({0}, {1})"
+pow_p.scalar["cpu:kind:i"] = pow_p.scalar["cpu:kind:u"] = "vm.ipow({0}, {1})"
 pow_p.raises_for = "iu"
 # integer // and %: NumPy's answers where the machine's division would trap
-floor_divide_p.scalar["kind:i"] = floor_divide_p.scalar["kind:u"] = "vm.ifloordiv({0}, {1})"
-rem_p.scalar["kind:i"] = rem_p.scalar["kind:u"] = "vm.irem({0}, {1})"
+floor_divide_p.scalar["cpu:kind:i"] = floor_divide_p.scalar["cpu:kind:u"] = "vm.ifloordiv({0}, {1})"
+rem_p.scalar["cpu:kind:i"] = rem_p.scalar["cpu:kind:u"] = "vm.irem({0}, {1})"
 # float // and %: NumPy's divmod (signs of zero results, quotients by inf and of tiny values)
-floor_divide_p.scalar["kind:f"] = "{dt}(vm.ffloordiv({0}, {1}))"
-rem_p.scalar["kind:f"] = "{dt}(vm.frem({0}, {1}))"
+floor_divide_p.scalar["cpu:kind:f"] = "{dt}(vm.ffloordiv({0}, {1}))"
+rem_p.scalar["cpu:kind:f"] = "{dt}(vm.frem({0}, {1}))"
 # booleans: + is `or`, * is `and` (Numba would add them as integers)
 add_p.scalar["kind:b"] = "({0} | {1})"
 mul_p.scalar["kind:b"] = "({0} & {1})"
@@ -357,8 +357,29 @@ FAST_CODE["pow", "float64"] = "vm.pow_f64({0}, {1})"
 for (_name, _dt), _code in FAST_CODE.items():
     from ..core import REGISTRY as _REGISTRY
 
-    _REGISTRY[_name].scalar[f"fast:{_dt}"] = _code
+    _REGISTRY[_name].scalar[f"cpu:fast:{_dt}"] = _code
 for _name, _code in SCALAR_CODE.items():
     from ..core import REGISTRY as _REGISTRY
 
     _REGISTRY[_name].scalar["any"] = _code
+
+# CUDA kernels (numba.cuda; `dl` is tracediff.backend.cuda.devicelib): where the
+# portable code above is not what numba.cuda compiles, or not NumPy's answer
+for _name, _fn in (
+    ("floor", "floor"),
+    ("ceil", "ceil"),
+    ("round", "rint"),
+    ("exp2", "exp2"),
+    ("cbrt", "cbrt"),
+):
+    for _dt in ("float32", "float64"):
+        _REGISTRY[_name].scalar[f"cuda:{_dt}"] = f"dl.{_fn}_{_dt[0]}{_dt[-2:]}({{0}})"
+    _REGISTRY[_name].scalar["cuda:kind:i"] = _REGISTRY[_name].scalar["cuda:kind:u"] = "{0}"
+sign_p.scalar["cuda:kind:i"] = "({dt}(1) if {0} > 0 else ({dt}(-1) if {0} < 0 else {dt}(0)))"
+sign_p.scalar["cuda:kind:u"] = "({dt}(1) if {0} > 0 else {dt}(0))"
+pow_p.scalar["cuda:kind:i"] = pow_p.scalar["cuda:kind:u"] = "dl.ipow({0}, {1}, err_)"
+floor_divide_p.scalar["cuda:kind:i"] = floor_divide_p.scalar["cuda:kind:u"] = "dl.ifloordiv({0}, {1})"
+rem_p.scalar["cuda:kind:i"] = rem_p.scalar["cuda:kind:u"] = "dl.irem({0}, {1})"
+floor_divide_p.scalar["cuda:kind:f"] = "{dt}(dl.ffloordiv({0}, {1}))"
+rem_p.scalar["cuda:kind:f"] = "{dt}(dl.frem({0}, {1}))"
+logaddexp_p.scalar["cuda"] = "{dt}(dl.logaddexp({0}, {1}))"

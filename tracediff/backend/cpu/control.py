@@ -4,16 +4,16 @@ taping forward and backward loops of reverse mode become loops over a tape
 (a `while` loop's tape grows by doubling). Regions are emitted inline, one
 level deeper; their results are fresh C-contiguous values.
 
-A mixin of `ProgramEmitter` (tracediff.backend.emit).
+A mixin of `CpuWriter` (tracediff.backend.cpu.writer).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core import IR, Var
-from ..prims.scan import scan_parts
-from .literals import dtype_ctor
+from ...core import IR, Var
+from ...prims.scan import scan_parts
+from ..literals import dtype_ctor
 
 
 class ControlFlowEmitter:

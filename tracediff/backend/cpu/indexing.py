@@ -1,12 +1,12 @@
 """Indexing and scans along an axis in generated code: gathers, scatters, bounds
-checks, cumsum, argmax/argmin. A mixin of `ProgramEmitter` (tracediff.backend.emit)."""
+checks, cumsum, argmax/argmin. A mixin of `CpuWriter` (tracediff.backend.cpu.writer)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import _msg
-from .literals import dtype_ctor, literal
+from ..base import _msg
+from ..literals import dtype_ctor, literal
 
 
 class IndexingEmitter:

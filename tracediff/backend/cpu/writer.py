@@ -1,64 +1,36 @@
-"""IR -> Python source of one Numba function: the emitter every target shares.
+"""The CPU writer: the whole optimized program becomes one Numba function
+`kernel(inputs..., consts...)` returning its computed outputs.
 
-The whole optimized program becomes one function `kernel(inputs..., consts...)`
-returning its computed outputs. A fused region becomes a loop nest over its
-domain: elementwise values are scalars in registers, placed at the outermost
-loop level they depend on (loop-invariant code motion), index maps
-(broadcast/reshape) become index arithmetic, reductions become accumulators
-(float32 sums accumulate in float64). Contractions go to BLAS (`np.dot`).
-
-A `Target` supplies what differs: the decorator, the parallel loop form and
-the scalar code of each primitive.
-
-Split by concern: `emit_region` (fused regions), `emit_indexing` (gathers,
-scatters, scans along an axis), `emit_control` (cond, loops, scans over
-tapes), `base` (targets, names, dtype checks).
+Fused regions are loop nests (`regions.py`), contractions go to BLAS
+(`np.dot`), control flow becomes Python statements (`control.py`), gathers,
+scatters and scans along an axis become loops (`indexing.py`). The walk,
+names, constants and region plans are the shared lowering (`..lower`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core import ELEMENTWISE, IR, REGION, Eqn, Lit, Var
-from ..prims import elementwise as ew
-from ..prims import indexing as ix
-from ..prims import linalg as la
-from ..prims import shape as sh
-from ..prims.region import fused_p
-from .base import REDUCTIONS, SUPPORTED_DTYPES, EmitError, Names, Target, _slice_txt, check_dtypes
-from .emit_control import ControlFlowEmitter
-from .emit_indexing import IndexingEmitter
-from .emit_region import RegionEmitter, _free_names, _header_names, _singleton_region
-from .literals import dtype_ctor, literal
+from ...core import IR, Eqn, Lit, Var
+from ..base import Target, _slice_txt, check_dtypes, free_names, header_names
+from ..literals import dtype_ctor
+from ..lower import Lowering, copy_region
+from .control import ControlFlowEmitter
+from .indexing import IndexingEmitter
+from .regions import RegionWriter
 
 
-class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
-    """Emits the kernel source of one top-level program."""
+class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
+    """Writes the kernel source of one top-level program."""
 
     def __init__(self, ir: IR, target: Target):
-        self.ir, self.target = ir, target
-        self.name = Names("v")
+        super().__init__(ir, target)
         self.lines: list[str] = []
         self.functions: list[str] = []  # outlined chunk bodies (whole functions), before the kernel
-        self.consts: list[np.ndarray] = []  # array literals passed as arguments
-        self.const_names: dict[int, str] = {}
         self.layout: dict[Var, str] = {}  # "C", "F" or "A" (NumPy view of any layout)
         self.depth = 0  # regions open around the statement being written
         # tape buffers passed in and returned: (argument, row shape, dtype, returned name)
         self.workspaces: list[tuple[str, tuple, np.dtype, str]] = []
-
-    # --- atoms ----------------------------------------------------------------------
-    def const(self, lit: Lit) -> str:
-        if lit.val.ndim == 0:
-            return literal(lit.val, lit.aval.dtype)
-        key = id(lit.val)
-        if key not in self.const_names:
-            self.const_names[key] = f"k{len(self.consts)}"
-            self.consts.append(np.ascontiguousarray(lit.val, dtype=lit.aval.dtype))
-        return self.const_names[key]
-
-    def atom(self, a) -> str:
-        return self.const(a) if type(a) is Lit else self.name(a)
 
     def emit(self, line: str, indent: int = 1):
         self.lines.append("    " * indent + line)
@@ -80,8 +52,8 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
         del self.lines[start:]
         pad = "    " * (indent - 1)
         body = [ln[len(pad) :] if ln.startswith(pad) else ln for ln in body]
-        bound = _header_names(self.target.header) | {"lo_", "hi_", "c_"}
-        params = ["lo_", "hi_", "c_"] + sorted(_free_names(body) - bound)
+        bound = header_names(self.target.header) | {"lo_", "hi_", "c_"}
+        params = ["lo_", "hi_", "c_"] + sorted(free_names(body) - bound)
         fname = f"chunk{len(self.functions)}"
         deco = "@@CHUNK_DECORATOR@@"
         self.functions.append(f"{deco}\ndef {fname}({', '.join(params)}):\n" + "\n".join(body))
@@ -114,51 +86,8 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
         head += ["", "", self.target.decorator or "@@DECORATOR@@", f"def kernel({', '.join(args)}):"]
         return "\n".join(head + self.lines) + "\n"
 
-    def walk(self, eqns, outvars, owned) -> None:
-        """Emit `eqns`, knowing which arrays this code owns and when each value is
-        last read: an update (scatter) of an owned array read by nobody afterwards
-        stores into it in place instead of copying it (an in-place loop is O(n))."""
-        last: dict[Var, int] = {}
-        for j, e in enumerate(eqns):
-            for a in e.inputs:
-                if type(a) is Var:
-                    last[a] = j
-        for o in outvars:
-            if type(o) is Var:
-                last[o] = len(eqns)
-        saved = getattr(self, "ctx", None)
-        self.ctx = ctx = {"last": last, "owned": set(owned), "base": {}, "j": 0}
-        try:
-            for j, e in enumerate(eqns):
-                ctx["j"] = j
-                self.eqn(e)
-                if e.prim.may_alias and e.inputs and type(e.inputs[0]) is Var:
-                    x = e.inputs[0]
-                    ctx["base"].update((v, ctx["base"].get(x, x)) for v in e.outvars)
-                elif not e.prim.may_alias:
-                    ctx["owned"].update(e.outvars)
-        finally:
-            self.ctx = saved
-
-    def may_update(self, x) -> bool:
-        """Can the value x be overwritten now (owned, and dead after this equation)?"""
-        ctx = getattr(self, "ctx", None)
-        if ctx is None or type(x) is not Var or x not in ctx["owned"] or ctx["last"].get(x) != ctx["j"]:
-            return False
-        j = ctx["j"]
-        return not any(b is x and ctx["last"].get(v, -1) > j for v, b in ctx["base"].items())
-
-    def eqn(self, e: Eqn):
-        p = e.prim
-        if p is fused_p:
-            RegionEmitter(self, e).run()
-        elif p.kind == ELEMENTWISE or p in REDUCTIONS:
-            RegionEmitter(self, _singleton_region(e)).run()
-        else:
-            method = getattr(self, f"op_{p.name}", None)
-            if method is None:
-                raise EmitError(f"the {self.target.name} backend cannot compile {p.name} yet")
-            method(e, *e.inputs, **e.params)
+    def region(self, e: Eqn) -> None:
+        RegionWriter(self, self.plan(e)).run()
 
     def out(self, e: Eqn, layout: str = "C") -> str:
         v = e.outvars[0]
@@ -241,19 +170,7 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
         if (type(x) is Lit and x.val.ndim == 0) or x.aval.ndim == 0:
             self.emit(f"{o} = np.full({tuple(shape)}, {self.atom(x)}, {dt})")
             return
-        # materialize through a one-op loop: the broadcast becomes index arithmetic
-        xin = Var(x.aval) if type(x) is Var else x
-        mid, res = Var(e.outvars[0].aval), Var(e.outvars[0].aval)
-        body = IR(
-            [xin] if type(x) is Var else [],
-            [
-                Eqn(sh.broadcast_p, (xin,), (mid,), {"shape": shape}),
-                Eqn(ew.stop_gradient_p, (mid,), (res,), {}),
-            ],
-            [res],
-        )
-        region = Eqn(fused_p, (x,) if type(x) is Var else (), e.outvars, {"body": body, "name": "copy"})
-        RegionEmitter(self, region).run()
+        self.region(copy_region(e))  # materialized by a one-op loop: index arithmetic
 
     def op_slice(self, e, x, *, spec):
         o = self.out(e, "A")
@@ -268,12 +185,3 @@ class ProgramEmitter(ControlFlowEmitter, IndexingEmitter):
         o = self.out(e)
         parts = ", ".join(self.atom(x) for x in xs)
         self.emit(f"{o} = np.concatenate(({parts},), axis={axis})")
-
-
-def emit_program(ir: IR, target: Target) -> tuple[str, list[np.ndarray]]:
-    em = ProgramEmitter(ir, target)
-    src = em.run()
-    return src, em.consts
-
-
-__all__ = ["emit_program", "Target", "EmitError", "SUPPORTED_DTYPES", "REGION", "ew", "ix", "la"]
