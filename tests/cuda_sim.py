@@ -79,6 +79,10 @@ def _cases():
 
         yield f"prim:{spec.prim}-{shape}-{np.dtype(dt).name}", run
     for p, dt in (c.values for c in tg.CASES):
+        if (
+            dt == F32 and sum(map(ord, p.name)) % 4
+        ):  # float32 kernels: every primitive above, a quarter of the programs
+            continue
 
         def run(p=p, dt=dt):
             args = p.gen(tg._rng(p.name), dt)

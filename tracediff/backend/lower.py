@@ -61,6 +61,7 @@ class Reduction:
     value_dtype: np.dtype
     out: Var  # the program's value
     acc: np.dtype  # the accumulator's dtype (the target's choice)
+    after: int = 0  # how many of the plan's statements come before it in the region
 
     @property
     def suffix(self) -> bool:
@@ -305,7 +306,7 @@ class RegionLowering:
                 val, _ = self.load(x, full)
                 acc = acc_dtype(kind, out.aval.dtype, self.prog.target)
                 axes = tuple(e.params["axes"])
-                plan.reductions.append(Reduction(kind, axes, val, x.aval.dtype, out, acc))
+                plan.reductions.append(Reduction(kind, axes, val, x.aval.dtype, out, acc, len(plan.stmts)))
             else:
                 ops = [self.load(a, full) for a in e.inputs]
                 depth = max((d for _, d in ops), default=0)

@@ -47,11 +47,13 @@ class RegionWriter:
 
     def run(self):
         prog, plan = self.prog, self.plan
-        for s in plan.stmts:
-            self.pre[s.depth].append(f"{s.name} = {s.code(prog.target)}")
-        for r in plan.reductions:
-            prog.layout[r.out] = "C"
-            self.reduction(r)
+        reds = sorted(plan.reductions, key=lambda r: r.after)  # in the region's order
+        for j, s in enumerate([*plan.stmts, None]):
+            while reds and reds[0].after == j:
+                prog.layout[reds[0].out] = "C"
+                self.reduction(reds.pop(0))
+            if s is not None:
+                self.pre[s.depth].append(f"{s.name} = {s.code(prog.target)}")
         for ov, expr, _ in plan.stores:
             prog.layout[ov] = "C"
             o = prog.name(ov)
