@@ -146,3 +146,30 @@ def test_dump_shows_kernels_and_the_host_function():
     assert "float64" not in src.split("def program")[0]  # float32 stays float32 on the device
     r = _python(["-m", "tracediff", "dump", "--help"], sim=False)
     assert "--target" in r.stdout
+
+
+CACHED = textwrap.dedent(
+    """
+    import numpy as np
+    import tracediff as td
+    f = td.jit(td.grad(lambda x: np.sum(np.tanh(x) ** 2)), target="cuda")
+    print(float(np.sum(f(np.linspace(-1.0, 1.0, 7)))))
+    """
+)
+
+
+def test_programs_are_cached_on_disk_per_device(tmp_path):
+    env_dir = str(tmp_path / "cache")
+    outs = []
+    for _ in range(2):
+        env = _env(sim=True)
+        env["TRACEDIFF_CACHE_DIR"] = env_dir
+        r = subprocess.run([sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs.append(r.stdout)
+        files = sorted(p for p in os.listdir(env_dir) if p.endswith(".py"))
+        if len(outs) == 1:
+            first = files
+    assert outs[0] == outs[1] and files == first and len(files) == 1  # the second process reused it
+    with open(os.path.join(env_dir, files[0])) as f:
+        assert f.readline().startswith("# device: simulator")  # the key names the device
