@@ -183,6 +183,7 @@ def ptx(path: str, done: str | None = None) -> None:
             mod = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = mod
             spec.loader.exec_module(mod)
+            mod.TPB = 256  # the block size on a GPU (the simulator's is smaller)
             mods[file] = mod
         fn = getattr(mods[file], name).py_func
         key = hashlib.sha1((_canonical(inspect.getsource(fn)) + json.dumps(sig)).encode()).hexdigest()

@@ -60,7 +60,17 @@ from tracediff.testing import GradCheckError  # noqa: E402
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 MAX_SIZE = 256  # elements of any value a program makes (keeps repros printable)
 ULP_K = 8  # transcendental functions: NumPy's error + tracediff's, both within 4 ulp
-STRICT = os.environ.get("FUZZ_STRICT", "") == "1"  # generator slips raise (for developing the grammar)
+STRICT = os.environ.get("FUZZ_STRICT", "") == "1"
+# the compiled target checked: "cpu", or "cuda" (under NUMBA_ENABLE_CUDASIM=1 without a GPU)
+JIT_TARGET = os.environ.get("FUZZ_TARGET", "cpu")
+
+
+def jit_on_target(fn, math_mode: str = "fast"):
+    return (
+        td.jit(fn, math=math_mode) if JIT_TARGET == "cpu" else td.jit(fn, target=JIT_TARGET)
+    )  # generator slips raise (for developing the grammar)
+
+
 SAFETY = 2.0  # end-to-end tolerance: this times the largest deviation seen under noise
 
 # --- random choices -------------------------------------------------------------------
@@ -2288,7 +2298,7 @@ def make_runner(target: str, fn, math_mode="fast"):
     if target == "interpret":
         return td.jit(fn, target="interpret")
     if target == "jit":
-        return td.jit(fn, math=math_mode)
+        return jit_on_target(fn, math_mode)
     cache = {}
 
     def unopt(*args):
@@ -3059,7 +3069,7 @@ def _grad_jit(self: Checker, jobs: list) -> None:
     exec(compile(f"def gbatch({params}):\n    return ({calls})\n", "<fuzz-gbatch>", "exec"), ns)  # noqa: S102
     t0 = time.perf_counter()
     try:
-        out = call_quiet(td.jit(ns["gbatch"], math=gb.math), *self.grad_args)
+        out = call_quiet(jit_on_target(ns["gbatch"], gb.math), *self.grad_args)
     except Exception as e:  # noqa: BLE001
         self.stats.compile_s += time.perf_counter() - t0
         if len(jobs) == 1:

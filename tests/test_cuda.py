@@ -164,7 +164,9 @@ def test_programs_are_cached_on_disk_per_device(tmp_path):
     for _ in range(2):
         env = _env(sim=True)
         env["TRACEDIFF_CACHE_DIR"] = env_dir
-        r = subprocess.run([sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-c", CACHED], env=env, capture_output=True, text=True, timeout=600
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         outs.append(r.stdout)
         files = sorted(p for p in os.listdir(env_dir) if p.endswith(".py"))

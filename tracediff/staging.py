@@ -304,6 +304,9 @@ def make_fast_path(entry: Entry, args: tuple):
             checks.append(f"type(a{i}) is not ndarray or a{i}.shape != S{i} or a{i}.dtype is not D{i}")
         elif type(a) is float:
             checks.append(f"type(a{i}) is not float")
+        elif type(a).__name__ in ("DeviceNDArray", "FakeCUDAArray"):  # a Numba device array
+            ns[f"T{i}"], ns[f"S{i}"], ns[f"D{i}"] = type(a), a.shape, a.dtype
+            checks.append(f"type(a{i}) is not T{i} or a{i}.shape != S{i} or a{i}.dtype != D{i}")
         else:
             return None
     tree = _tree_expr(entry.out_tree, ns)

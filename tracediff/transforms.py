@@ -260,6 +260,8 @@ class Jit(Transformed):
         self.options = (
             {"parallel": parallel, "cache": cache, "math": options.get("math", DEFAULT_MATH)}
             if target == "cpu"
+            else {"cache": cache}
+            if target == "cuda"
             else {}
         )
 

@@ -1,4 +1,11 @@
-"""Backends: compile an optimized program for a target."""
+"""Backends: compile an optimized program for a target.
+
+One lowering, one writer per target: `lower.py` turns a program into names,
+liveness and region plans (loop structure, index maps, reductions, stores);
+`cpu/` writes one `@numba.njit` function from it, `cuda/` writes numba.cuda
+kernels and a host function. `base.py` holds what every writer shares
+(targets, the scalar-code lookup, dtype checks).
+"""
 
 from __future__ import annotations
 

@@ -78,12 +78,14 @@ class IndexingWriter:
 
     def _copy_of(self, e, x) -> str:
         o = self.name(e.outvars[0])
-        if self.may_update(x) and x in self.pooled:
+        if self.may_update(x):  # ours and dead from here on: updated in place (a loop's carry too)
             self.emit(f"{o} = {self.atom(x)}")
-            self.pooled.discard(x)
+            if x in self.pooled:
+                self.pooled.discard(x)
+                self.pooled.add(e.outvars[0])
         else:
             self.emit(f"{o} = rt.copy(pool, {self.device(x)})")
-        self.pooled.add(e.outvars[0])
+            self.pooled.add(e.outvars[0])
         return o
 
     def op_scatter(self, e, x, upd, idx, *, unique):

@@ -51,8 +51,9 @@ def decompose(flat: str, axes: list[int], domain) -> list[str]:
 
 def tree(reds: list[tuple[str, str]], kind_of: dict[str, str]) -> list[str]:
     """Fold each shared array `sh` (kind from kind_of) into its element 0; every
-    thread of the block runs it."""
-    lines = ["cuda.syncthreads()", f"s_ = {THREADS // 2}", "while s_ > 0:", "    if t_ < s_:"]
+    thread of the block runs it. TPB, the threads per block (a power of two), is
+    a constant of the generated module."""
+    lines = ["cuda.syncthreads()", "s_ = TPB // 2", "while s_ > 0:", "    if t_ < s_:"]
     for sh, _ in reds:
         lines.append("        " + combine(kind_of[sh], f"{sh}[t_]", f"{sh}[t_ + s_]"))
     lines += ["    cuda.syncthreads()", "    s_ //= 2"]
@@ -148,7 +149,7 @@ class RegionKernels:
         accs = [f"acc{j}_" for j in range(len(reds))]
         shs = [f"sh{j}_" for j in range(len(reds))]
         body = ["t_ = cuda.threadIdx.x"]
-        body += [f"{sh} = cuda.shared.array({THREADS}, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
+        body += [f"{sh} = cuda.shared.array(TPB, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
         body += [f"{a} = {identity(r.kind, r.acc)}" for a, r in zip(accs, reds)] + outer
         body.append(f"for f_ in range(cuda.grid(1), {plan.size}, cuda.gridsize(1)):")
         loop = decompose("f_", list(range(plan.rank)), plan.domain) + inner + self.store_lines(stores)
@@ -169,9 +170,9 @@ class RegionKernels:
         prog.kernel(body, nblocks, THREADS)
         # the second pass: one block folds the partials in a fixed order
         fin = ["t_ = cuda.threadIdx.x"]
-        fin += [f"{sh} = cuda.shared.array({THREADS}, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
+        fin += [f"{sh} = cuda.shared.array(TPB, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
         fin += [f"{a} = {identity(r.kind, r.acc)}" for a, r in zip(accs, reds)]
-        fin.append(f"for g_ in range(t_, {nblocks}, {THREADS}):")
+        fin.append(f"for g_ in range(t_, {nblocks}, TPB):")
         fin += ["    " + combine(r.kind, a, f"{p}[g_]") for r, a, p in zip(reds, accs, parts)]
         fin += [f"{sh}[t_] = {a}" for sh, a in zip(shs, accs)]
         fin += tree(list(zip(shs, accs)), {sh: r.kind for sh, r in zip(shs, reds)})
@@ -207,10 +208,10 @@ class RegionKernels:
             return
         shs = [f"sh{j}_" for j in range(len(reds))]
         body = ["t_ = cuda.threadIdx.x"]
-        body += [f"{sh} = cuda.shared.array({THREADS}, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
+        body += [f"{sh} = cuda.shared.array(TPB, {dtype_ctor(r.acc)})" for sh, r in zip(shs, reds)]
         body += outer0 + [f"for g_ in range(cuda.blockIdx.x, {n_keep}, cuda.gridDim.x):"]
         per = decompose("g_", list(keep), plan.domain) + mid + init
-        per += [f"for h_ in range(t_, {n_red}, {THREADS}):"] + ["    " + s for s in loop]
+        per += [f"for h_ in range(t_, {n_red}, TPB):"] + ["    " + s for s in loop]
         per += [f"{sh}[t_] = {a}" for sh, a in zip(shs, accs)]
         per += tree(list(zip(shs, accs)), {sh: r.kind for sh, r in zip(shs, reds)})
         per.append("if t_ == 0:")

@@ -82,14 +82,14 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
 
     def kernel(self, body: list[str], grid: int, block: int) -> None:
         """Define a kernel of `body` (its parameters: the names it reads) and launch it."""
-        bound = header_names(HEADER) | {"cuda", "np", "math", "dl"}
+        bound = header_names(HEADER) | {"cuda", "np", "math", "dl", "TPB"}
         params = sorted(free_names(body) - bound)
         name = f"kern{len(self.kernels)}"
         deco = f"@cuda.jit(cache={self.cache})"
         self.kernels.append(
             f"{deco}\ndef {name}({', '.join(params)}):\n" + "\n".join("    " + ln for ln in body)
         )
-        self.emit(f"{name}[{grid}, {block}]({', '.join(params)})")
+        self.emit(f"{name}[{grid}, {'TPB' if block == THREADS else block}]({', '.join(params)})")
 
     def flat_kernel(self, n: int, body: list[str]) -> None:
         """A grid-stride kernel over f_ in range(n)."""
@@ -135,7 +135,10 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         self.emit(f"return ({', '.join(outs)}{',' if outs else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
-        head = list(HEADER)
+        head = list(HEADER) + [
+            "",
+            f"TPB = {THREADS}  # threads per block: kernels fold shared arrays of this size",
+        ]
         for k in self.kernels:
             head += ["", "", k]
         head += ["", "", f"def program({', '.join(args + ['pool', 'err_'])}):"]
