@@ -66,6 +66,8 @@ def _cases():
         return lambda *a: (fn(*a),) + ((vg(*a),) if vg else ()) + ((h(*a),) if second else ())
 
     for spec, shape, dt in (c.values for c in tp.CASES):
+        if dt != np.float64 and shape != spec.shapes[0]:  # float32: each primitive's first shape
+            continue
 
         def run(spec=spec, shape=shape, dt=dt):
             args = spec.args(np.random.default_rng(tp._seed(spec, shape)), dt, shape)
@@ -135,7 +137,8 @@ def _canonical(src: str) -> str:
 
 def _ptx_for(fn, argtypes, ccs) -> None:
     """PTX of the kernel for each compute capability: typed and lowered once,
-    then NVVM per target (numba-cuda's compile_ptx would redo it all per target)."""
+    then NVVM per target (numba-cuda's compile_ptx would redo it all per target),
+    unoptimized (what is checked is that it compiles)."""
     from numba import cuda
     from numba.cuda import compiler
 
