@@ -11,6 +11,7 @@ is a stub, they are NumPy's own.
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import config, cuda
@@ -25,6 +26,63 @@ def _device(fn):
 
 
 if SIMULATOR:
+    # In the simulator kernels run as Python: `math` would raise where a GPU (and
+    # NumPy) gives nan or inf (sqrt(-1), exp(1000)) and compute float32 in float64.
+    # Generated modules import this namespace as `math` instead: NumPy's ufuncs.
+    def _quiet(fn):
+        def call(*args):
+            with np.errstate(all="ignore"):
+                return fn(*args)
+
+        return call
+
+    _NUMPY_MATH = {
+        "asin": "arcsin",
+        "acos": "arccos",
+        "atan": "arctan",
+        "asinh": "arcsinh",
+        "acosh": "arccosh",
+        "atanh": "arctanh",
+        "atan2": "arctan2",
+    }
+    npmath = types.SimpleNamespace(
+        **{
+            name: _quiet(getattr(np, _NUMPY_MATH.get(name, name)))
+            for name in (
+                "exp",
+                "expm1",
+                "log",
+                "log2",
+                "log10",
+                "log1p",
+                "sqrt",
+                "sin",
+                "cos",
+                "tan",
+                "asin",
+                "acos",
+                "atan",
+                "sinh",
+                "cosh",
+                "tanh",
+                "asinh",
+                "acosh",
+                "atanh",
+                "atan2",
+                "hypot",
+                "isnan",
+                "isinf",
+                "isfinite",
+                "fmod",
+                "copysign",
+            )
+        },
+        pi=math.pi,
+        e=math.e,
+        inf=math.inf,
+        nan=math.nan,
+    )
+    math = npmath  # noqa: F811  (the device functions below too)
     _unary = {
         "floor": np.floor,
         "ceil": np.ceil,

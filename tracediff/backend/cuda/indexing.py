@@ -14,10 +14,12 @@ ATOMIC_ADD = {np.dtype(t) for t in ("float32", "float64", "int32", "int64", "uin
 
 
 class IndexingWriter:
-    def _bounds(self, e, q: str, size: int) -> list[str]:
-        """Lines flagging an index q_ outside [0, size) (and clamping it, so the load is safe)."""
+    def _bounds(self, e, q: str, size: int, then: list[str]) -> list[str]:
+        """Lines running `then` for an index q inside [0, size), flagging it otherwise."""
         code = self.error("IndexError", eval(_msg(e.prim.name + ": index out of bounds", e)))
-        return [f"if {q} < 0 or {q} >= {size}:", f"    err_[0] = {code}", f"    {q} = 0"]
+        return [f"if {q} < 0 or {q} >= {size}:", f"    err_[0] = {code}", "else:"] + [
+            "    " + s for s in then
+        ]
 
     def op_index_check(self, e, i, *, n):
         msg = eval(_msg(f"index out of bounds for an axis of size {n}", e))
@@ -37,12 +39,13 @@ class IndexingWriter:
 
     def op_gather(self, e, x, idx):
         o = self.alloc(e.outvars[0])
-        self.emit(f"{o}_f, {o}_x = {o}.reshape({max(idx.aval.size, 1)}), {self.flat(x)}")
+        n = idx.aval.size if idx.aval.ndim else 1
+        self.emit(f"{o}_f, {o}_x = {o}.reshape({n}), {self.flat(x)}")
         if idx.aval.ndim:
             self.emit(f"{o}_i = {self.flat(idx)}")
         body = [f"q_ = {self.scalar_ref(idx) if idx.aval.ndim == 0 else o + '_i[f_]'}"]
-        body += self._bounds(e, "q_", x.aval.size) + [f"{o}_f[f_] = {o}_x[q_]"]
-        self.flat_kernel(max(idx.aval.size, 1), body)
+        body += self._bounds(e, "q_", x.aval.size, [f"{o}_f[f_] = {o}_x[q_]"])
+        self.flat_kernel(n, body)
 
     def _scatter(self, e, o: str, upd, idx, size: int, store: str, serial: bool) -> None:
         """For each j: q = idx[j] (bounds-checked), then `store` (with {o}_f, {o}_u, q_, f_)."""
@@ -53,8 +56,8 @@ class IndexingWriter:
             self.emit(f"{o}_u = {self.flat(upd)}")
         self.emit(f"{o}_f = {o}.reshape({size})")
         q = self.scalar_ref(idx) if idx.aval.ndim == 0 else f"{o}_i[f_]"
-        body = [f"q_ = {q}"] + self._bounds(e, "q_", size) + [store.format(o=o, u=u)]
-        n = max(idx.aval.size, 1)
+        body = [f"q_ = {q}"] + self._bounds(e, "q_", size, [store.format(o=o, u=u)])
+        n = idx.aval.size if idx.aval.ndim else 1
         if serial:  # repeated indices: the last write wins, as in NumPy
             lines = ["if cuda.grid(1) == 0:", f"    for f_ in range({n}):"]
             self.kernel(lines + ["        " + s for s in body], 1, 1)

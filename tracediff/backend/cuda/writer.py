@@ -23,6 +23,7 @@ from ..base import EmitError, Target, _msg, check_dtypes, free_names, header_nam
 from ..literals import dtype_ctor, literal
 from ..lower import Lowering, copy_region
 from .control import ControlFlowWriter
+from .devicelib import SIMULATOR
 from .indexing import IndexingWriter
 from .kernels import RegionKernels
 from .support import MAX_BLOCKS, THREADS
@@ -36,6 +37,10 @@ HEADER = [
     "from tracediff.backend.cuda import support as rt",
     "from tracediff.backend.cuda.cublas import matmul as cublas_matmul",
 ]
+
+
+# under the simulator, `math` in kernels is NumPy's (devicelib.npmath): nan and inf, not exceptions
+SIM_MATH = "from tracediff.backend.cuda.devicelib import npmath as math  # the simulator: NumPy's semantics"
 
 
 def make_target() -> Target:
@@ -135,7 +140,7 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         self.emit(f"return ({', '.join(outs)}{',' if outs else ''})")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
-        head = list(HEADER) + [
+        head = [SIM_MATH if ln == "import math" and SIMULATOR else ln for ln in HEADER] + [
             "",
             f"TPB = {THREADS}  # threads per block: kernels fold shared arrays of this size",
         ]
@@ -199,9 +204,14 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
     # --- contractions -----------------------------------------------------------------
     def op_matmul(self, e, x, y):
         a = e.outvars[0].aval
-        o = self.alloc(e.outvars[0])
         nb = int(np.prod(a.shape[:-2]))
         (m, k), n = x.aval.shape[-2:], y.aval.shape[-1]
+        if a.size == 0 or k == 0:  # nothing to multiply: empty, or sums of nothing
+            o = self.name(e.outvars[0])
+            self.emit(f"{o} = rt.fill(pool, {tuple(a.shape)}, {dtype_ctor(a.dtype)}, 0)")
+            self.pooled.add(e.outvars[0])
+            return
+        o = self.alloc(e.outvars[0])
         shp = (lambda *s: s) if a.ndim == 2 else (lambda *s: (nb,) + s)
         xs, ys, os_ = (
             f"{self.atom(v)}.reshape({shp(*s)})" if a.ndim != 3 else self.atom(v)
