@@ -94,6 +94,7 @@ if SIMULATOR:
         globals()[f"{_name}_f32"] = _device(lambda x, _fn=_fn: np.float32(_fn(x)))
         globals()[f"{_name}_f64"] = _device(lambda x, _fn=_fn: np.float64(_fn(x)))
 else:
+    npmath = math  # (a module written for the simulator, compiled for a GPU: the real math)
     from numba.cuda import libdevice as _ld
 
     floor_f32, floor_f64 = _device(lambda x: _ld.floorf(x)), _device(lambda x: _ld.floor(x))
