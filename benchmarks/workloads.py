@@ -553,10 +553,10 @@ def max_rel_err(got, want) -> float:
     for a, b in zip(got, want):
         a = np.asarray(a, np.float64)
         b = np.asarray(b, np.float64)
-        if a.shape != b.shape:
-            return math.inf
-        err = float(np.max(np.abs(a - b), initial=0.0))
-        worst = max(worst, err / max(float(np.max(np.abs(b), initial=0.0)), 1e-300))
+        if a.shape != b.shape or not np.array_equal(np.isnan(a), np.isnan(b)):
+            return math.inf  # (a NaN where the limit has a number is wrong, not 0 error)
+        err = float(np.nanmax(np.abs(a - b), initial=0.0))
+        worst = max(worst, err / max(float(np.nanmax(np.abs(b), initial=0.0)), 1e-300))
     return worst
 
 

@@ -133,6 +133,14 @@ def _loop_fn(x):
     return y
 
 
+@td.custom_vjp
+def _custom_sin(x):
+    return np.sin(x)
+
+
+_custom_sin.defvjp(lambda x: (_custom_sin(x), x), lambda x, g: (g * np.cos(x),))
+
+
 IDX = np.array([0, 2, 2, 1, 0])
 MASK = np.array([True, False, True, True, False])
 
@@ -286,6 +294,8 @@ SPECS = [
     Spec("scan", lambda x: td.grad(lambda z: np.sum(_loop_fn(z) ** 2))(x) * x, normal, shapes=((5,),)),
     Spec("scan", lambda x: td.grad(lambda z: np.sum(_while_fn(z) ** 2))(x) * x, normal, shapes=((5,),)),
     Spec("while", _while_fn, normal, shapes=((5,), ())),
+    # a user's reverse-mode rule (here the true derivative, so it checks like one)
+    Spec("custom_vjp_call", lambda x: _custom_sin(x) * x, normal),
 ]
 
 

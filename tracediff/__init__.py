@@ -2,6 +2,7 @@
 
 from . import optim
 from .api import (
+    custom_vjp,
     dump,
     grad,
     hessian,
@@ -26,6 +27,7 @@ __all__ = [
     "TracediffError",
     "TracerError",
     "check_grads",
+    "custom_vjp",
     "dump",
     "grad",
     "hessian",

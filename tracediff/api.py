@@ -5,6 +5,7 @@ inspection.py (make_ir, dump)."""
 
 from __future__ import annotations
 
+from .custom import custom_vjp
 from .inspection import DumpText, dump, make_ir
 from .jacobians import hessian, jacfwd, jacobian, jacrev
 from .numpy_api import stop_gradient
@@ -25,6 +26,7 @@ __all__ = [
     "hessian",
     "jit",
     "stop_gradient",
+    "custom_vjp",
     "make_ir",
     "dump",
 ]

@@ -11,6 +11,7 @@ from ..prims.scan import scan_p
 from .boundary import fresh_outputs
 from .dce import dce
 from .fuse import fuse
+from .inline import inline_custom
 from .loops import hoist_invariants, merge_primal_loops, prune_loops
 from .simplify import cse, simplify
 from .stats import program_stats
@@ -42,6 +43,7 @@ def optimize(ir: IR, enabled: bool | None = None) -> IR:
     """Run the pipeline; `ir.stats` records each pass (equations, arrays, bytes, time)."""
     if VERIFY:
         verify(ir, "tracing")
+    ir = inline_custom(ir)  # user derivative rules are used up: their bodies are plain code
     on = ENABLED if enabled is None else enabled
     stats = [dict(program_stats(ir), name="input", ms=0.0)]
     for name, p in PASSES if on else ESSENTIAL:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core import IR, Eqn, Lit, Var
-from ..base import EmitError, Target, _msg, check_dtypes, free_names, header_names
+from ..base import EmitError, Target, check_dtypes, free_names, header_names
 from ..literals import dtype_ctor, literal
 from ..lower import Lowering, copy_region
 from .control import ControlFlowWriter
@@ -121,11 +121,10 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
         s = self.atom(a)
         return s if a.aval.ndim <= 1 else f"{s}.reshape({a.aval.size})"
 
-    def device(self, a, aval=None) -> str:
+    def device(self, a) -> str:
         """`a` as a device array: a host scalar is put in a fresh (1,)-array."""
-        aval = aval or a.aval
         if self.is_host(a):
-            return f"rt.fill(pool, (), {dtype_ctor(aval.dtype)}, {self.atom(a)})"
+            return f"rt.fill(pool, (), {dtype_ctor(a.aval.dtype)}, {self.atom(a)})"
         return self.atom(a)
 
     # --- program ----------------------------------------------------------------------
@@ -148,9 +147,6 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
             head += ["", "", k]
         head += ["", "", f"def program({', '.join(args + ['pool', 'err_'])}):"]
         return "\n".join(head + self.lines) + "\n"
-
-    def walk(self, eqns, outvars, owned) -> None:
-        super().walk(eqns, outvars, owned)
 
     def eqn(self, e: Eqn) -> None:
         super().eqn(e)
@@ -247,4 +243,4 @@ def write_program(ir: IR, cache: bool = True) -> CudaWriter:
     return w
 
 
-__all__ = ["write_program", "CudaWriter", "EmitError", "_msg"]
+__all__ = ["write_program", "CudaWriter", "EmitError"]

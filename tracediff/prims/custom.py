@@ -1,0 +1,75 @@
+"""`custom_vjp_call`: a function with the user's reverse-mode rule (`td.custom_vjp`).
+
+Params: `body` (the function's program), `fwd` (the user's forward rule: the
+outputs, then the residuals), `bwd` (the user's backward rule, a Python
+function called on tracers), `nondiff` (Python values passed to `bwd` first),
+and the pytree structures of the arguments, outputs and residuals. Its VJP runs
+`fwd` and calls `bwd`, so the rule is ordinary IR and differentiates again; the
+optimizer inlines `body` (passes/inline.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import REGION, Primitive
+
+custom_vjp_call_p = Primitive("custom_vjp_call", REGION, nout=-1)
+
+
+@custom_vjp_call_p.def_abstract
+def _abstract(*avals, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, name):
+    return body.out_avals
+
+
+@custom_vjp_call_p.def_impl
+def _impl(*args, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, name):
+    from ..interpret import eval_ir
+
+    return eval_ir(body, list(args))
+
+
+@custom_vjp_call_p.def_vjp
+def _vjp(cts, ans, *ins, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, name):
+    from .. import pytree
+    from ..ad import zeros
+    from ..interpret import eval_ir
+    from ..numpy_api import aval_of
+    from ..pyconv import convert
+    from ..tracing import Tracer, at, user_src
+
+    n_out = len(body.outvars)
+    flat = eval_ir(fwd, list(ins))  # the user's forward, again: its residuals
+    res = pytree.unflatten(res_tree, flat[n_out:])
+    g = pytree.unflatten(out_tree, [zeros(o.aval) if c is None else c for c, o in zip(cts, body.outvars)])
+    got = convert(bwd)(*nondiff, res, g)
+    args = pytree.unflatten(in_tree, list(ins))
+    if not isinstance(got, (tuple, list)) or len(got) != len(args):
+        raise TypeError(
+            f"custom_vjp {name}: the bwd rule must return a tuple of {len(args)} cotangent(s), one per "
+            f"differentiable argument, got {_kind(got)}" + at(user_src())
+        )
+    out = []
+    for k, (c, a) in enumerate(zip(got, args)):
+        leaves = pytree.flatten(a)[0]
+        if c is None:
+            out += [None] * len(leaves)
+            continue
+        c_leaves, c_tree = pytree.flatten(c)
+        if c_tree != pytree.flatten(a)[1]:
+            raise TypeError(
+                f"custom_vjp {name}: cotangent {k} of the bwd rule has another structure than its argument"
+            )
+        for cl, al in zip(c_leaves, leaves):
+            want, have = aval_of(al), aval_of(cl)
+            if have.shape != want.shape:
+                raise TypeError(
+                    f"custom_vjp {name}: cotangent {k} of the bwd rule has shape {have.shape}, its argument "
+                    f"{want.shape}" + at(user_src())
+                )
+            out.append(np.asarray(cl, want.dtype) if not isinstance(cl, Tracer) else cl.astype(want.dtype))
+    return out
+
+
+def _kind(x) -> str:
+    return f"a {type(x).__name__}" + (f" of {len(x)}" if isinstance(x, (tuple, list)) else "")
