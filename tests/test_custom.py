@@ -135,3 +135,62 @@ def test_misuse_raises_clear_errors():
 
     with pytest.raises(td.TracerError, match="closure"):
         td.grad(closure)(np.float64(2.0))
+
+
+@td.custom_jvp
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return softplus(x), t / (1.0 + np.exp(-x))
+
+
+@functools.partial(td.custom_jvp, nondiff_argnums=(0,))
+def scaled_tanh(k, x):
+    return np.tanh(k * x)
+
+
+@scaled_tanh.defjvp
+def _scaled_tanh_jvp(k, primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = scaled_tanh(k, x)
+    return y, t * k * (1.0 - y * y)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_custom_jvp_in_both_modes(target):
+    f = lambda x: np.sum(softplus(x) * 3.0)
+    g = td.jit(td.grad(f), target=target)(X)  # reverse mode: the rule, transposed
+    np.testing.assert_allclose(g, 3.0 * _sigmoid(X), rtol=1e-13)
+    _, t = td.jvp(f, (X[:4],), (np.array([1.0, -2.0, 0.5, 0.0]),))
+    np.testing.assert_allclose(t, 3.0 * np.sum(_sigmoid(X[:4]) * [1.0, -2.0, 0.5, 0.0]), rtol=1e-13)
+    e = np.exp(-X[:4])
+    h = td.jit(td.grad(lambda x: np.sum(td.grad(f)(x))), target=target)(X[:4])
+    np.testing.assert_allclose(h, 3.0 * e / (1.0 + e) ** 2, rtol=1e-12)
+    u = lambda x: np.sum(scaled_tanh(2.0, x) ** 2)
+    td.check_grads(u, (X[:3],), order=2)
+    np.testing.assert_allclose(
+        td.jit(td.grad(u), target=target)(X[:3]),
+        td.grad(lambda x: np.sum(np.tanh(2.0 * x) ** 2))(X[:3]),
+        rtol=1e-13,
+    )
+
+
+def test_custom_jvp_misuse():
+    @td.custom_jvp
+    def no_rule(x):
+        return x
+
+    with pytest.raises(TypeError, match="defjvp"):
+        td.grad(lambda x: np.sum(no_rule(x)))(X)
+
+    @td.custom_jvp
+    def bad(x):
+        return x * 2.0
+
+    bad.defjvp(lambda p, t: (p[0] * 2.0, np.sum(t[0])))
+    with pytest.raises(TypeError, match="structure|shape"):
+        td.grad(lambda x: np.sum(bad(x)))(X)

@@ -141,6 +141,17 @@ def _custom_sin(x):
 _custom_sin.defvjp(lambda x: (_custom_sin(x), x), lambda x, g: (g * np.cos(x),))
 
 
+@td.custom_jvp
+def _custom_exp(x):
+    return np.exp(x)
+
+
+@_custom_exp.defjvp
+def _custom_exp_jvp(primals, tangents):
+    y = _custom_exp(primals[0])
+    return y, tangents[0] * y
+
+
 IDX = np.array([0, 2, 2, 1, 0])
 MASK = np.array([True, False, True, True, False])
 
@@ -296,6 +307,7 @@ SPECS = [
     Spec("while", _while_fn, normal, shapes=((5,), ())),
     # a user's reverse-mode rule (here the true derivative, so it checks like one)
     Spec("custom_vjp_call", lambda x: _custom_sin(x) * x, normal),
+    Spec("custom_jvp_call", lambda x: _custom_exp(x) * x, small),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from . import optim
 from .api import (
+    custom_jvp,
     custom_vjp,
     dump,
     grad,
@@ -27,6 +28,7 @@ __all__ = [
     "TracediffError",
     "TracerError",
     "check_grads",
+    "custom_jvp",
     "custom_vjp",
     "dump",
     "grad",

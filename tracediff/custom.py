@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from . import pytree
 from .numpy_api import aval_of
-from .prims.custom import _kind, custom_vjp_call_p
+from .prims.custom import _kind, custom_jvp_call_p, custom_vjp_call_p
 from .pyconv import convert
 from .tracing import Tracer, TracerError, at, bind, trace, user_src
 
@@ -32,28 +32,20 @@ _TRACING: contextvars.ContextVar[frozenset] = contextvars.ContextVar(
 )
 
 
-class custom_vjp:
-    """A function with its own reverse-mode rule: `f.defvjp(fwd, bwd)`.
+class _CustomFunction:
+    """What custom_vjp and custom_jvp share: tracing the function and its rule."""
 
-    `fwd(*args)` returns `(f(*args), residuals)`; `bwd(*nondiff_args, residuals, g)`
-    returns one cotangent per differentiable argument (None for zero). Arguments
-    in `nondiff_argnums` are Python values (not traced), passed to `bwd` first.
-    """
+    kind = ""
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
-        self.fwd: Callable | None = None
-        self.bwd: Callable | None = None
         functools.update_wrapper(self, fun)
-
-    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
-        self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args):
         name = getattr(self.fun, "__name__", "function")
-        if self.fwd is None:
-            raise TypeError(f"custom_vjp {name}: call {name}.defvjp(fwd, bwd) before calling it")
+        if not self._has_rule():
+            raise TypeError(f"{self.kind} {name}: call {name}.{self._define} before calling it")
         nondiff = tuple(args[i] for i in self.nondiff_argnums)
         diff = tuple(a for i, a in enumerate(args) if i not in self.nondiff_argnums)
         leaves, in_tree = pytree.flatten(diff)
@@ -63,7 +55,7 @@ class custom_vjp:
             return convert(self.fun)(*args)
         if any(isinstance(x, Tracer) for x in pytree.flatten(nondiff)[0]):
             raise TracerError(
-                f"custom_vjp {name}: arguments {self.nondiff_argnums} are nondiff_argnums and must be "
+                f"{self.kind} {name}: arguments {self.nondiff_argnums} are nondiff_argnums and must be "
                 "Python values, not traced arrays" + at(user_src())
             )
 
@@ -75,13 +67,66 @@ class custom_vjp:
             ]
 
         avals = [aval_of(x) for x in leaves]
-        out_tree, res_tree = [], []
+        out_tree = []
 
         def body_fn(*xs):
             out = convert(self.fun)(*full(pytree.unflatten(in_tree, list(xs))))
             flat, td = pytree.flatten(out)
             out_tree.append(td)
             return flat
+
+        token = _TRACING.set(_TRACING.get() | {id(self)})
+        try:  # (f called inside its own rule, as is usual, is plain f there)
+            body, cap = trace(body_fn, avals)
+            params, cap2 = self._trace_rule(full, nondiff, in_tree, avals, out_tree, name)
+        finally:
+            _TRACING.reset(token)
+        if cap or cap2:
+            raise TracerError(
+                f"{self.kind} {name}: the function or its rule reads a traced value it was not passed "
+                "(a closure over an argument of an outer transformation); pass it as an argument, so "
+                "its derivative comes from the rule" + at(user_src())
+            )
+        if out_tree[0] != out_tree[1]:
+            raise TypeError(f"{self.kind} {name}: the rule's output differs from the function's in structure")
+        rule = params.get("fwd") or params.get("jvp")
+        m = len(body.outvars)
+        self._check_outputs([v.aval for v in body.outvars], [v.aval for v in rule.outvars[:m]], name)
+        params.update(body=body, nondiff=nondiff, in_tree=in_tree, out_tree=out_tree[0], name=name)
+        outs = bind(self.prim, *leaves, **params)
+        return pytree.unflatten(out_tree[0], list(outs))
+
+    def _check_outputs(self, body_avals, rule_avals, name: str) -> None:
+        strip = lambda avals: [(a.shape, a.dtype) for a in avals]  # noqa: E731
+        if strip(body_avals) != strip(rule_avals):
+            raise TypeError(
+                f"{self.kind} {name}: the rule's output differs from the function's (shape or dtype): "
+                + ", ".join(map(str, rule_avals))
+                + " against "
+                + ", ".join(map(str, body_avals))
+            )
+
+
+class custom_vjp(_CustomFunction):
+    """A function with its own reverse-mode rule: `f.defvjp(fwd, bwd)`.
+
+    `fwd(*args)` returns `(f(*args), residuals)`; `bwd(*nondiff_args, residuals, g)`
+    returns one cotangent per differentiable argument (None for zero). Arguments
+    in `nondiff_argnums` are Python values (not traced), passed to `bwd` first.
+    """
+
+    kind, prim, _define = "custom_vjp", custom_vjp_call_p, "defvjp(fwd, bwd)"
+    fwd: Callable | None = None
+    bwd: Callable | None = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        self.fwd, self.bwd = fwd, bwd
+
+    def _has_rule(self) -> bool:
+        return self.fwd is not None
+
+    def _trace_rule(self, full, nondiff, in_tree, avals, out_tree, name):
+        res_tree = []
 
         def fwd_fn(*xs):
             got = convert(self.fwd)(*full(pytree.unflatten(in_tree, list(xs))))
@@ -93,34 +138,48 @@ class custom_vjp:
             res_tree.append(rtd)
             return flat + res
 
-        token = _TRACING.set(_TRACING.get() | {id(self)})
-        try:  # (f called inside its own fwd rule, as is usual, is plain f there)
-            body, cap = trace(body_fn, avals)
-            fwd, cap2 = trace(fwd_fn, avals)
-        finally:
-            _TRACING.reset(token)
-        if cap or cap2:
-            raise TracerError(
-                f"custom_vjp {name}: the function or its fwd rule reads a traced value it was not passed "
-                "(a closure over an argument of an outer transformation); pass it as an argument, so "
-                "its cotangent comes from the bwd rule" + at(user_src())
-            )
-        if out_tree[0] != out_tree[1] or [v.aval for v in body.outvars] != [
-            v.aval for v in fwd.outvars[: len(body.outvars)]
-        ]:
-            raise TypeError(
-                f"custom_vjp {name}: fwd's output differs from the function's (structure, shape or dtype)"
-            )
-        outs = bind(
-            custom_vjp_call_p,
-            *leaves,
-            body=body,
-            fwd=fwd,
-            bwd=self.bwd,
-            nondiff=nondiff,
-            in_tree=in_tree,
-            out_tree=out_tree[0],
-            res_tree=res_tree[0],
-            name=name,
-        )
-        return pytree.unflatten(out_tree[0], list(outs))
+        fwd, cap = trace(fwd_fn, avals)
+        return {"fwd": fwd, "bwd": self.bwd, "res_tree": res_tree[0]}, cap
+
+
+class custom_jvp(_CustomFunction):
+    """A function with its own forward-mode rule: `f.defjvp(rule)`.
+
+    `rule(*nondiff_args, primals, tangents)` (primals and tangents: tuples of the
+    differentiable arguments) returns `(f(*primals), output tangent)`, linear in
+    the tangents. Reverse mode transposes it, so one rule serves both modes.
+    """
+
+    kind, prim, _define = "custom_jvp", custom_jvp_call_p, "defjvp(rule)"
+    rule: Callable | None = None
+
+    def defjvp(self, rule: Callable) -> Callable:
+        self.rule = rule
+        return rule
+
+    def _has_rule(self) -> bool:
+        return self.rule is not None
+
+    def _trace_rule(self, full, nondiff, in_tree, avals, out_tree, name):
+        n = len(avals)
+
+        def jvp_fn(*xs):
+            primals = pytree.unflatten(in_tree, list(xs[:n]))
+            tangents = pytree.unflatten(in_tree, list(xs[n:]))
+            got = convert(self.rule)(*nondiff, tuple(primals), tuple(tangents))
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise TypeError(
+                    f"custom_jvp {name}: the rule must return (output, tangent), got {_kind(got)}"
+                )
+            flat, td = pytree.flatten(got[0])
+            tan, ttd = pytree.flatten(got[1])
+            out_tree.append(td)
+            if ttd != td or any(aval_of(a).shape != aval_of(b).shape for a, b in zip(flat, tan)):
+                raise TypeError(
+                    f"custom_jvp {name}: the rule's tangent differs from its output in structure or shape"
+                    + at(user_src())
+                )
+            return flat + tan
+
+        rule, cap = trace(jvp_fn, avals + [a.strong() for a in avals])
+        return {"jvp": rule}, cap

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from ..core import IR, REGION, Eqn, Var
 from ..prims.control import regions
-from ..prims.custom import custom_vjp_call_p
+from ..prims.custom import custom_jvp_call_p, custom_vjp_call_p
+
+CUSTOM = (custom_vjp_call_p, custom_jvp_call_p)
 
 
 def inline_custom(ir: IR) -> IR:
@@ -19,7 +21,7 @@ def inline_custom(ir: IR) -> IR:
 
     eqns: list[Eqn] = []
     for e in ir.eqns:
-        if e.prim is custom_vjp_call_p:
+        if e.prim in CUSTOM:
             body = inline_custom(e.params["body"])
             ren: dict[Var, object] = {v: sub(a) for v, a in zip(body.invars, e.inputs)}
             for be in body.eqns:
@@ -47,7 +49,7 @@ def _inline_param(v):
 
 def _has_custom(ir: IR) -> bool:
     for e in ir.eqns:
-        if e.prim is custom_vjp_call_p:
+        if e.prim in CUSTOM:
             return True
         if e.prim.kind == REGION and any(_has_custom(r) for r in regions(e.params)):
             return True

@@ -73,3 +73,50 @@ def _vjp(cts, ans, *ins, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, n
 
 def _kind(x) -> str:
     return f"a {type(x).__name__}" + (f" of {len(x)}" if isinstance(x, (tuple, list)) else "")
+
+
+# --- custom_jvp ---------------------------------------------------------------------------
+# Params: `body`, `jvp` (the user's rule: primals, tangents -> outputs, output
+# tangents; linear in the tangents), `nondiff`, the argument and output structures.
+# Reverse mode transposes the rule (its VJP with respect to the tangents).
+
+custom_jvp_call_p = Primitive("custom_jvp_call", REGION, nout=-1)
+
+
+@custom_jvp_call_p.def_abstract
+def _jvp_abstract(*avals, body, jvp, nondiff, in_tree, out_tree, name):
+    return body.out_avals
+
+
+@custom_jvp_call_p.def_impl
+def _jvp_impl(*args, body, jvp, nondiff, in_tree, out_tree, name):
+    from ..interpret import eval_ir
+
+    return eval_ir(body, list(args))
+
+
+@custom_jvp_call_p.def_vjp
+def _jvp_vjp(cts, ans, *ins, body, jvp, nondiff, in_tree, out_tree, name):
+    from ..ad import zeros
+    from ..interpret import eval_ir
+
+    n, m = len(ins), len(body.outvars)
+    back = _transposed(jvp, n, m)
+    tangents = [zeros(v.aval) for v in jvp.invars[n:]]
+    cts = [zeros(o.aval) if c is None else c for c, o in zip(cts, body.outvars)]
+    grads = iter(eval_ir(back, list(ins) + tangents + cts)[m:])
+    return [next(grads) if v.aval.is_float else None for v in jvp.invars[n:]]
+
+
+def _transposed(jvp, n: int, m: int):
+    """The rule's VJP with respect to the tangents: (primals, tangents, cts) ->
+    (output tangents, cotangents of the float arguments); made once per rule."""
+    back = jvp.__dict__.get("_transposed")
+    if back is None:
+        from ..ad import vjp_ir
+        from ..core import IR
+
+        lin = IR(jvp.invars, jvp.eqns, jvp.outvars[m:])
+        wrt = [False] * n + [v.aval.is_float for v in jvp.invars[n:]]
+        back = jvp.__dict__["_transposed"] = vjp_ir(lin, wrt)
+    return back
