@@ -194,3 +194,48 @@ def test_custom_jvp_misuse():
     bad.defjvp(lambda p, t: (p[0] * 2.0, np.sum(t[0])))
     with pytest.raises(TypeError, match="structure|shape"):
         td.grad(lambda x: np.sum(bad(x)))(X)
+
+
+def _mlp_blocks(wrap, L=12, per=4):
+    def block(h, Ws):
+        for W in Ws:
+            h = np.tanh(h @ W)
+        return h
+
+    def loss(Ws, x):
+        h = x
+        for k in range(0, L, per):
+            h = wrap(block)(h, Ws[k : k + per])
+        return np.sum(h * h)
+
+    return loss
+
+
+@pytest.mark.parametrize("policy", [None, "save_matmuls"])
+def test_checkpoint_recomputes_instead_of_keeping(policy):
+    r = np.random.default_rng(0)
+    Ws = [r.standard_normal((16, 16)) / 4.0 for _ in range(12)]
+    x = r.standard_normal((8, 16))
+    plain = _mlp_blocks(lambda f: f)
+    ckpt = _mlp_blocks(lambda f: td.checkpoint(f, policy=policy))
+    want = td.grad(plain)(Ws, x)
+    for g in (td.grad(ckpt)(Ws, x), td.jit(td.grad(ckpt))(Ws, x)):
+        for a, b in zip(g, want):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    kept = {
+        name: td.make_ir(td.grad(f), Ws, x, stage="optimized").stats[-1]["kept_bytes"]
+        for name, f in (("plain", plain), ("ckpt", ckpt))
+    }
+    if policy is None:  # only the 3 blocks' inputs stay for the backward sweep, not 12 activations
+        assert kept["ckpt"] == 3 * x.nbytes and kept["plain"] == 12 * x.nbytes, kept
+    # the checkpointed function differentiates again, and as written outside transformations
+    hv = td.grad(lambda x: np.sum(td.grad(ckpt, argnums=1)(Ws, x) * x))(x)
+    np.testing.assert_allclose(
+        hv, td.grad(lambda x: np.sum(td.grad(plain, argnums=1)(Ws, x) * x))(x), rtol=1e-11
+    )
+    assert ckpt(Ws, x) == plain(Ws, x)
+
+
+def test_checkpoint_misuse():
+    with pytest.raises(ValueError, match="policy"):
+        td.checkpoint(np.sin, policy="everything")

@@ -308,6 +308,9 @@ SPECS = [
     # a user's reverse-mode rule (here the true derivative, so it checks like one)
     Spec("custom_vjp_call", lambda x: _custom_sin(x) * x, normal),
     Spec("custom_jvp_call", lambda x: _custom_exp(x) * x, small),
+    # recomputed in the backward sweep (checkpoint); its VJP reads the inputs through a barrier
+    Spec("checkpoint", lambda x: td.checkpoint(lambda z: np.sin(z) * z)(x) * x, normal),
+    Spec("barrier", lambda x: td.grad(lambda z: np.sum(td.checkpoint(np.tanh)(z) ** 2))(x) * x, normal),
 ]
 
 

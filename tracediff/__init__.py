@@ -2,6 +2,7 @@
 
 from . import optim
 from .api import (
+    checkpoint,
     custom_jvp,
     custom_vjp,
     dump,
@@ -28,6 +29,7 @@ __all__ = [
     "TracediffError",
     "TracerError",
     "check_grads",
+    "checkpoint",
     "custom_jvp",
     "custom_vjp",
     "dump",

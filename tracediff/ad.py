@@ -53,19 +53,32 @@ def zeros(aval: Aval):
     return current_builder().emit(broadcast_p, [Lit(zero)], {"shape": aval.shape})[0]
 
 
-def backward_pass(ir: IR, primals: Sequence, cts: Sequence, wrt: Sequence[bool]):
+def backward_pass(
+    ir: IR,
+    primals: Sequence,
+    cts: Sequence,
+    wrt: Sequence[bool],
+    replay: str = "fwd",
+    known: dict | None = None,
+):
     """Trace forward and adjoint of `ir` into the current builder.
 
-    Returns (outputs, cotangents of the `wrt` inputs).
+    Returns (outputs, cotangents of the `wrt` inputs). `replay`: the sweep the
+    forward equations belong to ("bwd" when the backward recomputes them, as a
+    checkpoint does); `known`: values of some of `ir`'s variables, not recomputed.
     """
     active = active_vars(ir, wrt)
     env = dict(zip(ir.invars, primals))
+    known = known or {}
 
     def read(a):
         return a.val if type(a) is Lit else env[a]
 
-    with phase_context("fwd"):
+    with phase_context(replay):
         for e in ir.eqns:
+            if e.outvars and all(v in known for v in e.outvars):
+                env.update((v, known[v]) for v in e.outvars)
+                continue
             with src_context(e.src):
                 outs = bind(e.prim, *map(read, e.inputs), **e.params)
             env.update(zip(e.outvars, outs if e.prim.nout != 1 else [outs]))

@@ -5,7 +5,7 @@ inspection.py (make_ir, dump)."""
 
 from __future__ import annotations
 
-from .custom import custom_jvp, custom_vjp
+from .custom import checkpoint, custom_jvp, custom_vjp
 from .inspection import DumpText, dump, make_ir
 from .jacobians import hessian, jacfwd, jacobian, jacrev
 from .numpy_api import stop_gradient
@@ -28,6 +28,7 @@ __all__ = [
     "stop_gradient",
     "custom_vjp",
     "custom_jvp",
+    "checkpoint",
     "make_ir",
     "dump",
 ]

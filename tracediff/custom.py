@@ -21,8 +21,9 @@ import functools
 from collections.abc import Callable, Sequence
 
 from . import pytree
+from .core import IR
 from .numpy_api import aval_of
-from .prims.custom import _kind, custom_jvp_call_p, custom_vjp_call_p
+from .prims.custom import _kind, checkpoint_p, custom_jvp_call_p, custom_vjp_call_p
 from .pyconv import convert
 from .tracing import Tracer, TracerError, at, bind, trace, user_src
 
@@ -183,3 +184,47 @@ class custom_jvp(_CustomFunction):
 
         rule, cap = trace(jvp_fn, avals + [a.strong() for a in avals])
         return {"jvp": rule}, cap
+
+
+POLICIES = (None, "save_matmuls")
+
+
+def checkpoint(fun: Callable, policy: str | None = None) -> Callable:
+    """`fun` whose values the backward sweep recomputes instead of keeping (remat).
+
+    Reverse mode keeps only `fun`'s inputs from the forward sweep and runs `fun`
+    again when its derivative is needed: less memory for one more forward of
+    `fun`. `policy="save_matmuls"` keeps the results of matrix products (the
+    expensive part to recompute) and recomputes the rest.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"checkpoint: policy must be one of {POLICIES}, got {policy!r}")
+    name = getattr(fun, "__name__", "function")
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        leaves, in_tree = pytree.flatten(args)
+        if not any(isinstance(x, Tracer) for x in leaves):
+            return fun(*args)
+        out_tree = []
+
+        def body_fn(*xs):
+            out = convert(fun)(*pytree.unflatten(in_tree, list(xs)))
+            flat, td = pytree.flatten(out)
+            out_tree.append(td)
+            return flat
+
+        body, cap = trace(body_fn, [aval_of(x) for x in leaves])
+        if cap:
+            raise TracerError(
+                f"checkpoint {name}: the function reads a traced value it was not passed (a closure over "
+                "an argument of an outer transformation); pass it as an argument" + at(user_src())
+            )
+        n_out = len(body.outvars)
+        if policy == "save_matmuls":
+            saved = [v for e in body.eqns if e.prim.name == "matmul" for v in e.outvars]
+            body = IR(body.invars, body.eqns, list(body.outvars) + saved)
+        outs = bind(checkpoint_p, *leaves, body=body, save=policy, n_out=n_out, name=name)
+        return pytree.unflatten(out_tree[0], list(outs)[:n_out])
+
+    return wrapped

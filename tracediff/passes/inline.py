@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from ..core import IR, REGION, Eqn, Var
 from ..prims.control import regions
-from ..prims.custom import custom_jvp_call_p, custom_vjp_call_p
+from ..prims.custom import checkpoint_p, custom_jvp_call_p, custom_vjp_call_p
 
-CUSTOM = (custom_vjp_call_p, custom_jvp_call_p)
+CUSTOM = (custom_vjp_call_p, custom_jvp_call_p, checkpoint_p)
 
 
 def inline_custom(ir: IR) -> IR:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import REGION, Primitive
+from ..core import OTHER, REGION, Primitive
 
 custom_vjp_call_p = Primitive("custom_vjp_call", REGION, nout=-1)
 
@@ -120,3 +120,51 @@ def _transposed(jvp, n: int, m: int):
         wrt = [False] * n + [v.aval.is_float for v in jvp.invars[n:]]
         back = jvp.__dict__["_transposed"] = vjp_ir(lin, wrt)
     return back
+
+
+# --- checkpoint (remat) ---------------------------------------------------------------------
+# `checkpoint[body, save, n_out](*args)`: the body's outputs (the first n_out), then the
+# values the policy saves for the backward sweep (matrix products, for "save_matmuls").
+# Its VJP recomputes the body in the backward sweep, from its inputs passed through a
+# `barrier` after the cotangents: nothing schedules the recomputation into the forward
+# sweep, and common-subexpression elimination cannot merge it back into the forward
+# values (either would keep them alive again).
+
+checkpoint_p = Primitive("checkpoint", REGION, nout=-1)
+checkpoint_p.symbolic_zeros = True  # (no cotangent for the saved values: nothing to add)
+
+# barrier(x, *after) is x, read only once every `after` value exists: the recomputation
+# starts in the backward sweep (after the cotangents it depends on), and CSE sees new values
+barrier_p = Primitive("barrier", OTHER)
+barrier_p.may_alias = True
+barrier_p.def_abstract(lambda x, *after: x)
+barrier_p.def_impl(lambda x, *after: x)
+barrier_p.def_vjp(lambda ct, ans, x, *after: [ct] + [None] * len(after))
+
+
+@checkpoint_p.def_abstract
+def _ckpt_abstract(*avals, body, save, n_out, name):
+    return body.out_avals
+
+
+@checkpoint_p.def_impl
+def _ckpt_impl(*args, body, save, n_out, name):
+    from ..interpret import eval_ir
+
+    return eval_ir(body, list(args))
+
+
+@checkpoint_p.def_vjp
+def _ckpt_vjp(cts, ans, *ins, body, save, n_out, name):
+    from ..ad import backward_pass
+    from ..tracing import Tracer, bind
+
+    after = [c for c in cts if isinstance(c, Tracer)]
+    xs = [bind(barrier_p, x, *after) if isinstance(x, Tracer) else x for x in ins]
+    # what the policy saved is read, not recomputed; a cotangent of a saved value (a
+    # derivative of the derivative) flows back through the equation that made it
+    known = dict(zip(body.outvars[n_out:], ans[n_out:]))
+    wrt = [v.aval.is_float for v in body.invars]
+    _, grads = backward_pass(body, xs, cts, wrt, replay="bwd", known=known)
+    it = iter(grads)
+    return [next(it) if w else None for w in wrt]

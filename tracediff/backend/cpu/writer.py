@@ -172,6 +172,10 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
             return
         self.region(copy_region(e))  # materialized by a one-op loop: index arithmetic
 
+    def op_barrier(self, e, x, *after):
+        o = self.out(e, self.layout.get(x, "C") if type(x) is Var else "C")
+        self.emit(f"{o} = {self.atom(x)}")
+
     def op_slice(self, e, x, *, spec):
         o = self.out(e, "A")
         self.emit(f"{o} = {self.atom(x)}[{_slice_txt(spec)}]" if spec else f"{o} = {self.atom(x)}")

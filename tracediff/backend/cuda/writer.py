@@ -188,6 +188,12 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
         o = self.name(e.outvars[0])
         self.emit(f"{o} = {self.atom(x)}.reshape({self.dev_shape(e.outvars[0].aval)})")
 
+    def op_barrier(self, e, x, *after):
+        o = e.outvars[0]
+        if self.is_host(x):
+            self.on_host.add(o)
+        self.emit(f"{self.name(o)} = {self.atom(x)}")
+
     def op_concatenate(self, e, *xs, axis):
         o = self.alloc(e.outvars[0])
         at = 0
