@@ -4,7 +4,7 @@ kernel the simulator launched compiles to PTX for sm_80 and sm_90.
 The simulator must be chosen before Numba is imported, so each check runs in a
 subprocess (`tests/cuda_sim.py`). The primitive and program tables are split
 into shards that run in parallel; every case compiles forward, value_and_grad
-and (float64) a Hessian-vector product for target="cuda" and must match the
+and (float64, each primitive's first shape) a Hessian-vector product for target="cuda" and must match the
 NumPy interpreter running the unoptimized program.
 """
 

@@ -295,6 +295,7 @@ def gen_primitive_table() -> str:
     import tracediff  # noqa: F401  (registers every primitive)
     from tracediff.core import REGISTRY
     from tracediff.passes.fuse import INDEX_OPS, REDUCTIONS
+    from tracediff.passes.inline import CUSTOM as INLINED
 
     rows = ["| primitive | kind | differentiable | in fused loops |", "| --- | --- | --- | --- |"]
     for name, p in REGISTRY.items():
@@ -304,6 +305,8 @@ def gen_primitive_table() -> str:
             fused = "yes: accumulator"
         elif p in INDEX_OPS:
             fused = "yes: index map"
+        elif p in INLINED:
+            fused = "inlined before optimizing"
         elif p.kind == "region":
             fused = "is the loop"
         else:
