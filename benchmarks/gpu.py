@@ -70,9 +70,8 @@ import tracediff as td  # noqa: E402
 
 try:
     from numba import cuda  # a module global: the simulator swaps it in the kernels' globals
-except Exception as _e:  # reported by gpu_missing()
+except Exception:  # gpu_missing() says why
     cuda = None
-    _CUDA_IMPORT_ERROR = f"{type(_e).__name__}: {_e}"
 
 IDS = ("W1", "W2", "W4")
 SIZES = {"W1": 64_000_000, "W2": 4096, "W4": 16_000_000}  # elements of x (and y), W2's batch
@@ -86,16 +85,9 @@ MAX_TPB = 256  # the block reductions' shared buffer; threads per block are a po
 
 def gpu_missing() -> str | None:
     """Why there is no GPU to time on, or None."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return "NUMBA_ENABLE_CUDASIM=1: the CUDA simulator is not a GPU"
-    if cuda is None:
-        return f"numba-cuda is not importable ({_CUDA_IMPORT_ERROR})"
-    try:
-        if not cuda.is_available():
-            return "numba.cuda.is_available() is False: no CUDA GPU or driver"
-    except Exception as e:
-        return f"numba.cuda.is_available() raised {type(e).__name__}: {e}"
-    return None
+    from tracediff.backend.cuda import gpu_missing as why
+
+    return why()
 
 
 # --- data: workloads.py's distributions and seeds at W11's sizes -------------------------

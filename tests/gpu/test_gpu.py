@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import numpy as np
 import pytest
@@ -25,18 +24,9 @@ import tracediff as td
 @functools.cache
 def gpu_missing() -> str | None:
     """Why these tests cannot run here, or None when a CUDA GPU is usable."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return "NUMBA_ENABLE_CUDASIM=1: the CUDA simulator is not a GPU"
-    try:
-        from numba import cuda  # importing it without a GPU is harmless
-    except Exception as e:
-        return f"numba-cuda is not importable ({type(e).__name__}: {e})"
-    try:
-        if not cuda.is_available():
-            return "numba.cuda.is_available() is False: no CUDA GPU or driver"
-    except Exception as e:
-        return f"numba.cuda.is_available() raised {type(e).__name__}: {e}"
-    return None
+    from tracediff.backend.cuda import gpu_missing as why
+
+    return why()
 
 
 @pytest.fixture(autouse=True)

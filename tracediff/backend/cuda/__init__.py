@@ -37,6 +37,25 @@ def require_cuda(gpu: bool = True):
     return cuda
 
 
+def gpu_missing() -> str | None:
+    """Why no real CUDA GPU is usable here (the simulator does not count), or None."""
+    import os
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "NUMBA_ENABLE_CUDASIM=1: the CUDA simulator is not a GPU"
+    try:
+        import numba_cuda  # noqa: F401
+        from numba import cuda
+    except Exception as e:
+        return f"numba-cuda is not importable ({type(e).__name__}: {e})"
+    try:
+        if not cuda.is_available():
+            return "numba.cuda.is_available() is False: no CUDA GPU or driver"
+    except Exception as e:
+        return f"numba.cuda.is_available() raised {type(e).__name__}: {e}"
+    return None
+
+
 def source(ir: IR, cache: bool = True):
     """The generated module (kernels and host function); needs numba-cuda, not a GPU."""
     require_cuda(gpu=False)

@@ -45,8 +45,9 @@ def _copy(dst, src):
         dst[f] = src[f]
 
 
-def _blocks(n: int, threads: int, max_blocks: int) -> int:
-    return max(1, min(-(-n // threads), max_blocks))
+def blocks(n: int) -> int:
+    """Blocks of THREADS for a grid-stride loop over n items (at least one, at most MAX_BLOCKS)."""
+    return max(1, min(-(-n // THREADS), MAX_BLOCKS))
 
 
 # threads per block and the most blocks of a grid-stride launch; the simulator runs
@@ -59,7 +60,7 @@ def fill(pool: Pool, shape: tuple, dtype, value) -> object:
     """A device array of `shape` filled with `value` (shape () is stored as (1,))."""
     a = pool.take(shape or (1,), np.dtype(dtype))
     flat = a.reshape(a.size)
-    _fill[_blocks(a.size, THREADS, MAX_BLOCKS), THREADS](flat, np.dtype(dtype).type(value))
+    _fill[blocks(a.size), THREADS](flat, np.dtype(dtype).type(value))
     return a
 
 
@@ -67,7 +68,7 @@ def copy(pool: Pool, x) -> object:
     """A fresh C-contiguous device copy of the C-contiguous device array x."""
     a = pool.take(x.shape, x.dtype)
     if x.size:
-        _copy[_blocks(x.size, THREADS, MAX_BLOCKS), THREADS](a.reshape(a.size), x.reshape(x.size))
+        _copy[blocks(x.size), THREADS](a.reshape(a.size), x.reshape(x.size))
     return a
 
 
