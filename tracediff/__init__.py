@@ -13,10 +13,12 @@ from .api import (
     jacrev,
     jit,
     jvp,
+    linearize,
     make_ir,
     stop_gradient,
     value_and_grad,
     vjp,
+    vmap,
 )
 from .core import IR, TracediffError
 from .testing import check_grads
@@ -40,9 +42,11 @@ __all__ = [
     "jacrev",
     "jit",
     "jvp",
+    "linearize",
     "make_ir",
     "optim",
     "stop_gradient",
     "value_and_grad",
     "vjp",
+    "vmap",
 ]

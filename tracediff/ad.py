@@ -17,12 +17,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .builder import bind, current_builder, trace
 from .core import IR, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
 from .prims.scan import DYNAMIC
 from .prims.shape import broadcast_p
-from .tracing import Tracer, bind, current_builder, phase_context, src_context, trace
+from .provenance import phase_context, src_context
+from .tracer import Tracer
 
 
 class ADError(TracediffError, TypeError):
@@ -168,3 +170,27 @@ def jvp_ir(ir: IR, wrt: Sequence[bool]) -> IR:
     new, captured = trace(fn, ir.in_avals + tan_avals)
     assert not captured
     return dce(new)
+
+
+def split_known(ir: IR, known: Sequence[bool], n_first: int) -> tuple[IR, IR]:
+    """Partial evaluation: `ir` split into F, what the `known` inputs determine, and G,
+    the rest. F(known inputs) -> (the first `n_first` outputs, residuals); G(residuals,
+    other inputs) -> the other outputs. `vjp` runs F at the primals and G per cotangent;
+    `linearize` runs G per tangent."""
+    have = {v for v, k in zip(ir.invars, known) if k}
+    f_eqns, g_eqns = [], []
+    for e in ir.eqns:
+        if all(type(a) is not Var or a in have for a in e.inputs):
+            f_eqns.append(e)
+            have.update(e.outvars)
+        else:
+            g_eqns.append(e)
+    res: dict[Var, None] = {}
+    for a in [a for e in g_eqns for a in e.inputs] + list(ir.outvars[n_first:]):
+        if type(a) is Var and a in have:
+            res[a] = None
+    res_vars = list(res)
+    f = dce(IR([v for v, k in zip(ir.invars, known) if k], f_eqns, list(ir.outvars[:n_first]) + res_vars))
+    g_in = res_vars + [v for v, k in zip(ir.invars, known) if not k]
+    g = dce(IR(g_in, g_eqns, list(ir.outvars[n_first:])))
+    return f, g

@@ -184,9 +184,7 @@ class IR:
     stats: list = field(default_factory=list)
 
     def __str__(self) -> str:
-        from .printer import ir_to_text
-
-        return ir_to_text(self)
+        return _ir_text(self)
 
     @property
     def in_avals(self) -> list[Aval]:
@@ -195,6 +193,21 @@ class IR:
     @property
     def out_avals(self) -> list[Aval]:
         return [v.aval for v in self.outvars]
+
+
+def _ir_text_unset(ir: IR) -> str:
+    return f"<IR: {len(ir.invars)} inputs, {len(ir.eqns)} equations; import tracediff.printer to print it>"
+
+
+# The text of an IR (`str(ir)`) is made by printer.py, which is built on this
+# module: it registers itself here when imported, so core imports nothing of tracediff.
+_ir_text: Callable[[IR], str] = _ir_text_unset
+
+
+def set_ir_text(fn: Callable[[IR], str]) -> None:
+    """Make `fn` the text form of every IR (`str(ir)`)."""
+    global _ir_text
+    _ir_text = fn
 
 
 # --- primitives --------------------------------------------------------------
@@ -216,6 +229,9 @@ class Primitive:
     - `impl(*arrays, **params)`: the NumPy reference implementation.
     - `vjp(ct, ans, *inputs, **params)`: the cotangent of each input (None =
       zero), written with public ops so it differentiates again.
+    - `batch(args, dims, size, **params) -> (outputs, out_dims)`: the batching
+      rule (`vmap`): `dims[i]` is the axis of `args[i]` that holds the batch of
+      `size`, or None; written with primitives, so a batched program is IR.
     - `differentiable=False`: outputs carry no derivative (comparisons, argmax).
     - `scalar`: how a backend writes the op on scalars inside a fused loop.
     - `cost`: its work per element in a loop, in additions (a backend weighs
@@ -241,6 +257,7 @@ class Primitive:
         self.abstract: Callable[..., Any] | None = None
         self.impl: Callable[..., Any] | None = None
         self.vjp: Callable[..., Any] | None = None
+        self.batch: Callable[..., Any] | None = None
         self.scalar: dict[str, Any] = {}
         self.cost = 1
         self.may_alias = False
@@ -257,6 +274,10 @@ class Primitive:
 
     def def_vjp(self, fn: Callable) -> Callable:
         self.vjp = fn
+        return fn
+
+    def def_batch(self, fn: Callable) -> Callable:
+        self.batch = fn
         return fn
 
     def out_avals(self, avals: Sequence[Aval], params: dict) -> list[Aval]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import printer  # noqa: F401  (makes str(ir), which the dumps use, the IR's text)
 from .core import IR
 from .graph import check_format, render, to_dot
 from .staging import Transformed, _name

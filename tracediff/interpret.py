@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .builder import bind
 from .core import IR, REGION, REGISTRY, Lit, TracediffError, Var, with_context
-from .tracing import bind, restage_context
+from .provenance import restage_context
 
 
 def eval_ir(ir: IR, args: Sequence[Any]) -> list[Any]:
@@ -124,7 +125,7 @@ class Interpreter:
                 e.prim.name in _IN_PLACE
                 and x in fr
                 and x in owned
-                and not any(b == x and last.get(v, -1) > k for v, b in base.items())
+                and not any(b == x and (last.get(v, -1) > k or v in keep) for v, b in base.items())
             ):
                 impl = _IN_PLACE[e.prim.name]  # x is dead after this update: write into it
             self.steps.append((impl, ins, outs, params, tuple(fr), e))

@@ -1,4 +1,13 @@
-"""Dense Jacobians and Hessians."""
+"""Dense Jacobians and Hessians, each one batched program.
+
+`jacrev` differentiates once in reverse mode and batches the backward sweep
+over the rows of an identity (one cotangent per output element); `jacfwd`
+batches forward mode over one tangent per input element; `hessian` is
+`jacfwd(jacrev(f))`, forward over reverse. The basis is built in the program
+(an iota comparison, fused), the forward sweep runs once, unbatched, and the
+program is traced, optimized and cached per signature like `grad`'s: no Python
+loop over rows or columns at any point.
+"""
 
 from __future__ import annotations
 
@@ -7,124 +16,178 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import pytree
-from .numpy_api import aval_of
-from .pyconv import convert
-from .staging import _normalize_argnums, argnums_spec
-from .transforms import jvp, vjp
+from .ad import jvp_ir, vjp_ir
+from .batching import batch_ir
+from .core import IR
+from .interpret import eval_ir
+from .passes.dce import dce
+from .prims.shape import reshape_p, slice_p, transpose_p
+from .staging import Transformed, _normalize_argnums, argnums_spec
+from .tracing import bind, trace
+from .transforms import _check_float_wrt, _split_aux, _wrt_mask
 
 
-def _basis(shape, dtype):
-    n = int(np.prod(shape, dtype=np.int64))
-    eye = np.eye(n, dtype=dtype)
-    return [eye[i].reshape(shape) for i in range(n)]
+def _traced_identity(n: int, dtype):
+    from .prims.elementwise import convert_p, eq_p
+    from .prims.shape import broadcast_p
+
+    i = np.arange(n, dtype=np.int64)
+    rows = bind(broadcast_p, np.reshape(i, (n, 1)), shape=(n, n))
+    cols = bind(broadcast_p, np.reshape(i, (1, n)), shape=(n, n))
+    return bind(convert_p, bind(eq_p, rows, cols), dtype=np.dtype(dtype))
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """Jacobian by reverse mode: one VJP per output element."""
-    argnums = argnums_spec(argnums, "jacobian")
+def _columns(eye, start: int, stop: int, shape: tuple):
+    """Columns start:stop of the [n, n] basis, each row shaped like one argument."""
+    n = eye.aval.shape[0]
+    cols = bind(slice_p, eye, spec=((0, n, 1), (start, stop, 1)))
+    return bind(reshape_p, cols, shape=(n,) + tuple(shape))
 
-    def jac_fn(*args):
-        nums = _normalize_argnums(argnums, len(args), fun, "jacobian")
 
-        def sub(*wrt):
-            full = list(args)
-            for i, w in zip(nums, wrt):
-                full[i] = w
-            return convert(fun)(*full)  # this wrapper is ours: the user's control flow is converted
+def _rows(x, start: int, stop: int):
+    """Rows start:stop of a batched result."""
+    shape = x.aval.shape
+    return bind(slice_p, x, spec=((start, stop, 1),) + tuple((0, d, 1) for d in shape[1:]))
 
-        res = vjp(sub, *[args[i] for i in nums], has_aux=has_aux)
-        out, f_vjp = res[0], res[1]
-        out_leaves, otree = pytree.flatten(out)
-        per_out = []
-        for j, o in enumerate(out_leaves):
-            oa = aval_of(o)
-            rows = []
-            for e in _basis(oa.shape, oa.dtype):
-                cts = [
-                    e if k == j else np.zeros(aval_of(q).shape, aval_of(q).dtype)
-                    for k, q in enumerate(out_leaves)
-                ]
-                rows.append(f_vjp(pytree.unflatten(otree, cts)))
-            jacs = []
-            for i in range(len(nums)):
-                wa = aval_of(args[nums[i]])
-                if rows:
-                    jacs.append(np.reshape(np.stack([r[i] for r in rows]), oa.shape + wa.shape))
-                else:
-                    jacs.append(np.zeros(oa.shape + wa.shape, wa.dtype))
-            per_out.append(jacs[0] if isinstance(argnums, int) else tuple(jacs))
-        jac = pytree.unflatten(otree, per_out)
-        return (jac, res[2]) if has_aux else jac
 
-    return jac_fn
+def _sizes(avals):
+    offs, total = [], 0
+    for a in avals:
+        offs.append(total)
+        total += a.size
+    return offs, total
+
+
+def jacrev_program(ir: IR, wrt: list[bool]) -> IR:
+    """IR(inputs) -> J[j][i] for each output j and each `wrt` input i, shaped
+    output shape + input shape, in the order (j, i)."""
+    n = len(ir.invars)
+    outs = ir.out_avals
+    wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
+    back = vjp_ir(ir, wrt)  # (primals, cts) -> (outs, grads)
+    grads_only = dce(IR(back.invars, back.eqns, back.outvars[len(outs) :]))
+    offs, total = _sizes(outs)
+    scalar = len(outs) == 1 and outs[0].shape == ()
+    if not scalar:
+        batched = batch_ir(grads_only, [None] * n + [0] * len(outs), total, [0] * len(wrt_avals))
+
+    def fn(*primals):
+        if scalar:  # one row: the gradient itself
+            return eval_ir(grads_only, list(primals) + [np.ones((), outs[0].dtype)])
+        dtype = np.result_type(*[a.dtype for a in outs])
+        eye = _traced_identity(total, dtype)
+        cts = [_columns(eye, o, o + a.size, a.shape).astype(a.dtype) for o, a in zip(offs, outs)]
+        rows = eval_ir(batched, list(primals) + cts)
+        res = []
+        for o, a in zip(offs, outs):
+            for g, w in zip(rows, wrt_avals):
+                res.append(bind(reshape_p, _rows(g, o, o + a.size), shape=a.shape + w.shape))
+        return res
+
+    prog, captured = trace(fn, ir.in_avals)
+    assert not captured
+    return prog
+
+
+def jacfwd_program(ir: IR, wrt: list[bool]) -> IR:
+    """As `jacrev_program`, by forward mode: one tangent per input element, batched."""
+    n = len(ir.invars)
+    outs = ir.out_avals
+    wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
+    fwd = jvp_ir(ir, wrt)  # (primals, tangents) -> (outs, output tangents)
+    tangents_only = dce(IR(fwd.invars, fwd.eqns, fwd.outvars[len(outs) :]))
+    offs, total = _sizes(wrt_avals)
+    batched = batch_ir(tangents_only, [None] * n + [0] * len(wrt_avals), total, [0] * len(outs))
+
+    def fn(*primals):
+        dtype = np.result_type(*[a.dtype for a in wrt_avals])
+        eye = _traced_identity(total, dtype)
+        tans = [_columns(eye, o, o + w.size, w.shape).astype(w.dtype) for o, w in zip(offs, wrt_avals)]
+        cols = eval_ir(batched, list(primals) + tans)
+        res = []
+        for t, a in zip(cols, outs):
+            for o, w in zip(offs, wrt_avals):
+                part = bind(reshape_p, _rows(t, o, o + w.size), shape=(w.size,) + a.shape)
+                k = len(a.shape)
+                part = bind(transpose_p, part, perm=tuple(range(1, k + 1)) + (0,))
+                res.append(bind(reshape_p, part, shape=a.shape + w.shape))
+        return res
+
+    prog, captured = trace(fn, ir.in_avals)
+    assert not captured
+    return prog
+
+
+class Jacobian(Transformed):
+    """jacrev / jacfwd of `fun`: one program per signature."""
+
+    def __init__(self, fun, argnums=0, has_aux=False, mode="rev", static_argnums=()):
+        self.kind = "jacrev" if mode == "rev" else "jacfwd"
+        self.argnums = argnums_spec(argnums, self.kind)
+        self.has_aux, self.mode = has_aux, mode
+        super().__init__(fun, (self.argnums, has_aux, mode), static_argnums=static_argnums)
+
+    def _traced_argnums(self, n):
+        nums = (self.argnums,) if isinstance(self.argnums, int) else self.argnums
+        return {a % n for a in nums if -n <= a < n}
+
+    def transform(self, ir, out_tree, info, args):
+        nums = _normalize_argnums(self.argnums, len(args), self.fun, self.kind)
+        mask = _wrt_mask(info, nums, self.fun, self.kind)
+        _check_float_wrt(ir, mask, info, self.fun, self.kind)
+        main_tree, aux_tree = _split_aux(out_tree, self.has_aux, self.kind, self.fun)
+        n_main = pytree.num_leaves(main_tree)
+        n_extra = len(ir.invars) - len(mask)
+        wrt = mask + [False] * n_extra
+        main = dce(IR(ir.invars, ir.eqns, ir.outvars[:n_main]))
+        make = jacrev_program if self.mode == "rev" else jacfwd_program
+        jac = make(main, wrt)
+        # J[j][i] in argnums order: the wrt leaves come in input order, argnums may not
+        leaf_arg = [a for a, m in zip(info["leaf_arg"], mask) if m]
+        n_wrt = len(leaf_arg)
+        order = [k for i in nums for k, a in enumerate(leaf_arg) if a == i]
+        outs = [jac.outvars[j * n_wrt + k] for j in range(n_main) for k in order]
+        arg_trees = [info["arg_trees"][i] for i in nums]
+        sub = arg_trees[0] if isinstance(self.argnums, int) else ("tuple", tuple(arg_trees))
+        tree = pytree.graft(main_tree, [sub] * n_main)
+        if self.has_aux:
+            aux = dce(IR(ir.invars, ir.eqns, ir.outvars[n_main:]))
+
+            def both(*xs):
+                return eval_ir(jac, list(xs)) + eval_ir(aux, list(xs))
+
+            prog, _ = trace(both, ir.in_avals)
+            outs = [prog.outvars[j * n_wrt + k] for j in range(n_main) for k in order]
+            outs += prog.outvars[n_main * n_wrt :]
+            return dce(IR(prog.invars, prog.eqns, outs)), ("tuple", (tree, aux_tree))
+        return dce(IR(jac.invars, jac.eqns, outs)), tree
+
+
+def jacrev(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    static_argnums: int | Sequence[int] = (),
+):
+    """Jacobian by reverse mode: the backward sweep batched over the output elements."""
+    return Jacobian(fun, argnums, has_aux, "rev", static_argnums)
 
 
 jacobian = jacrev
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False):
-    """Jacobian by forward mode: one JVP per input element."""
-    argnums = argnums_spec(argnums, "jacfwd")
-
-    def jac_fn(*args):
-        nums = _normalize_argnums(argnums, len(args), fun, "jacfwd")
-        aux = []
-
-        def sub(*wrt):
-            full = list(args)
-            for i, w in zip(nums, wrt):
-                full[i] = w
-            return convert(fun)(*full)  # this wrapper is ours: the user's control flow is converted
-
-        def fwd(wrt, tans):
-            res = jvp(sub, wrt, tans, has_aux=has_aux)
-            if has_aux:
-                aux.append(res[2])
-            return res[0], res[1]
-
-        wrt = [args[i] for i in nums]
-        jacs = []
-        otree = None
-        for i, w in enumerate(wrt):
-            wa = aval_of(w)
-            cols = []
-            for e in _basis(wa.shape, wa.dtype):
-                tans = [
-                    e if k == i else np.zeros(aval_of(q).shape, aval_of(q).dtype) for k, q in enumerate(wrt)
-                ]
-                out, t_out = fwd(wrt, tans)
-                t_leaves, otree = pytree.flatten(t_out)
-                cols.append(t_leaves)
-            out_leaves = (
-                pytree.flatten(fwd(wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[0]
-                if not cols
-                else None
-            )
-            per_leaf = []
-            n_out = len(cols[0]) if cols else len(out_leaves)
-            for j in range(n_out):
-                if cols:
-                    oa = aval_of(cols[0][j])
-                    stacked = np.stack([c[j] for c in cols], axis=-1)
-                    per_leaf.append(np.reshape(stacked, oa.shape + wa.shape))
-                else:
-                    oa = aval_of(out_leaves[j])
-                    per_leaf.append(np.zeros(oa.shape + wa.shape, wa.dtype))
-            jacs.append(per_leaf)
-        if otree is None:
-            otree = pytree.flatten(fwd(wrt, [np.zeros(aval_of(q).shape, aval_of(q).dtype) for q in wrt])[0])[
-                1
-            ]
-        leaves = [
-            jacs[0][j] if isinstance(argnums, int) else tuple(j_[j] for j_ in jacs)
-            for j in range(len(jacs[0]))
-        ]
-        jac = pytree.unflatten(otree, leaves)
-        return (jac, aux[-1]) if has_aux else jac
-
-    return jac_fn
+def jacfwd(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    has_aux: bool = False,
+    static_argnums: int | Sequence[int] = (),
+):
+    """Jacobian by forward mode: forward mode batched over the input elements."""
+    return Jacobian(fun, argnums, has_aux, "fwd", static_argnums)
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0):
-    """Dense Hessian: forward over reverse."""
-    return jacfwd(jacrev(fun, argnums), argnums)
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, static_argnums: int | Sequence[int] = ()):
+    """Dense Hessian: forward over reverse, one batched program."""
+    return Jacobian(
+        Jacobian(fun, argnums, False, "rev", static_argnums), argnums, False, "fwd", static_argnums
+    )

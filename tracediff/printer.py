@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import IR, Lit, Var, dtype_name
+from .core import IR, Lit, Var, dtype_name, set_ir_text
 
 _COMMENT_COL = 50
 
@@ -93,3 +93,6 @@ def ir_to_text(ir: IR, namer: _Namer | None = None, indent: str = "  ") -> str:
                 lines.extend(indent + "    " + ln for ln in inner.splitlines())
     lines.append(f"{indent}in (" + " ".join(atom(v) for v in ir.outvars) + ") }")
     return "\n".join(lines)
+
+
+set_ir_text(ir_to_text)  # str(ir) is this text

@@ -75,3 +75,22 @@ def tree_map(fn, tree: Any, *rest: Any) -> Any:
     leaves, td = flatten(tree)
     others = [flatten(r)[0] for r in rest]
     return unflatten(td, [fn(x, *ys) for x, *ys in zip(leaves, *others)])
+
+
+def graft(treedef: Any, subtrees) -> Any:
+    """`treedef` with its leaves replaced, in order, by the treedefs `subtrees`."""
+    it = iter(subtrees)
+
+    def go(td):
+        if td == LEAF:
+            return next(it)
+        kind = td[0]
+        if kind in ("tuple", "list"):
+            return (kind, tuple(go(c) for c in td[1]))
+        if kind == "dict":
+            return ("dict", td[1], tuple(go(c) for c in td[2]))
+        if kind == "namedtuple":
+            return ("namedtuple", td[1], tuple(go(c) for c in td[2]))
+        return td
+
+    return go(treedef)

@@ -12,6 +12,7 @@ is how transformations compose.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import threading
@@ -97,6 +98,10 @@ def _dyn_aval(x: Any) -> Aval:
 
 # --- staging: trace a user function at a signature ------------------------------------
 
+# ids of the objects that are static arguments of a transformation being traced: an
+# inner transformation called with one of them keeps it static (a Python value)
+STATIC_IDS: contextvars.ContextVar[frozenset] = contextvars.ContextVar("STATIC_IDS", default=frozenset())
+
 
 def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int] = ()):
     """Trace `fun(*args, **kwargs)`; returns (ir, out_tree, info) with flat IR inputs."""
@@ -141,7 +146,11 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
         return outs
 
     watch = RandomWatch(fun, [x for x in leaves if not _is_dynamic(x)] + [a for _, a in statics])
-    ir, captured = trace(flat_fun, avals)
+    token = STATIC_IDS.set(STATIC_IDS.get() | {id(a) for _, a in statics})
+    try:
+        ir, captured = trace(flat_fun, avals)
+    finally:
+        STATIC_IDS.reset(token)
     watch.check(TracerError, at(user_src()))
     return (
         ir,
@@ -350,7 +359,10 @@ class Transformed:
 
     options: dict = {}
 
-    def __init__(self, fun: Callable, params: tuple, target: str = "interpret"):
+    def __init__(self, fun: Callable, params: tuple, target: str = "interpret", static_argnums=()):
+        static = argnums_spec(static_argnums, self.kind, "static_argnums")
+        self.static_argnums = (static,) if isinstance(static, int) else static
+        params = params + (self.static_argnums,)
         self.fun = fun
         self.params = params
         self.target = target
@@ -365,11 +377,28 @@ class Transformed:
         functools.update_wrapper(self, fun, updated=())
 
     def _key(self, args, kwargs):
-        leaves, td = pytree.flatten((args, kwargs))
+        stat = self._static_argnums(args)
+        if not stat:
+            leaves, td = pytree.flatten((args, kwargs))
+            try:
+                return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+            except TransformError as e:
+                raise _name_bad_leaf(e, self.fun, args) from None
+        for i in stat:
+            try:
+                hash(args[i])
+            except TypeError:
+                raise TypeError(
+                    f"{self.kind}: static argument {i} of type {type(args[i]).__name__} is not hashable"
+                    + at(user_src())
+                ) from None
+        dyn_args = tuple(a for i, a in enumerate(args) if i not in stat)
+        leaves, td = pytree.flatten((dyn_args, kwargs))
         try:
-            return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+            key = (td, tuple(_leaf_key(x) for x in leaves), stat, tuple(args[i] for i in stat))
         except TransformError as e:
             raise _name_bad_leaf(e, self.fun, args) from None
+        return key, leaves
 
     # generated fast paths, one per recent signature, most recent first
     _fasts: tuple = ()
@@ -380,6 +409,16 @@ class Transformed:
                 res = fast(args)
                 if res is not _MISS:
                     return res
+        entry, leaves = self.lookup(args, kwargs)
+        res = entry([x for x in leaves if _is_dynamic(x)])
+        if not kwargs and not entry.captured and not self.static_argnums and not STATIC_IDS.get():
+            fast = make_fast_path(entry, args)
+            if fast is not None:
+                self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
+        return res
+
+    def lookup(self, args, kwargs):
+        """(this signature's entry, built on a miss; the flat leaves of the call)."""
         key, leaves = self._key(args, kwargs)
         entry = self.cache.get(key)
         if entry is None:
@@ -390,12 +429,7 @@ class Transformed:
                     if not entry.captured:
                         self.cache[key] = entry
                         self._count_signature()
-        res = entry([x for x in leaves if _is_dynamic(x)])
-        if not kwargs and not entry.captured and not self._static_argnums(args):
-            fast = make_fast_path(entry, args)
-            if fast is not None:
-                self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
-        return res
+        return entry, leaves
 
     def _count_signature(self):
         if len(self.cache) == RETRACE_WARN_AT and not getattr(self, "_warned", False):
@@ -409,15 +443,42 @@ class Transformed:
 
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
-        ir = self.transform(ir, out_tree, info, args)
-        return Entry(ir, self._out_tree, info["captured"], self.target, self.options)
+        ir, out_tree = self.transform(ir, out_tree, info, args)
+        return Entry(ir, out_tree, info["captured"], self.target, self.options)
 
     def _static_argnums(self, args) -> tuple:
-        return ()
+        """The positions of the static arguments of this call: those declared, and
+        those static for a transformation being traced around this one."""
+        n = len(args)
+        for a in self.static_argnums:
+            if not -n <= a < n:
+                raise ValueError(
+                    f"{self.kind}: static_argnums {a} is out of range for {_name(self.fun)} called with "
+                    f"{n} positional argument(s)" + at(user_src())
+                )
+        declared = {a % n for a in self.static_argnums}
+        for i in declared:
+            if type(args[i]) is Tracer:
+                raise TransformError(
+                    f"{self.kind}: static {_arg_name(self.fun, i)} of {_name(self.fun)} received a traced "
+                    f"value {args[i].aval}: an outer transformation traces it; make it static there too "
+                    f"(static_argnums={i})" + at(user_src())
+                )
+        outer = STATIC_IDS.get()
+        if outer:
+            keep = self._traced_argnums(n)
+            declared |= {
+                i for i, a in enumerate(args) if id(a) in outer and type(a) is not Tracer and i not in keep
+            }
+        return tuple(sorted(declared))
 
-    def transform(self, ir: IR, out_tree, info, args) -> IR:
-        self._out_tree = out_tree
-        return ir
+    def _traced_argnums(self, n: int) -> set:
+        """Arguments this transformation needs traced (differentiated ones)."""
+        return set()
+
+    def transform(self, ir: IR, out_tree, info, args) -> tuple[IR, Any]:
+        """The program this transformation makes of the traced one, and its output tree."""
+        return ir, out_tree
 
     def entry(self, *args, **kwargs) -> Entry:
         key, _ = self._key(args, kwargs)

@@ -1,4 +1,4 @@
-"""The transformations: grad, value_and_grad, jit, vjp and jvp."""
+"""The transformations that give one program per signature: grad, value_and_grad, jit."""
 
 from __future__ import annotations
 
@@ -11,23 +11,18 @@ from typing import Any
 import numpy as np
 
 from . import pytree
-from .ad import jvp_ir, vjp_ir
+from .ad import vjp_ir
 from .core import FLOAT_DTYPES, IR, Aval, Eqn, Var
-from .interpret import Interpreter, eval_ir
-from .numpy_api import astype, aval_of
-from .passes.pipeline import optimize
+from .numpy_api import aval_of
 from .prims.checkpoint import LOOP_CHECKPOINT
 from .prims.elementwise import convert_p
 from .staging import (
     Entry,
     Transformed,
     _arg_name,
-    _fixup,
-    _leaf_key,
     _name,
     _normalize_argnums,
     argnums_spec,
-    stage,
 )
 from .tracing import Tracer, at, user_src
 
@@ -90,14 +85,20 @@ def _wrt_trees(info, nums):
 class Grad(Transformed):
     kind = "grad"
 
-    def __init__(self, fun, argnums=0, has_aux=False, with_value=False, loop_checkpoint=None):
+    def __init__(
+        self, fun, argnums=0, has_aux=False, with_value=False, loop_checkpoint=None, static_argnums=()
+    ):
         what = "value_and_grad" if with_value else "grad"
+        self.kind = what
         argnums = argnums_spec(argnums, what)
         loop_checkpoint = _loop_checkpoint(loop_checkpoint, what)
-        super().__init__(fun, (argnums, has_aux, with_value, loop_checkpoint))
+        super().__init__(fun, (argnums, has_aux, with_value, loop_checkpoint), static_argnums=static_argnums)
         self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
         self.loop_checkpoint = loop_checkpoint
-        self.kind = "value_and_grad" if with_value else "grad"
+
+    def _traced_argnums(self, n):
+        nums = (self.argnums,) if isinstance(self.argnums, int) else self.argnums
+        return {a % n for a in nums if -n <= a < n}
 
     def _build(self, args, kwargs) -> Entry:
         what = "value_and_grad" if self.with_value else "grad"
@@ -149,12 +150,12 @@ class Grad(Transformed):
         g_tree = grad_trees[0] if isinstance(self.argnums, int) else ("tuple", tuple(grad_trees))
         first = 0
         if self.with_value:  # (value, grad) or ((value, aux), grad)
-            outs, self._out_tree = full.outvars[:n_out] + grads, ("tuple", (out_tree, g_tree))
+            outs, res_tree = full.outvars[:n_out] + grads, ("tuple", (out_tree, g_tree))
             first = n_out
         elif self.has_aux:  # (grad, aux)
-            outs, self._out_tree = grads + full.outvars[1:n_out], ("tuple", (g_tree, aux_tree))
+            outs, res_tree = grads + full.outvars[1:n_out], ("tuple", (g_tree, aux_tree))
         else:
-            outs, self._out_tree = grads, g_tree
+            outs, res_tree = grads, g_tree
         # the gradient with respect to a Python float is a Python float, traced or not
         eqns = list(full.eqns)
         for k, w in enumerate(weak):
@@ -166,7 +167,7 @@ class Grad(Transformed):
         full = IR(full.invars, eqns, list(outs))
         from .passes.dce import dce
 
-        return dce(full)
+        return dce(full), res_tree
 
 
 def _tree_txt(td) -> str:
@@ -203,6 +204,7 @@ def grad(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     loop_checkpoint: int | None = None,
+    static_argnums: int | Sequence[int] = (),
 ):
     """Gradient of a scalar-valued `fun` with respect to `argnums`.
 
@@ -211,10 +213,13 @@ def grad(
     the iterations in between when it goes back, instead of keeping what each
     iteration's derivative needs: memory O(n/k + k) rather than O(n) for a loop of
     n iterations, for one more run of the loop.
+
+    `static_argnums`: arguments passed as Python values (Python control flow may
+    depend on them); one program is traced per value.
     """
     if fun is None:
-        return lambda f: Grad(f, argnums, has_aux, loop_checkpoint=loop_checkpoint)
-    return Grad(fun, argnums, has_aux, loop_checkpoint=loop_checkpoint)
+        return lambda f: grad(f, argnums, has_aux, loop_checkpoint, static_argnums)
+    return Grad(fun, argnums, has_aux, loop_checkpoint=loop_checkpoint, static_argnums=static_argnums)
 
 
 def value_and_grad(
@@ -222,11 +227,12 @@ def value_and_grad(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     loop_checkpoint: int | None = None,
+    static_argnums: int | Sequence[int] = (),
 ):
-    """`(value, grad)`; with `has_aux`, `((value, aux), grad)`; `loop_checkpoint` as in `grad`."""
+    """`(value, grad)`; with `has_aux`, `((value, aux), grad)`; the options as in `grad`."""
     if fun is None:
-        return lambda f: Grad(f, argnums, has_aux, with_value=True, loop_checkpoint=loop_checkpoint)
-    return Grad(fun, argnums, has_aux, with_value=True, loop_checkpoint=loop_checkpoint)
+        return lambda f: value_and_grad(f, argnums, has_aux, loop_checkpoint, static_argnums)
+    return Grad(fun, argnums, has_aux, True, loop_checkpoint, static_argnums)
 
 
 # TRACEDIFF_MATH=libm makes scalar library calls the default of td.jit (tests run both)
@@ -253,10 +259,7 @@ class Jit(Transformed):
                 )
         if options.get("math", "fast") not in ("fast", "libm"):
             raise ValueError(f"jit: math must be 'fast' or 'libm', got {options['math']!r}")
-        static = argnums_spec(static_argnums, "jit", "static_argnums")
-        static = (static,) if isinstance(static, int) else static
-        super().__init__(fun, (static, parallel, cache, tuple(sorted(options.items()))), target)
-        self.static_argnums = static
+        super().__init__(fun, (parallel, cache, tuple(sorted(options.items()))), target, static_argnums)
         self.options = (
             {"parallel": parallel, "cache": cache, "math": options.get("math", DEFAULT_MATH)}
             if target == "cpu"
@@ -264,22 +267,6 @@ class Jit(Transformed):
             if target == "cuda"
             else {}
         )
-
-    def _key(self, args, kwargs):
-        if not self.static_argnums:
-            return super()._key(args, kwargs)
-        stat = self._static_argnums(args)
-        for i in stat:
-            try:
-                hash(args[i])
-            except TypeError:
-                raise TypeError(
-                    f"jit: static argument {i} of type {type(args[i]).__name__} is not hashable"
-                ) from None
-        dyn_args = tuple(a for i, a in enumerate(args) if i not in stat)
-        leaves, td = pytree.flatten((dyn_args, kwargs))
-        key = (td, tuple(_leaf_key(x) for x in leaves), stat, tuple(args[i] for i in stat))
-        return key, leaves
 
     def transform(self, ir, out_tree, info, args):
         if self.target == "cpu":  # name the argument a compiled program cannot take
@@ -294,16 +281,6 @@ class Jit(Transformed):
                     )
         return super().transform(ir, out_tree, info, args)
 
-    def _static_argnums(self, args):
-        n = len(args)
-        for a in self.static_argnums:
-            if not -n <= a < n:
-                raise ValueError(
-                    f"jit: static_argnums {a} is out of range for {_name(self.fun)} called with "
-                    f"{n} positional argument(s)" + at(user_src())
-                )
-        return tuple(a % n for a in self.static_argnums)
-
 
 def jit(
     fun: Callable | None = None,
@@ -317,76 +294,6 @@ def jit(
     if fun is None:
         return lambda f: Jit(f, target, static_argnums, parallel, cache, **options)
     return Jit(fun, target, static_argnums, parallel, cache, **options)
-
-
-# --- vjp / jvp / jacobians ---------------------------------------------------------------
-
-
-def _run(ir: IR, args: list) -> list:
-    if any(type(a) is Tracer for a in args):
-        return eval_ir(ir, args)
-    return Interpreter(ir)(*args)
-
-
-def vjp(fun: Callable, *primals: Any, has_aux: bool = False, loop_checkpoint: int | None = None):
-    """`(out, vjp_fn)`; `vjp_fn(cotangent)` returns a tuple, one entry per primal;
-    `loop_checkpoint` as in `grad`."""
-    loop_checkpoint = _loop_checkpoint(loop_checkpoint, "vjp")
-    ir, out_tree, info = stage(fun, primals, {})
-    captured = info["captured"]
-    n_extra = len(captured)
-    mask = [v.aval.is_float for v in ir.invars[: len(ir.invars) - n_extra]]
-    main_tree, aux_tree = _split_aux(out_tree, has_aux, "vjp", fun)
-    n_main = pytree.num_leaves(main_tree)
-    dyn = [info["leaves"][k] for k in info["dyn_pos"]] + list(captured)
-    outs = _run(optimize(ir), dyn)
-    main_ir = IR(ir.invars, ir.eqns, ir.outvars[:n_main])
-    with loop_checkpoints(loop_checkpoint):
-        back = optimize(vjp_ir(main_ir, mask + [False] * n_extra))
-    out_avals = [v.aval for v in main_ir.outvars]
-    fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
-    outs = [f(o) for f, o in zip(fix, outs)]
-    primal_trees = info["arg_trees"]
-
-    def vjp_fn(cotangent):
-        cts, ct_tree = pytree.flatten(cotangent)
-        if ct_tree != main_tree:
-            raise TypeError(
-                f"vjp_fn: the cotangent must have the structure of the output ({_tree_txt(main_tree)})"
-            )
-        cts_ok = []
-        for c, a in zip(cts, out_avals):
-            ca = _leaf_aval(c, "vjp_fn: the cotangent")
-            if a.is_float and ca.dtype.kind != "f":
-                raise TypeError(
-                    f"vjp_fn: the cotangent of an output {a} must be a float array or Python float, "
-                    f"got {ca}" + at(user_src())
-                )
-            if not a.is_float and ca.dtype.kind not in "biuf":
-                raise TypeError(f"vjp_fn: cotangent {ca} for an output {a}" + at(user_src()))
-            if ca.shape != a.shape:
-                raise ValueError(f"vjp_fn: cotangent shape {ca} does not match output {a}" + at(user_src()))
-            # (an integer output carries no derivative: its cotangent is not used)
-            cts_ok.append(astype(c, a.dtype) if type(c) is Tracer else np.asarray(c, a.dtype))
-        res = _run(back, dyn + cts_ok)
-        grads = res[n_main:]
-        it = iter(grads)
-        dyn_pos = set(info["dyn_pos"])
-        leaves = []
-        for k, x in enumerate(info["leaves"]):
-            if k in dyn_pos and aval_of(x).is_float:
-                g = next(it)
-                leaves.append(float(g) if isinstance(x, float) and type(g) is not Tracer else g)
-            else:  # not differentiable: a zero of its own shape and dtype
-                xa = aval_of(x)
-                leaves.append(np.zeros(xa.shape, xa.dtype))
-        lit = iter(leaves)
-        return tuple(pytree._unflatten(td, lit) for td in primal_trees)
-
-    main = pytree.unflatten(main_tree, outs[:n_main])
-    if has_aux:
-        return main, vjp_fn, pytree.unflatten(aux_tree, outs[n_main:])
-    return main, vjp_fn
 
 
 def _leaf_aval(x: Any, what: str) -> Aval:
@@ -408,55 +315,3 @@ def _split_aux(out_tree, has_aux: bool, what: str, fun):
             + at(user_src())
         )
     return out_tree[1]
-
-
-def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = False):
-    """Forward mode: `(out, tangent_out)`; with `has_aux`, `(out, tangent_out, aux)`."""
-    for name, v in (("primals", primals), ("tangents", tangents)):
-        if not isinstance(v, (tuple, list)):
-            raise TypeError(
-                f"jvp: {name} must be a tuple or list with one entry per argument, got "
-                f"{type(v).__name__} (write jvp(f, (x,), (t,)) for one argument)" + at(user_src())
-            )
-    primals, tangents = tuple(primals), tuple(tangents)
-    ir, out_tree, info = stage(fun, primals, {})
-    main_tree, aux_tree = _split_aux(out_tree, has_aux, "jvp", fun)
-    n_main = pytree.num_leaves(main_tree)
-    captured = info["captured"]
-    p_leaves = [info["leaves"][k] for k in info["dyn_pos"]]
-    t_leaves, t_tree = pytree.flatten(tangents)
-    p_all, p_tree = pytree.flatten(primals)
-    if t_tree != p_tree:
-        raise TypeError("jvp: tangents must have the same structure as primals" + at(user_src()))
-    tans = [t_leaves[k] for k in info["dyn_pos"]]
-    mask = [v.aval.is_float for v in ir.invars[: len(p_leaves)]]
-    tans_ok = []
-    for p, t, m, i in zip(p_leaves, tans, mask, info["leaf_arg"]):
-        if not m:
-            continue
-        pa, ta = aval_of(p), _leaf_aval(t, f"jvp: the tangent of {_arg_name(fun, i)}")
-        if ta.dtype.kind not in "fiu":
-            got = f"dtype {ta.dtype}" if isinstance(t, (np.ndarray, np.generic, Tracer)) else type(t).__name__
-            raise TypeError(
-                f"jvp: the tangent of {_arg_name(fun, i)} is a {got}; tangents of {pa.dtype} values "
-                "are float arrays or numbers" + at(user_src())
-            )
-        if ta.shape != pa.shape:
-            raise ValueError(
-                f"jvp: the tangent {ta} of {_arg_name(fun, i)} does not match its primal {pa}"
-                + at(user_src())
-            )
-        tans_ok.append(astype(t, pa.dtype) if type(t) is Tracer else np.asarray(t, pa.dtype))
-    main_ir = IR(ir.invars, ir.eqns, ir.outvars[:n_main])
-    fwd = optimize(jvp_ir(main_ir, mask + [False] * len(captured)))
-    res = _run(fwd, p_leaves + list(captured) + tans_ok)
-    fix = [_fixup(a) or (lambda x: x) for a in ir.out_avals]
-    outs = [f(o) for f, o in zip(fix, res[:n_main])]
-    touts = [f(o) for f, o in zip(fix, res[n_main:])]
-    result = (pytree.unflatten(main_tree, outs), pytree.unflatten(main_tree, touts))
-    if not has_aux:
-        return result
-    aux_ir = optimize(IR(ir.invars, ir.eqns, ir.outvars[n_main:]))
-    aux = _run(aux_ir, p_leaves + list(captured))
-    aux = [f(o) for f, o in zip(fix[n_main:], aux)]
-    return result + (pytree.unflatten(aux_tree, aux),)

@@ -251,7 +251,7 @@ class RegionLowering:
             ]
             return self.load(x, sub)
         if e.prim is sh.unslice_p:
-            return self._load_unslice(x, index, e.params["spec"], v.aval.dtype)
+            return self._load_unslice(x, index, e.params["spec"], e.params["shape"], v.aval.dtype)
         if e.prim is sh.transpose_p:
             sub = [""] * x.aval.ndim
             for k, p in enumerate(e.params["perm"]):
@@ -264,11 +264,15 @@ class RegionLowering:
             return self.load(x, sub)
         return self.load(x, reshape_index(index, v.aval.shape, x.aval.shape))
 
-    def _load_unslice(self, x, index, spec, dt) -> tuple[str, int]:
-        """x placed at a slice of zeros: a conditional load."""
+    def _load_unslice(self, x, index, spec, shape, dt) -> tuple[str, int]:
+        """x placed at a slice of zeros: a conditional load (no test on an axis the
+        slice covers whole, as a batch axis)."""
         conds, sub = [], []
-        for i, (start, _stop, step), n in zip(index, spec, x.aval.shape):
+        for i, (start, _stop, step), n, full in zip(index, spec, x.aval.shape, shape):
             off = f"({i} - {start})"
+            if (start, step) == (0, 1) and n == full:
+                sub.append(i)
+                continue
             if step == 1:
                 j = off
                 conds.append(f"0 <= {off} < {n}")

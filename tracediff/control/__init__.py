@@ -10,7 +10,7 @@ regions are the branches and bodies, traced as sub-programs.
 The state a region changes is (1) the local variables it assigns (read and
 written through the `get`/`set` functions the converter makes) and (2) traced
 arrays of the enclosing trace it updates in place (moved into the region while
-it is traced, see `tracing.localize`). Both become outputs of the region.
+it is traced, see `builder.localize`). Both become outputs of the region.
 """
 
 from __future__ import annotations

@@ -7,17 +7,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..builder import bind, current_builder, is_tracing
 from ..core import Aval
 from ..prims.control import loop_p, while_p
-from ..tracing import (
-    Tracer,
-    TracerError,
-    at,
-    bind,
-    current_builder,
-    is_tracing,
-    user_src,
-)
+from ..provenance import at, user_src
+from ..tracer import Tracer, TracerError
 from .regions import (
     Region,
     Undefined,

@@ -9,20 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..builder import Builder, bind, pop_builder, push_builder
 from ..core import IR, Aval, Var
-from ..numpy_api.inplace import Ambiguous
+from ..numpy_api.inplace import Ambiguous, refresh_views, restore_localized
 from ..prims.control import cond_p
-from ..tracing import (
-    Builder,
-    Tracer,
-    TracerError,
-    at,
-    bind,
-    pop_builder,
-    push_builder,
-    restore_localized,
-    user_src,
-)
+from ..provenance import at, user_src
+from ..tracer import Tracer, TracerError
 
 
 class Undefined:
@@ -84,8 +76,6 @@ class Region:
             for root, arg in zip(inputs_for, self.args[len(self.args) - len(inputs_for) :]):
                 b.localized[id(root)] = (root, root.builder, root.tvar)
                 root.builder, root.tvar = b, arg.tvar
-                from ..numpy_api.inplace import refresh_views
-
                 refresh_views(root)
             self.result = fn(*self.args[: len(self.args) - len(inputs_for)])
         finally:

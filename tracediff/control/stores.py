@@ -8,14 +8,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..tracing import (
-    Tracer,
-    TracerError,
-    at,
-    current_builder,
-    is_tracing,
-    user_src,
-)
+from ..builder import current_builder, innermost_builder, is_tracing
+from ..provenance import at, user_src
+from ..tracer import Tracer, TracerError
 from .regions import Undefined
 
 NEVER = False  # `if _td_.NEVER: x = None` binds x in the function for `nonlocal`
@@ -44,7 +39,6 @@ def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
     import sys
 
     from ..prims.elementwise import copy_p
-    from ..tracing import innermost_builder
 
     b = innermost_builder(traced_with) or current_builder()
     # a view of an array someone else holds (z and v = z[1:]): the update must reach z,

@@ -13,10 +13,12 @@ only the ones before it; this module dispatches NumPy's protocols
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..core import Aval
-from ..tracing import Tracer, TracerError
+from ..tracer import Tracer, TracerError, install_front_end
 from . import inplace
 from .common import (
     _fail,
@@ -285,3 +287,8 @@ def handle_function(func, args, kwargs):
     r = impl(*args, **kwargs)
     # a copying function (np.copy, np.sum over no axis...) returns a tracer of its own
     return inplace.fresh_object(r, *(a for a in args if isinstance(a, Tracer)))
+
+
+# the Tracer's operators, protocols and methods call this front end; it is built
+# on the Tracer, so it hands itself over rather than being imported by it
+install_front_end(sys.modules[__name__], inplace)

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from ..builder import Builder, bind
 from ..core import Aval
 from ..prims import elementwise as ew
 from ..prims import shape as sh
-from ..tracing import Builder, Tracer, TracerError, at, bind, user_src
+from ..provenance import at, user_src
+from ..tracer import Tracer, TracerError
 
 
 def _fail(exc: type, msg: str):

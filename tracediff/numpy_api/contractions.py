@@ -8,10 +8,10 @@ import string
 
 import numpy as np
 
+from ..builder import innermost_builder
 from ..core import Aval
 from ..prims import linalg as la
 from ..prims import shape as sh
-from ..tracing import innermost_builder
 from .common import (
     _emit,
     _fail,

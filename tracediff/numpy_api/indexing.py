@@ -8,9 +8,10 @@ import builtins
 
 import numpy as np
 
+from ..builder import bind
 from ..prims import indexing as ix
 from ..prims import shape as sh
-from ..tracing import Tracer, TracerError, bind
+from ..tracer import Tracer, TracerError
 from .common import (
     _fail,
     _lift,

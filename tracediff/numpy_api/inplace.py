@@ -26,8 +26,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..builder import Builder, current_builder, innermost_builder, localize
+from ..core import Var
 from ..prims import indexing as ix
-from ..tracing import Tracer, TracerError, at, current_builder, innermost_builder, localize, user_src
+from ..provenance import at, user_src
+from ..tracer import Tracer, TracerError
 from .common import _fail, aval_of, traced
 from .shapes import broadcast_to, reshape
 from .ufuncs import astype
@@ -231,6 +234,18 @@ def refresh_views(root: Tracer) -> None:
         v.builder = root.builder
         v.tvar = v._alias.derive(root).tvar
     info.views = alive
+
+
+def restore_localized(b: Builder) -> list[tuple[Tracer, Var]]:
+    """Put back the roots `b` took over (`builder.localize`), their views with
+    them; returns (root, its value in b) for each."""
+    out = []
+    for root, builder, var in b.localized.values():
+        out.append((root, root.tvar))
+        root.builder, root.tvar = builder, var
+        refresh_views(root)
+    b.localized = {}
+    return out
 
 
 def store(t: Tracer, fsel, value, what: str, accumulate: bool = False) -> None:

@@ -7,8 +7,8 @@ import functools
 
 import numpy as np
 
+from ..builder import bind
 from ..prims import reduce as rd
-from ..tracing import bind
 from .common import (
     _fail,
     _lift,

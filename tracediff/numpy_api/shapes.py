@@ -8,8 +8,9 @@ import builtins
 
 import numpy as np
 
+from ..builder import bind, innermost_builder
 from ..prims import shape as sh
-from ..tracing import Tracer, bind, innermost_builder
+from ..tracer import Tracer
 from .common import (
     _emit,
     _fail,

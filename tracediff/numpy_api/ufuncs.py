@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from ..builder import bind, innermost_builder
 from ..prims import elementwise as ew
 from ..prims import shape as sh
-from ..tracing import TracerError, bind, innermost_builder
+from ..tracer import TracerError
 from .common import (
     _emit,
     _fail,

@@ -24,8 +24,8 @@ LOOP_CHECKPOINT: contextvars.ContextVar[int | None] = contextvars.ContextVar("lo
 
 
 def _traced_region(fn, avals) -> IR:
+    from ..builder import trace
     from ..passes.dce import dce
-    from ..tracing import trace
 
     prog, captured = trace(fn, avals)
     assert not captured
@@ -37,8 +37,8 @@ def checkpointed_vjp(cts, ops, *, body, cond, n, start, step, n_carry, k):
     carried values every k iterations: the loop as an outer scan over blocks of k
     iterations (each block an inner scan) whose VJP tapes the block's inputs only
     and, going backwards, reruns one block with a tape of its own."""
+    from ..builder import bind
     from ..interpret import eval_ir
-    from ..tracing import bind
 
     carry_avals = [v.aval for v in body.outvars[:n_carry]]
     n_lead = 1 if cond is None else 0

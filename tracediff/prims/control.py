@@ -98,8 +98,8 @@ def _cond_impl(index, *args, branches):
 @cond_p.def_vjp
 def _cond_vjp(cts, ans, index, *ops, branches):
     from ..ad import vjp_ir
+    from ..builder import bind
     from ..passes.dce import dce
-    from ..tracing import bind
 
     wrt = [v.aval.is_float for v in branches[0].invars]
     if not any(wrt):
@@ -208,3 +208,125 @@ def regions(params: dict) -> list[IR]:
         elif isinstance(v, tuple) and v and all(isinstance(x, IR) for x in v):
             out.extend(v)
     return out
+
+
+# --- batching ---------------------------------------------------------------------------
+
+
+def _fixed_point(body: IR, lead: list[bool], carry_b: list[bool], rest_b: list[bool], size: int):
+    """Which carries are batched: those batched on entry, and those the body makes
+    depend on the batch (a carry batched after one step is batched on entry)."""
+    from .batching import region_batch
+
+    while True:
+        _, out_b = region_batch(body, lead + carry_b + rest_b, size)
+        new = [a or b for a, b in zip(carry_b, out_b)]
+        if new == carry_b:
+            return carry_b
+        carry_b = new
+
+
+def _front_all(args, dims, size, want):
+    from .batching import move_axis, to_front
+
+    return [
+        to_front(x, d, size) if w else (move_axis(x, d, 0) if d is not None else x)
+        for x, d, w in zip(args, dims, want)
+    ]
+
+
+def _select_rows(p, new, old):
+    """Per member of the batch, `new` where p holds, else `old` (p: [B] bool)."""
+    from ..builder import bind
+    from .batching import shape_of
+    from .elementwise import select_p
+    from .shape import broadcast_p, reshape_p
+
+    shape = shape_of(new)
+    m = bind(reshape_p, p, shape=shape[:1] + (1,) * (len(shape) - 1))
+    return bind(select_p, bind(broadcast_p, m, shape=shape), new, old)
+
+
+@cond_p.def_batch
+def _cond_batch(args, dims, size, *, branches):
+    from ..builder import bind
+    from ..interpret import eval_ir
+    from .batching import region_batch, to_front
+    from .elementwise import convert_p, ge_p
+    from .shape import broadcast_p
+
+    in_b = [d is not None for d in dims[1:]]
+    ops = _front_all(args[1:], dims[1:], size, [False] * len(in_b))
+    if dims[0] is None:
+        out_b = [False] * len(branches[0].outvars)
+        for br in branches:
+            out_b = [a or b for a, b in zip(out_b, region_batch(br, in_b, size)[1])]
+        new = tuple(region_batch(br, in_b, size, force=out_b)[0] for br in branches)
+        outs = bind(cond_p, args[0], *ops, branches=new)
+        return outs, [0 if b else None for b in out_b]
+    # a batched branch index: every branch runs on the batch and each member takes
+    # its own branch's results (an index past either end takes the end's, as cond does)
+    results = [eval_ir(region_batch(br, in_b, size, force=True)[0], ops) for br in branches]
+    index = bind(convert_p, to_front(args[0], dims[0], size), dtype=np.dtype(np.int64))
+    chosen = results[0]
+    for k in range(1, len(branches)):
+        take = bind(ge_p, index, bind(broadcast_p, np.int64(k), shape=(size,)))
+        chosen = [_select_rows(take, r, c) for r, c in zip(results[k], chosen)]
+    return chosen, [0] * len(chosen)
+
+
+@while_p.def_batch
+def _while_batch(args, dims, size, *, cond, body, n_carry):
+    from ..builder import bind, trace
+    from ..interpret import eval_ir
+    from .batching import batched_avals, region_batch
+    from .elementwise import convert_p, gt_p
+    from .reduce import reduce_sum_p
+
+    b = [d is not None for d in dims]
+    consts_b = b[n_carry:]
+    carry_b = _fixed_point(body, [], b[:n_carry], consts_b, size)
+    (test_b,) = region_batch(cond, carry_b + consts_b, size)[1]
+    if not test_b:  # every member runs the same number of steps
+        body_n = region_batch(body, carry_b + consts_b, size, force=carry_b)[0]
+        cond_n = region_batch(cond, carry_b + consts_b, size)[0]
+        ops = _front_all(args, dims, size, carry_b + [False] * len(consts_b))
+        outs = bind(while_p, *ops, cond=cond_n, body=body_n, n_carry=n_carry)
+        return outs, [0 if c else None for c in carry_b]
+    # members stop at different steps: run while any member's test holds; a member
+    # whose test fails keeps its carry
+    in_b = [True] * n_carry + consts_b
+    test_m = region_batch(cond, in_b, size, force=True)[0]
+    body_m = region_batch(body, in_b, size, force=True)[0]
+    ops = _front_all(args, dims, size, in_b)
+    avals = batched_avals(ops)
+
+    def any_test(*ops):
+        (p,) = eval_ir(test_m, list(ops))
+        n = bind(reduce_sum_p, bind(convert_p, p, dtype=np.dtype(np.int64)), axes=(0,))
+        return [bind(gt_p, n, np.int64(0))]
+
+    def masked_step(*ops):
+        (p,) = eval_ir(test_m, list(ops))
+        new = eval_ir(body_m, list(ops))
+        return [_select_rows(p, n, c) for n, c in zip(new, ops[:n_carry])]
+
+    test_ir, c1 = trace(any_test, avals)
+    step_ir, c2 = trace(masked_step, avals)
+    assert not c1 and not c2
+    outs = bind(while_p, *ops, cond=test_ir, body=step_ir, n_carry=n_carry)
+    return outs, [0] * n_carry
+
+
+@loop_p.def_batch
+def _loop_batch(args, dims, size, *, body, start, step, n, n_carry):
+    from ..builder import bind
+    from .batching import region_batch
+
+    b = [d is not None for d in dims]
+    carry_b = _fixed_point(body, [False], b[:n_carry], b[n_carry:], size)
+    body_n = region_batch(body, [False] + carry_b + b[n_carry:], size, force=carry_b)[0]
+    ops = _front_all(args, dims, size, carry_b + [False] * (len(args) - n_carry))
+    outs = bind(loop_p, *ops, body=body_n, start=start, step=step, n=n, n_carry=n_carry)
+    outs = outs if isinstance(outs, list) else [outs]
+    return outs, [0 if c else None for c in carry_b]

@@ -35,8 +35,9 @@ def _vjp(cts, ans, *ins, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, n
     from ..ad import zeros
     from ..interpret import eval_ir
     from ..numpy_api import aval_of
+    from ..provenance import at, user_src
     from ..pyconv import convert
-    from ..tracing import Tracer, at, user_src
+    from ..tracer import Tracer
 
     n_out = len(body.outvars)
     flat = eval_ir(fwd, list(ins))  # the user's forward, again: its residuals
@@ -157,7 +158,8 @@ def _ckpt_impl(*args, body, save, n_out, name):
 @checkpoint_p.def_vjp
 def _ckpt_vjp(cts, ans, *ins, body, save, n_out, name):
     from ..ad import backward_pass
-    from ..tracing import Tracer, bind
+    from ..builder import bind
+    from ..tracer import Tracer
 
     after = [c for c in cts if isinstance(c, Tracer)]
     xs = [bind(barrier_p, x, *after) if isinstance(x, Tracer) else x for x in ins]
@@ -168,3 +170,129 @@ def _ckpt_vjp(cts, ans, *ins, body, save, n_out, name):
     _, grads = backward_pass(body, xs, cts, wrt, replay="bwd", known=known)
     it = iter(grads)
     return [next(it) if w else None for w in wrt]
+
+
+# --- batching: the regions are batched; the user's bwd rule, a Python function on one
+# member's values, is traced once per member shape and its program batched ---------------
+
+
+@custom_vjp_call_p.def_batch
+def _vjp_call_batch(args, dims, size, *, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, name):
+    from ..builder import bind
+    from .batching import region_batch
+    from .control import _front_all
+
+    in_b = [d is not None for d in dims]
+    ops = _front_all(args, dims, size, [False] * len(args))
+    body_b = region_batch(body, in_b, size, force=True)[0]
+    fwd_b = region_batch(fwd, in_b, size, force=True)[0]
+    bwd_b = BatchedBwd(bwd, nondiff, fwd, len(body.outvars), in_tree, out_tree, res_tree, in_b, size)
+    outs = bind(
+        custom_vjp_call_p, *ops, body=body_b, fwd=fwd_b, bwd=bwd_b, nondiff=nondiff,
+        in_tree=in_tree, out_tree=out_tree, res_tree=res_tree, name=name,
+    )  # fmt: skip
+    return outs, [0] * len(body.outvars)
+
+
+class BatchedBwd:
+    """The user's bwd rule on a batch: its program for one member, batched; the
+    cotangent of an argument the same for every member is summed over the batch."""
+
+    def __init__(self, bwd, nondiff, fwd, n_out, in_tree, out_tree, res_tree, in_b, size):
+        self.bwd, self.nondiff, self.in_tree, self.out_tree, self.res_tree = (
+            bwd,
+            nondiff,
+            in_tree,
+            out_tree,
+            res_tree,
+        )
+        self.avals = [v.aval for v in fwd.outvars[n_out:]] + [v.aval for v in fwd.outvars[:n_out]]
+        self.n_res, self.in_b, self.size = len(fwd.outvars) - n_out, in_b, size
+        self.program = None
+
+    def _trace(self):
+        from .. import pytree
+        from ..builder import trace
+        from ..pyconv import convert
+
+        present = []
+
+        def member(*flat):
+            res = pytree.unflatten(self.res_tree, list(flat[: self.n_res]))
+            g = pytree.unflatten(self.out_tree, list(flat[self.n_res :]))
+            got = convert(self.bwd)(*self.nondiff, res, g)
+            if not isinstance(got, (tuple, list)):
+                return [got]  # the caller names the mistake
+            present.extend(c is not None for c in got)
+            out = []
+            for c in got:
+                out.extend(pytree.flatten(c)[0] if c is not None else [])
+            return out
+
+        ir, captured = trace(member, self.avals)
+        self.program = (ir, list(captured), present)
+
+    def __call__(self, *args):
+        from .. import pytree
+        from ..batching import batch_ir
+        from ..interpret import eval_ir
+        from .batching import to_front
+
+        if self.program is None:
+            self._trace()
+        ir, captured, present = self.program
+        *_, res, g = args
+        flat = pytree.flatten(res)[0] + pytree.flatten(g)[0]
+        batched = batch_ir(ir, [0] * len(flat) + [None] * len(captured), self.size, [0] * len(ir.outvars))
+        leaves = iter(eval_ir(batched, flat + captured))
+        arg_trees = self.in_tree[1] if isinstance(self.in_tree, tuple) and self.in_tree[0] == "tuple" else ()
+        ins_b = iter(self.in_b)
+        out = []
+        for k, p in enumerate(present):
+            t = arg_trees[k] if k < len(arg_trees) else pytree.LEAF
+            n = pytree.num_leaves(t)
+            flags = [next(ins_b) for _ in range(n)]
+            if not p:
+                out.append(None)
+                continue
+            cs = [next(leaves) for _ in range(n)]
+            cs = [c if b else np.sum(to_front(c, 0, self.size), axis=0) for c, b in zip(cs, flags)]
+            out.append(pytree.unflatten(t, cs))
+        return tuple(out)
+
+
+@custom_jvp_call_p.def_batch
+def _jvp_call_batch(args, dims, size, *, body, jvp, nondiff, in_tree, out_tree, name):
+    from ..builder import bind
+    from .batching import region_batch
+    from .control import _front_all
+
+    in_b = [d is not None for d in dims]
+    ops = _front_all(args, dims, size, [False] * len(args))
+    body_b = region_batch(body, in_b, size, force=True)[0]
+    m = len(body.outvars)
+    jvp_b = region_batch(jvp, in_b + in_b, size, force=[True] * m + [False] * m)[0]
+    outs = bind(
+        custom_jvp_call_p, *ops, body=body_b, jvp=jvp_b, nondiff=nondiff,
+        in_tree=in_tree, out_tree=out_tree, name=name,
+    )  # fmt: skip
+    return outs, [0] * m
+
+
+@checkpoint_p.def_batch
+def _ckpt_batch(args, dims, size, *, body, save, n_out, name):
+    from ..builder import bind
+    from .batching import region_batch
+    from .control import _front_all
+
+    in_b = [d is not None for d in dims]
+    ops = _front_all(args, dims, size, [False] * len(args))
+    body_b = region_batch(body, in_b, size, force=True)[0]
+    return bind(checkpoint_p, *ops, body=body_b, save=save, n_out=n_out, name=name), [0] * len(body.outvars)
+
+
+@barrier_p.def_batch
+def _barrier_batch(args, dims, size):
+    from ..builder import bind
+
+    return [bind(barrier_p, args[0], *args[1:])], [dims[0]]

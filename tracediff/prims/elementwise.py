@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..core import ELEMENTWISE, Aval, Primitive, atoms_equal_shape
+from .batching import elementwise_rule
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -38,6 +39,7 @@ def _elementwise(name, impl, vjp=None, *, out_dtype=None, differentiable=True, n
 
     p.def_abstract(abstract)
     p.def_impl(impl)
+    p.def_batch(elementwise_rule(p))
     if vjp is not None:
         p.def_vjp(vjp)
     elif differentiable:
@@ -188,6 +190,7 @@ def _select_abstract(c, x, y):
 
 
 select_p.def_impl(np.where)
+select_p.def_batch(elementwise_rule(select_p))
 
 
 @select_p.def_vjp
@@ -204,6 +207,9 @@ convert_p.nin = 1
 @convert_p.def_abstract
 def _convert_abstract(x, *, dtype, weak=False):
     return Aval(x.shape, np.dtype(dtype), weak)
+
+
+convert_p.def_batch(elementwise_rule(convert_p))
 
 
 @convert_p.def_impl
@@ -224,6 +230,7 @@ stop_gradient_p.def_abstract(lambda x: x)
 stop_gradient_p.def_impl(lambda x: x)
 stop_gradient_p.def_vjp(lambda ct, ans, x: [None])
 stop_gradient_p.may_alias = True
+stop_gradient_p.def_batch(elementwise_rule(stop_gradient_p))
 
 # copy: a fresh array with x's values. The optimizer puts it on results that
 # would otherwise be a program input, a constant, a view of either, or another

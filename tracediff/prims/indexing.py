@@ -66,13 +66,13 @@ def _scatter_add_vjp(ct, ans, upd, idx, *, shape):
 
 
 def gather(x, idx):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(gather_p, x, idx)
 
 
 def scatter_add(upd, idx, shape):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(scatter_add_p, upd, idx, shape=tuple(shape))
 
@@ -106,12 +106,10 @@ def _scatter_impl(x, upd, idx, *, unique):
 
 @scatter_p.def_vjp
 def _scatter_vjp(ct, ans, x, upd, idx, *, unique):
-    from ..numpy_api import where, zeros_like
-
     dupd = gather(ct, idx)  # first: then ct is dead after the scatter, which may reuse it
-    dx = scatter(ct, zeros_like(upd), idx, unique=unique)
+    dx = scatter(ct, np.zeros_like(upd), idx, unique=unique)
     if not unique:  # an overwritten write does not reach the result
-        dupd = where(_last_writes(idx, ct.shape), dupd, zeros_like(dupd))
+        dupd = np.where(_last_writes(idx, ct.shape), dupd, np.zeros_like(dupd))
     return [dx, dupd, None]
 
 
@@ -150,13 +148,13 @@ def _scatter_accum_vjp(ct, ans, x, upd, idx):
 
 
 def scatter(x, upd, idx, unique=False):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(scatter_p, x, upd, idx, unique=bool(unique))
 
 
 def scatter_accum(x, upd, idx):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(scatter_accum_p, x, upd, idx)
 
@@ -182,6 +180,61 @@ def _index_check_impl(i, *, n):
 
 
 def index_check(i, n: int):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(index_check_p, i, n=int(n))
+
+
+# --- batching: flat indices into one member become indices into the raveled batch ----------
+
+
+def _fronted(args, dims, size):
+    from .batching import to_front
+
+    return [to_front(a, d, size) for a, d in zip(args, dims)]
+
+
+@gather_p.def_batch
+def _gather_batch(args, dims, size):
+    from ..builder import bind
+    from .batching import flat_offsets, shape_of, size_of, to_front
+
+    (x, idx), (dx, di) = args, dims
+    if dx is None:  # one operand, a batch of indices
+        return [bind(gather_p, x, idx)], [di]
+    x = to_front(x, dx, size)
+    idx = flat_offsets(to_front(idx, di, size), size, size_of(shape_of(x)[1:]))
+    return [bind(gather_p, x, idx)], [0]
+
+
+@scatter_add_p.def_batch
+def _scatter_add_batch(args, dims, size, *, shape):
+    from ..builder import bind
+    from .batching import flat_offsets, size_of
+
+    upd, idx = _fronted(args, dims, size)
+    idx = flat_offsets(idx, size, size_of(shape))
+    return [bind(scatter_add_p, upd, idx, shape=(size,) + tuple(shape))], [0]
+
+
+def _scatter_rule(prim):
+    def rule(args, dims, size, **params):
+        from ..builder import bind
+        from .batching import flat_offsets, shape_of, size_of
+
+        x, upd, idx = _fronted(args, dims, size)
+        idx = flat_offsets(idx, size, size_of(shape_of(x)[1:]))
+        return [bind(prim, x, upd, idx, **params)], [0]
+
+    return rule
+
+
+scatter_p.def_batch(_scatter_rule(scatter_p))
+scatter_accum_p.def_batch(_scatter_rule(scatter_accum_p))
+
+
+@index_check_p.def_batch
+def _index_check_batch(args, dims, size, *, n):
+    from ..builder import bind
+
+    return [bind(index_check_p, args[0], n=n)], [dims[0]]

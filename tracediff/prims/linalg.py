@@ -26,3 +26,33 @@ matmul_p.def_impl(np.matmul)
 @matmul_p.def_vjp
 def _matmul_vjp(ct, ans, x, y):
     return [np.matmul(ct, np.swapaxes(y, -1, -2)), np.matmul(np.swapaxes(x, -1, -2), ct)]
+
+
+@matmul_p.def_batch
+def _matmul_batch(args, dims, size, **params):
+    from ..builder import bind
+    from .batching import move_axis, shape_of, to_front
+    from .shape import reshape_p
+
+    (x, y), (dx, dy) = args, dims
+    xs, ys = shape_of(x), shape_of(y)
+    if dy is None and len(xs) == 3:
+        # a batch of [m,k] matrices times one [k,n]: one [B*m,k] @ [k,n] product
+        x = move_axis(x, dx, 0)
+        m, k = shape_of(x)[1:]
+        out = bind(matmul_p, bind(reshape_p, x, shape=(size * m, k)), y)
+        return [bind(reshape_p, out, shape=(size, m, ys[-1]))], [0]
+    if dx is None and len(ys) == 3:
+        y = move_axis(y, dy, 0)
+        _, k, n = shape_of(y)
+        if n == 1:
+            # one [m,k] matrix times a batch of vectors: [B,k] @ [k,m]^T, batch first
+            from .shape import transpose_p
+
+            out = bind(matmul_p, bind(reshape_p, y, shape=(size, k)), bind(transpose_p, x, perm=(1, 0)))
+            return [bind(reshape_p, out, shape=(size, xs[0], 1))], [0]
+        # a batch of [k,n]: [m,k] @ [k,B*n], the batch on axis 1
+        y = move_axis(y, 0, 1)
+        out = bind(matmul_p, x, bind(reshape_p, y, shape=(k, size * n)))
+        return [bind(reshape_p, out, shape=(xs[0], size, n))], [1]
+    return [bind(matmul_p, to_front(x, dx, size), to_front(y, dy, size))], [0]

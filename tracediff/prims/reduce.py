@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import REDUCTION, Aval, Primitive
+from .batching import move_axis
 
 
 def _reduced_shape(name, x, axes):
@@ -28,9 +29,31 @@ def _reduction(name, impl, vjp, *, differentiable=True, out_dtype=None):
         return Aval(shape, np.dtype(out_dtype) if out_dtype else x.dtype)
 
     p.def_impl(impl)
+    p.def_batch(_axes_rule(p))
     if vjp is not None:
         p.def_vjp(vjp)
     return p
+
+
+def _axes_rule(p):
+    # the batch moves to axis 0; the reduced axes move up by one
+    def rule(args, dims, size, *, axes):
+        from ..builder import bind
+
+        x = move_axis(args[0], dims[0], 0)
+        return [bind(p, x, axes=tuple(a + 1 for a in axes))], [0]
+
+    return rule
+
+
+def _axis_rule(p):
+    def rule(args, dims, size, *, axis):
+        from ..builder import bind
+
+        x = move_axis(args[0], dims[0], 0)
+        return [bind(p, x, axis=axis + 1)], [0]
+
+    return rule
 
 
 reduce_sum_p = _reduction(
@@ -80,6 +103,7 @@ for _p, _fn in ((argmax_p, np.argmax), (argmin_p, np.argmin)):
 
     _p.def_abstract(_abstract)
     _p.def_impl(lambda x, *, axis, _fn=_fn: np.asarray(_fn(x, axis=axis)))
+    _p.def_batch(_axis_rule(_p))
 
 cumsum_p = Primitive("cumsum", REDUCTION)
 
@@ -92,6 +116,7 @@ def _cumsum_abstract(x, *, axis):
 
 
 cumsum_p.def_impl(lambda x, *, axis: np.cumsum(x, axis=axis))
+cumsum_p.def_batch(_axis_rule(cumsum_p))
 
 
 @cumsum_p.def_vjp

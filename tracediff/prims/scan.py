@@ -130,6 +130,45 @@ def _vjp(cts, ans, *ops, primal=None, **params):
     return scan_vjp(list(cts), list(ops), **params)
 
 
+@scan_p.def_batch
+def _batch(args, dims, size, *, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, **params):
+    """xs keep their batch on axis 1 (rows batched on axis 0, a tape is not
+    transposed), and so do the stacked ys; carries batch as a loop's do."""
+    from ..builder import bind
+    from .batching import NotBatchable, move_axis, region_batch, shape_of
+    from .control import _fixed_point, _front_all
+
+    count, xs, carry, consts = scan_parts(list(args), length, cond, n_xs, n_carry)
+    dc, dxs, dcarry, dconsts = scan_parts(list(dims), length, cond, n_xs, n_carry)
+    if count is not None and dc is not None:
+        raise NotBatchable("scan: a trip count that differs across the batch")
+    xs_b = [d is not None for d in dxs]
+    for x, d in zip(xs, dxs):
+        if d not in (None, 1) and DYNAMIC in shape_of(x):
+            raise NotBatchable("scan: a tape batched on its leading axis")
+    xs = [move_axis(x, d, 1) if d is not None else x for x, d in zip(xs, dxs)]
+    consts_b = [d is not None for d in dconsts]
+    lead = [False] * n_counter
+    carry_b = _fixed_point(body, lead + xs_b, [d is not None for d in dcarry], consts_b, size)
+    if cond is not None:
+        cond_b, (test_b,) = region_batch(cond, carry_b + consts_b, size)
+        if test_b:
+            raise NotBatchable("scan: a loop test that differs across the batch")
+    else:
+        cond_b = None
+    n_ys = len(body.outvars) - n_carry
+    body_b, out_b = region_batch(body, lead + xs_b + carry_b + consts_b, size, force=carry_b + [False] * n_ys)
+    carry = _front_all(carry, dcarry, size, carry_b)
+    consts = _front_all(consts, dconsts, size, [False] * len(consts))
+    ops = ([count] if count is not None else []) + xs + carry + consts
+    outs = bind(
+        scan_p, *ops, body=body_b, cond=cond_b, length=length, reverse=reverse, start=start, step=step,
+        n_counter=n_counter, n_xs=n_xs, n_carry=n_carry, remat=params.get("remat", False),
+    )  # fmt: skip
+    out_dims = [0 if c else None for c in carry_b] + [None] + [1 if y else None for y in out_b[n_carry:]]
+    return outs, out_dims
+
+
 def scan_vjp(
     cts, ops, *, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, remat=False, primal=None
 ):
@@ -138,7 +177,7 @@ def scan_vjp(
     `remat`, the tape holds the body's inputs only and the backward recomputes the
     rest; `primal`: the loop the taping scan stands for (default: this one)."""
     from ..ad import zeros
-    from ..tracing import bind
+    from ..builder import bind
 
     count_op, xs, carry, consts = scan_parts(ops, length, cond, n_xs, n_carry)
     ins = body.in_avals[n_counter:]
@@ -221,9 +260,10 @@ def _backward_body(g, body, n_counter, n_xs, n_carry, n_consts, res_avals, fx, f
     step back, sums plus this step's, xs' cotangent rows). The sums are carried, so
     a contribution to one element of a const array is an in-place update."""
     from ..ad import zeros
+    from ..builder import trace
     from ..interpret import eval_ir
     from ..passes.dce import dce
-    from ..tracing import phase_context, trace
+    from ..provenance import phase_context
 
     ins = body.in_avals
     wrt_idx = [i for i, w in enumerate(wrt) if w]

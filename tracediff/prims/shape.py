@@ -5,6 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import SHAPE, Aval, Primitive
+from .batching import move_axis, shape_of, to_front
+
+
+def _bind(prim, *args, **params):
+    from ..builder import bind
+
+    return bind(prim, *args, **params)
+
 
 reshape_p = Primitive("reshape", SHAPE)
 
@@ -20,6 +28,12 @@ reshape_p.def_impl(lambda x, *, shape: np.reshape(x, shape))
 reshape_p.may_alias = True
 reshape_p.def_vjp(lambda ct, ans, x, *, shape: [np.reshape(ct, x.shape)])
 
+
+@reshape_p.def_batch
+def _reshape_batch(args, dims, size, *, shape):
+    return [_bind(reshape_p, move_axis(args[0], dims[0], 0), shape=(size,) + tuple(shape))], [0]
+
+
 transpose_p = Primitive("transpose", SHAPE)
 
 
@@ -33,6 +47,13 @@ def _transpose_abstract(x, *, perm):
 transpose_p.def_impl(lambda x, *, perm: np.transpose(x, perm))
 transpose_p.may_alias = True
 transpose_p.def_vjp(lambda ct, ans, x, *, perm: [np.transpose(ct, tuple(np.argsort(perm)))])
+
+
+@transpose_p.def_batch
+def _transpose_batch(args, dims, size, *, perm):
+    x = move_axis(args[0], dims[0], 0)
+    return [_bind(transpose_p, x, perm=(0,) + tuple(p + 1 for p in perm))], [0]
+
 
 broadcast_p = Primitive("broadcast", SHAPE)
 
@@ -63,6 +84,15 @@ def _broadcast_vjp(ct, ans, x, *, shape):
     return [np.reshape(summed, x.shape)]
 
 
+@broadcast_p.def_batch
+def _broadcast_batch(args, dims, size, *, shape):
+    # the member's axes stay right-aligned under the new leading ones
+    x = move_axis(args[0], dims[0], 0)
+    own = shape_of(x)[1:]
+    x = _bind(reshape_p, x, shape=(size,) + (1,) * (len(shape) - len(own)) + own)
+    return [_bind(broadcast_p, x, shape=(size,) + tuple(shape))], [0]
+
+
 concatenate_p = Primitive("concatenate", SHAPE)
 
 
@@ -84,6 +114,12 @@ def _concatenate_abstract(*xs, axis):
 
 
 concatenate_p.def_impl(lambda *xs, axis: np.concatenate(xs, axis=axis))
+
+
+@concatenate_p.def_batch
+def _concatenate_batch(args, dims, size, *, axis):
+    xs = [to_front(x, d, size) for x, d in zip(args, dims)]
+    return [_bind(concatenate_p, *xs, axis=axis + 1)], [0]
 
 
 @concatenate_p.def_vjp
@@ -122,6 +158,13 @@ slice_p.def_impl(lambda x, *, spec: x[_slices(spec)])
 slice_p.may_alias = True
 slice_p.def_vjp(lambda ct, ans, x, *, spec: [unslice(ct, x.shape, spec)])
 
+
+@slice_p.def_batch
+def _slice_batch(args, dims, size, *, spec):
+    x = move_axis(args[0], dims[0], 0)
+    return [_bind(slice_p, x, spec=((0, size, 1),) + tuple(spec))], [0]
+
+
 # unslice: zeros of `shape` with ct written at the slice (the slice's VJP)
 unslice_p = Primitive("unslice", SHAPE)
 
@@ -143,7 +186,13 @@ def _unslice_impl(x, *, shape, spec):
 unslice_p.def_vjp(lambda ct, ans, x, *, shape, spec: [ct[_slices(spec)]])
 
 
+@unslice_p.def_batch
+def _unslice_batch(args, dims, size, *, shape, spec):
+    x = move_axis(args[0], dims[0], 0)
+    return [_bind(unslice_p, x, shape=(size,) + tuple(shape), spec=((0, size, 1),) + tuple(spec))], [0]
+
+
 def unslice(ct, shape, spec):
-    from ..tracing import bind
+    from ..builder import bind
 
     return bind(unslice_p, ct, shape=tuple(shape), spec=spec)
