@@ -92,6 +92,14 @@ def _cases():
             return td.jit(both, target="cuda")(*args), td.jit(both, target="interpret")(*args), tol
 
         yield f"program:{p.name}-{np.dtype(dt).name}", run
+    import test_vmap as tv
+
+    for name, fn, args in tv.BATCHED_CASES:  # vmap, Jacobians, Hessians: batched programs
+
+        def run(fn=fn, args=args):
+            return td.jit(fn, target="cuda")(*args), td.jit(fn, target="interpret")(*args), 1e-11
+
+        yield f"batched:{name}", run
 
 
 def run(shard: int, nshards: int, out: str) -> None:

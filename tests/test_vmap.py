@@ -339,3 +339,29 @@ def test_vjp_jvp_linearize_trace_once():
     # inside another transformation: the same programs, re-staged
     g = td.grad(lambda x: np.sum(td.vjp(f, x, y)[1]((np.ones(3), 1.0))[0] ** 2))(x)
     np.testing.assert_allclose(g, td.grad(lambda x: np.sum((np.cos(x) * y + y) ** 2))(x))
+
+
+# --- batched programs on every target: tests/cuda_sim.py runs these with target="cuda" ----------
+
+
+def _batched_cases():
+    rng = np.random.default_rng(11)
+    X, w = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)) * 0.7
+    spread = X * np.array([[0.1], [1.0], [2.0], [3.0]])
+    return [
+        ("vmap-grad-custom-vjp", td.vmap(td.value_and_grad(_mlp), in_axes=(0, None)), (X, w)),
+        ("vmap-grad-branches-loop", td.vmap(td.grad(_branchy), in_axes=(0, None)), (X, w)),
+        ("vmap-while-per-member", td.vmap(_while), (spread,)),
+        ("hessian", td.hessian(_mlp), (X[0], w)),
+        ("jacfwd-jacrev", lambda x: (td.jacfwd(np.sin)(x), td.jacrev(lambda z: np.cumsum(z) * z)(x)), (X[0],)),
+    ]
+
+
+BATCHED_CASES = _batched_cases()
+
+
+@pytest.mark.parametrize("k", range(len(BATCHED_CASES)), ids=[c[0] for c in BATCHED_CASES])
+def test_batched_programs_compile(k):
+    """Compiled (CPU) batched programs equal the interpreted unoptimized ones."""
+    _, fn, args = BATCHED_CASES[k]
+    _close(td.jit(fn)(*args), td.jit(fn, target="interpret")(*args), rtol=1e-11, atol=1e-12)

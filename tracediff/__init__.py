@@ -1,6 +1,7 @@
 """tracediff: a differentiation compiler for plain NumPy code."""
 
 from . import optim
+from ._version import __version__ as __version__
 from .api import (
     checkpoint,
     custom_jvp,
@@ -23,8 +24,6 @@ from .api import (
 from .core import IR, TracediffError
 from .testing import check_grads
 from .tracing import TracerError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "IR",

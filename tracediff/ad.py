@@ -18,11 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builder import bind, current_builder, trace
-from .core import IR, Aval, Lit, TracediffError, Var
+from .core import DYNAMIC, IR, REGISTRY, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
-from .prims.scan import DYNAMIC
-from .prims.shape import broadcast_p
 from .provenance import phase_context, src_context
 from .tracer import Tracer
 
@@ -45,14 +43,14 @@ def _traced(c, aval: Aval):
     if isinstance(c, Tracer):
         return c
     arr = np.asarray(c, dtype=aval.dtype)
-    return current_builder().emit(broadcast_p, [Lit(arr)], {"shape": arr.shape})[0]
+    return current_builder().emit(REGISTRY["broadcast"], [Lit(arr)], {"shape": arr.shape})[0]
 
 
 def zeros(aval: Aval):
     zero = np.zeros((), aval.dtype)
     if not aval.shape:
         return zero
-    return current_builder().emit(broadcast_p, [Lit(zero)], {"shape": aval.shape})[0]
+    return current_builder().emit(REGISTRY["broadcast"], [Lit(zero)], {"shape": aval.shape})[0]
 
 
 def backward_pass(

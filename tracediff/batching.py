@@ -22,9 +22,128 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builder import bind, trace
-from .core import IR, Aval, Lit, Var
-from .prims.batching import NotBatchable, broadcast_front, flat_offsets, move_axis, size_of, to_front
+from .core import IR, REGISTRY, Aval, Lit, Var
+from .interpret import eval_ir
 from .provenance import src_context
+
+# --- what the batching rules share --------------------------------------------------------
+# A batched value carries its batch along one axis, `dim`, or none (`None`: the same
+# for every member). Rules move batch axes and broadcast with primitives, so a batched
+# program is ordinary IR. Most rules put the batch first (`to_front`); a scan keeps
+# its stacked results' batch on axis 1 instead of transposing a tape.
+
+
+class NotBatchable(Exception):
+    """A rule cannot batch this equation (e.g. a loop whose trip count differs
+    across the batch and whose tape is read back): the caller falls back to a
+    loop over the batch for the whole program."""
+
+
+def _bind(name: str, *args, **params):
+    # primitives by name: this engine sits below the primitives that use it
+    return bind(REGISTRY[name], *args, **params)
+
+
+def shape_of(x) -> tuple:
+    return tuple(np.shape(x)) if not hasattr(x, "aval") else x.aval.shape
+
+
+def move_axis(x, src: int, dst: int):
+    if src == dst:
+        return x
+    perm = [i for i in range(len(shape_of(x))) if i != src]
+    perm.insert(dst, src)
+    return _bind("transpose", x, perm=tuple(perm))
+
+
+def broadcast_front(x, size: int):
+    """x, the same for each member: repeated along a new leading batch axis."""
+    return _bind("broadcast", x, shape=(size,) + shape_of(x))
+
+
+def to_front(x, dim: int | None, size: int):
+    """x with its batch on axis 0 (broadcast there when it has none)."""
+    return broadcast_front(x, size) if dim is None else move_axis(x, dim, 0)
+
+
+def batched(dims: Sequence[int | None]) -> bool:
+    return any(d is not None for d in dims)
+
+
+def elementwise_rule(prim):
+    """Elementwise operands have equal shapes: bring every one to the batch on axis 0."""
+
+    def rule(args, dims, size, **params):
+        ins = [to_front(x, d, size) for x, d in zip(args, dims)]
+        return [bind(prim, *ins, **params)], [0]
+
+    return rule
+
+
+def first_operand_rule(prim):
+    """Ops whose result follows the first operand; the others are unchanged
+    (a barrier's ordering operands)."""
+
+    def rule(args, dims, size, **params):
+        x = to_front(args[0], dims[0], size)
+        return [bind(prim, x, *args[1:], **params)], [0]
+
+    return rule
+
+
+def flat_offsets(idx, size: int, stride: int):
+    """Flat indices into one member's raveled operand, made indices into the raveled
+    batch (member b's block starts at b * stride); `idx` has its batch on axis 0."""
+    shape = shape_of(idx)
+    dt = idx.aval.dtype if hasattr(idx, "aval") else np.asarray(idx).dtype
+    base = (np.arange(size, dtype=dt) * dt.type(stride)).reshape((size,) + (1,) * (len(shape) - 1))
+    return _bind("add", _bind("broadcast", base, shape=shape), idx)
+
+
+def size_of(shape: Sequence[int]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def batched_avals(values):
+    """The avals of traced values or constants (to trace a region over them)."""
+    out = []
+    for x in values:
+        if hasattr(x, "aval"):
+            out.append(x.aval.strong())
+        else:
+            a = np.asarray(x)
+            out.append(Aval(a.shape, a.dtype))
+    return out
+
+
+def carry_fixed_point(body: IR, lead: list[bool], carry_b: list[bool], rest_b: list[bool], size: int):
+    """Which carries are batched: those batched on entry, and those the body makes
+    depend on the batch (a carry batched after one step is batched on entry)."""
+    while True:
+        _, out_b = batch_region(body, lead + carry_b + rest_b, size)
+        new = [a or b for a, b in zip(carry_b, out_b)]
+        if new == carry_b:
+            return carry_b
+        carry_b = new
+
+
+def front_all(args, dims, size, want):
+    """The operands with their batch on axis 0 where batched; those `want` flags
+    are broadcast there when they have none."""
+    return [
+        to_front(x, d, size) if w else (move_axis(x, d, 0) if d is not None else x)
+        for x, d, w in zip(args, dims, want)
+    ]
+
+
+def select_rows(p, new, old):
+    """Per member of the batch, `new` where p holds, else `old` (p: [B] bool)."""
+    shape = shape_of(new)
+    m = _bind("reshape", p, shape=shape[:1] + (1,) * (len(shape) - 1))
+    return _bind("select", _bind("broadcast", m, shape=shape), new, old)
+
+
+# --- the transformation ------------------------------------------------------------------
 
 
 def batched_aval(a: Aval, dim: int | None, size: int) -> Aval:
@@ -122,10 +241,8 @@ def _place(o, d, want, size):
 def _loop_over_batch(ir: IR, args, dims, size: int, out_dims):
     """The fallback: a counted loop over the batch's members, each running `ir` on
     its rows and storing its outputs into rows of the results."""
-    from .prims.control import loop_p
-    from .prims.indexing import gather_p, scatter_p
-    from .prims.shape import broadcast_p, reshape_p
-
+    loop_p, gather_p, scatter_p = REGISTRY["loop"], REGISTRY["gather"], REGISTRY["scatter"]
+    broadcast_p, reshape_p = REGISTRY["broadcast"], REGISTRY["reshape"]
     fronted = [to_front(a, d, size) if d is not None else a for a, d in zip(args, dims)]
     outs0 = [batched_aval(a, 0, size) for a in ir.out_avals]
     n_out = len(outs0)
@@ -145,8 +262,6 @@ def _loop_over_batch(ir: IR, args, dims, size: int, out_dims):
                 shape = v.aval.shape
                 flat = bind(gather_p, x, row_index(i, shape))
                 rows.append(bind(reshape_p, flat, shape=shape))
-        from .interpret import eval_ir
-
         res = eval_ir(ir, rows)
         new = []
         for c, r, a in zip(carry, res, ir.out_avals):
@@ -154,7 +269,7 @@ def _loop_over_batch(ir: IR, args, dims, size: int, out_dims):
             new.append(bind(scatter_p, c, r, row_index(i, a.shape), unique=True))
         return new
 
-    body_ir, captured = trace(body, [Aval((), i64)] + outs0 + [v.aval for v in _avals_of(fronted)])
+    body_ir, captured = trace(body, [Aval((), i64)] + outs0 + batched_avals(fronted))
     assert not captured
     init = [bind(broadcast_p, np.zeros((), a.dtype), shape=a.shape) for a in outs0]
     outs = bind(loop_p, *init, *fronted, body=body_ir, start=0, step=1, n=size, n_carry=n_out)
@@ -164,17 +279,3 @@ def _loop_over_batch(ir: IR, args, dims, size: int, out_dims):
 
 def _unbatch(o):
     raise BatchError("an output with out_axes None depends on the batched inputs")
-
-
-class _V:
-    def __init__(self, aval):
-        self.aval = aval
-
-
-def _avals_of(values):
-    from .numpy_api import aval_of
-
-    return [_V(aval_of(x)) for x in values]
-
-
-__all__ = ["NotBatchable", "batch_eval", "batch_ir", "batch_region", "batched_aval", "flat_offsets"]

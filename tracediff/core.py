@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+DYNAMIC = -1  # a leading dimension known at run time (a loop's trip count: its tape)
 
 
 class TracediffError(Exception):

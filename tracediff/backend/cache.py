@@ -42,7 +42,7 @@ def module_key(src: str) -> str:
     tracediff module it imports (vmath, memory: Numba inlines their code into
     the machine code it caches, so an edit there must not reuse it), and of the
     tracediff, Numba and Python versions."""
-    from .. import __version__
+    from .._version import __version__
 
     deps = _runtime_digest(tuple(sorted(set(_IMPORT_RE.findall(src)))))
     h = hashlib.sha256(f"{__version__}\0{numba.__version__}\0{sys.version_info[:2]}\0{deps}\0{src}".encode())

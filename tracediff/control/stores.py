@@ -24,12 +24,15 @@ def load(thunk: Callable, name: str):
         return Undefined(name)
 
 
+# the converter of user functions: pyconv sets it when it loads (pyconv emits the
+# code that calls `fn`, so it sits above this module and is loaded first)
+CONVERT = [lambda f: f]
+
+
 def fn(f):
     """A callee in converted code: a user function is converted first (lazily)."""
     if is_tracing():
-        from ..pyconv import convert
-
-        return convert(f)
+        return CONVERT[0](f)
     return f
 
 

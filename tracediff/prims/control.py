@@ -19,55 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import batch_region, batched_avals, carry_fixed_point, front_all, select_rows, to_front
 from ..core import IR, REGION, Aval, Primitive
+from .region_util import check_inputs, distinct, fresh, interpreter, own, same
 
 cond_p = Primitive("cond", REGION, nout=-1)
 while_p = Primitive("while", REGION, nout=-1)
 loop_p = Primitive("loop", REGION, nout=-1)
-
-
-def _same(a: Aval, b: Aval) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype
-
-
-def _check_inputs(name: str, region: IR, avals, what: str) -> None:
-    if len(avals) != len(region.invars) or not all(_same(a, v.aval) for a, v in zip(avals, region.invars)):
-        got = ", ".join(map(str, avals))
-        want = ", ".join(str(v.aval) for v in region.invars)
-        raise TypeError(f"{name}: {what} takes ({want}), got ({got})")
-
-
-def _interpreter(region: IR, donate: tuple = ()):
-    """The region's interpreter (cached); `donate`: inputs the caller hands over."""
-    key = f"_interpreter{donate}"
-    run = region.__dict__.get(key)
-    if run is None:
-        from ..interpret import Interpreter
-
-        run = region.__dict__[key] = Interpreter(region, donate)
-    return run
-
-
-def _own(values):
-    """Arrays a loop may update in place: copies of the caller's, no two the same."""
-    return [np.array(v, copy=True, order="C") if isinstance(v, np.ndarray) else v for v in values]
-
-
-def _distinct(values):
-    """Loop results: one carried array may not be two carries."""
-    out, seen = [], set()
-    for v in values:
-        if isinstance(v, np.ndarray) and id(v) in seen:
-            v = v.copy()
-        seen.add(id(v))
-        out.append(v)
-    return out
-
-
-def _fresh(results, args):
-    """A region result that is one of its arguments is copied: results never
-    share memory with the operands (the caller may own them)."""
-    return [np.array(r, copy=True) if any(r is a for a in args) else r for r in results]
 
 
 # --- cond -----------------------------------------------------------------------------
@@ -78,10 +36,10 @@ def _cond_abstract(index, *avals, branches):
     if index.shape != () or index.dtype.kind not in "biu":
         raise TypeError(f"cond: the branch index must be a 0-d integer or bool, got {index}")
     for k, br in enumerate(branches):
-        _check_inputs("cond", br, avals, f"branch {k}")
+        check_inputs("cond", br, avals, f"branch {k}")
     outs = branches[0].out_avals
     for k, br in enumerate(branches[1:], 1):
-        if len(br.outvars) != len(outs) or not all(_same(a, b) for a, b in zip(br.out_avals, outs)):
+        if len(br.outvars) != len(outs) or not all(same(a, b) for a, b in zip(br.out_avals, outs)):
             raise TypeError(
                 f"cond: branch {k} gives ({', '.join(map(str, br.out_avals))}), branch 0 gives "
                 f"({', '.join(map(str, outs))})"
@@ -92,7 +50,7 @@ def _cond_abstract(index, *avals, branches):
 @cond_p.def_impl
 def _cond_impl(index, *args, branches):
     k = min(max(int(index), 0), len(branches) - 1)
-    return _fresh(_interpreter(branches[k])(*args), args)
+    return fresh(interpreter(branches[k])(*args), args)
 
 
 @cond_p.def_vjp
@@ -119,13 +77,13 @@ def _cond_vjp(cts, ans, index, *ops, branches):
 
 @while_p.def_abstract
 def _while_abstract(*avals, cond, body, n_carry):
-    _check_inputs("while", cond, avals, "the test")
-    _check_inputs("while", body, avals, "the body")
+    check_inputs("while", cond, avals, "the test")
+    check_inputs("while", body, avals, "the body")
     (t,) = cond.out_avals
     if t.shape != () or t.dtype != np.dtype(bool):
         raise TypeError(f"while: the test must give a 0-d bool, got {t}")
     carry = list(avals[:n_carry])
-    if len(body.outvars) != n_carry or not all(_same(a, b) for a, b in zip(body.out_avals, carry)):
+    if len(body.outvars) != n_carry or not all(same(a, b) for a, b in zip(body.out_avals, carry)):
         raise TypeError(
             f"while: the body gives ({', '.join(map(str, body.out_avals))}) for a carry of "
             f"({', '.join(map(str, carry))})"
@@ -135,11 +93,11 @@ def _while_abstract(*avals, cond, body, n_carry):
 
 @while_p.def_impl
 def _while_impl(*args, cond, body, n_carry):
-    test, step = _interpreter(cond), _interpreter(body, tuple(range(n_carry)))
-    carry, consts = _own(args[:n_carry]), list(args[n_carry:])
+    test, step = interpreter(cond), interpreter(body, tuple(range(n_carry)))
+    carry, consts = own(args[:n_carry]), list(args[n_carry:])
     while bool(test(*carry, *consts)[0]):
-        carry = _distinct(step(*carry, *consts))
-    return _fresh(carry, args)
+        carry = distinct(step(*carry, *consts))
+    return fresh(carry, args)
 
 
 @while_p.def_vjp
@@ -164,9 +122,9 @@ def _while_vjp(cts, ans, *args, cond, body, n_carry):
 @loop_p.def_abstract
 def _loop_abstract(*avals, body, start, step, n, n_carry):
     counter = Aval((), np.dtype(np.int64))
-    _check_inputs("loop", body, (counter, *avals), "the body")
+    check_inputs("loop", body, (counter, *avals), "the body")
     carry = list(avals[:n_carry])
-    if len(body.outvars) != n_carry or not all(_same(a, b) for a, b in zip(body.out_avals, carry)):
+    if len(body.outvars) != n_carry or not all(same(a, b) for a, b in zip(body.out_avals, carry)):
         raise TypeError(
             f"loop: the body gives ({', '.join(map(str, body.out_avals))}) for a carry of "
             f"({', '.join(map(str, carry))})"
@@ -176,11 +134,11 @@ def _loop_abstract(*avals, body, start, step, n, n_carry):
 
 @loop_p.def_impl
 def _loop_impl(*args, body, start, step, n, n_carry):
-    run = _interpreter(body, tuple(range(1, 1 + n_carry)))
-    carry, consts = _own(args[:n_carry]), list(args[n_carry:])
+    run = interpreter(body, tuple(range(1, 1 + n_carry)))
+    carry, consts = own(args[:n_carry]), list(args[n_carry:])
     for k in range(n):
-        carry = _distinct(run(np.int64(start + k * step), *carry, *consts))
-    return _fresh(carry, args)
+        carry = distinct(run(np.int64(start + k * step), *carry, *consts))
+    return fresh(carry, args)
 
 
 @loop_p.def_vjp
@@ -213,65 +171,30 @@ def regions(params: dict) -> list[IR]:
 # --- batching ---------------------------------------------------------------------------
 
 
-def _fixed_point(body: IR, lead: list[bool], carry_b: list[bool], rest_b: list[bool], size: int):
-    """Which carries are batched: those batched on entry, and those the body makes
-    depend on the batch (a carry batched after one step is batched on entry)."""
-    from .batching import region_batch
-
-    while True:
-        _, out_b = region_batch(body, lead + carry_b + rest_b, size)
-        new = [a or b for a, b in zip(carry_b, out_b)]
-        if new == carry_b:
-            return carry_b
-        carry_b = new
-
-
-def _front_all(args, dims, size, want):
-    from .batching import move_axis, to_front
-
-    return [
-        to_front(x, d, size) if w else (move_axis(x, d, 0) if d is not None else x)
-        for x, d, w in zip(args, dims, want)
-    ]
-
-
-def _select_rows(p, new, old):
-    """Per member of the batch, `new` where p holds, else `old` (p: [B] bool)."""
-    from ..builder import bind
-    from .batching import shape_of
-    from .elementwise import select_p
-    from .shape import broadcast_p, reshape_p
-
-    shape = shape_of(new)
-    m = bind(reshape_p, p, shape=shape[:1] + (1,) * (len(shape) - 1))
-    return bind(select_p, bind(broadcast_p, m, shape=shape), new, old)
-
-
 @cond_p.def_batch
 def _cond_batch(args, dims, size, *, branches):
     from ..builder import bind
     from ..interpret import eval_ir
-    from .batching import region_batch, to_front
     from .elementwise import convert_p, ge_p
     from .shape import broadcast_p
 
     in_b = [d is not None for d in dims[1:]]
-    ops = _front_all(args[1:], dims[1:], size, [False] * len(in_b))
+    ops = front_all(args[1:], dims[1:], size, [False] * len(in_b))
     if dims[0] is None:
         out_b = [False] * len(branches[0].outvars)
         for br in branches:
-            out_b = [a or b for a, b in zip(out_b, region_batch(br, in_b, size)[1])]
-        new = tuple(region_batch(br, in_b, size, force=out_b)[0] for br in branches)
+            out_b = [a or b for a, b in zip(out_b, batch_region(br, in_b, size)[1])]
+        new = tuple(batch_region(br, in_b, size, force=out_b)[0] for br in branches)
         outs = bind(cond_p, args[0], *ops, branches=new)
         return outs, [0 if b else None for b in out_b]
     # a batched branch index: every branch runs on the batch and each member takes
     # its own branch's results (an index past either end takes the end's, as cond does)
-    results = [eval_ir(region_batch(br, in_b, size, force=True)[0], ops) for br in branches]
+    results = [eval_ir(batch_region(br, in_b, size, force=True)[0], ops) for br in branches]
     index = bind(convert_p, to_front(args[0], dims[0], size), dtype=np.dtype(np.int64))
     chosen = results[0]
     for k in range(1, len(branches)):
         take = bind(ge_p, index, bind(broadcast_p, np.int64(k), shape=(size,)))
-        chosen = [_select_rows(take, r, c) for r, c in zip(results[k], chosen)]
+        chosen = [select_rows(take, r, c) for r, c in zip(results[k], chosen)]
     return chosen, [0] * len(chosen)
 
 
@@ -279,26 +202,25 @@ def _cond_batch(args, dims, size, *, branches):
 def _while_batch(args, dims, size, *, cond, body, n_carry):
     from ..builder import bind, trace
     from ..interpret import eval_ir
-    from .batching import batched_avals, region_batch
     from .elementwise import convert_p, gt_p
     from .reduce import reduce_sum_p
 
     b = [d is not None for d in dims]
     consts_b = b[n_carry:]
-    carry_b = _fixed_point(body, [], b[:n_carry], consts_b, size)
-    (test_b,) = region_batch(cond, carry_b + consts_b, size)[1]
+    carry_b = carry_fixed_point(body, [], b[:n_carry], consts_b, size)
+    (test_b,) = batch_region(cond, carry_b + consts_b, size)[1]
     if not test_b:  # every member runs the same number of steps
-        body_n = region_batch(body, carry_b + consts_b, size, force=carry_b)[0]
-        cond_n = region_batch(cond, carry_b + consts_b, size)[0]
-        ops = _front_all(args, dims, size, carry_b + [False] * len(consts_b))
+        body_n = batch_region(body, carry_b + consts_b, size, force=carry_b)[0]
+        cond_n = batch_region(cond, carry_b + consts_b, size)[0]
+        ops = front_all(args, dims, size, carry_b + [False] * len(consts_b))
         outs = bind(while_p, *ops, cond=cond_n, body=body_n, n_carry=n_carry)
         return outs, [0 if c else None for c in carry_b]
     # members stop at different steps: run while any member's test holds; a member
     # whose test fails keeps its carry
     in_b = [True] * n_carry + consts_b
-    test_m = region_batch(cond, in_b, size, force=True)[0]
-    body_m = region_batch(body, in_b, size, force=True)[0]
-    ops = _front_all(args, dims, size, in_b)
+    test_m = batch_region(cond, in_b, size, force=True)[0]
+    body_m = batch_region(body, in_b, size, force=True)[0]
+    ops = front_all(args, dims, size, in_b)
     avals = batched_avals(ops)
 
     def any_test(*ops):
@@ -309,7 +231,7 @@ def _while_batch(args, dims, size, *, cond, body, n_carry):
     def masked_step(*ops):
         (p,) = eval_ir(test_m, list(ops))
         new = eval_ir(body_m, list(ops))
-        return [_select_rows(p, n, c) for n, c in zip(new, ops[:n_carry])]
+        return [select_rows(p, n, c) for n, c in zip(new, ops[:n_carry])]
 
     test_ir, c1 = trace(any_test, avals)
     step_ir, c2 = trace(masked_step, avals)
@@ -321,12 +243,11 @@ def _while_batch(args, dims, size, *, cond, body, n_carry):
 @loop_p.def_batch
 def _loop_batch(args, dims, size, *, body, start, step, n, n_carry):
     from ..builder import bind
-    from .batching import region_batch
 
     b = [d is not None for d in dims]
-    carry_b = _fixed_point(body, [False], b[:n_carry], b[n_carry:], size)
-    body_n = region_batch(body, [False] + carry_b + b[n_carry:], size, force=carry_b)[0]
-    ops = _front_all(args, dims, size, carry_b + [False] * (len(args) - n_carry))
+    carry_b = carry_fixed_point(body, [False], b[:n_carry], b[n_carry:], size)
+    body_n = batch_region(body, [False] + carry_b + b[n_carry:], size, force=carry_b)[0]
+    ops = front_all(args, dims, size, carry_b + [False] * (len(args) - n_carry))
     outs = bind(loop_p, *ops, body=body_n, start=start, step=step, n=n, n_carry=n_carry)
     outs = outs if isinstance(outs, list) else [outs]
     return outs, [0 if c else None for c in carry_b]

@@ -178,14 +178,13 @@ def _ckpt_vjp(cts, ans, *ins, body, save, n_out, name):
 
 @custom_vjp_call_p.def_batch
 def _vjp_call_batch(args, dims, size, *, body, fwd, bwd, nondiff, in_tree, out_tree, res_tree, name):
+    from ..batching import batch_region, front_all
     from ..builder import bind
-    from .batching import region_batch
-    from .control import _front_all
 
     in_b = [d is not None for d in dims]
-    ops = _front_all(args, dims, size, [False] * len(args))
-    body_b = region_batch(body, in_b, size, force=True)[0]
-    fwd_b = region_batch(fwd, in_b, size, force=True)[0]
+    ops = front_all(args, dims, size, [False] * len(args))
+    body_b = batch_region(body, in_b, size, force=True)[0]
+    fwd_b = batch_region(fwd, in_b, size, force=True)[0]
     bwd_b = BatchedBwd(bwd, nondiff, fwd, len(body.outvars), in_tree, out_tree, res_tree, in_b, size)
     outs = bind(
         custom_vjp_call_p, *ops, body=body_b, fwd=fwd_b, bwd=bwd_b, nondiff=nondiff,
@@ -234,9 +233,8 @@ class BatchedBwd:
 
     def __call__(self, *args):
         from .. import pytree
-        from ..batching import batch_ir
+        from ..batching import batch_ir, to_front
         from ..interpret import eval_ir
-        from .batching import to_front
 
         if self.program is None:
             self._trace()
@@ -263,15 +261,14 @@ class BatchedBwd:
 
 @custom_jvp_call_p.def_batch
 def _jvp_call_batch(args, dims, size, *, body, jvp, nondiff, in_tree, out_tree, name):
+    from ..batching import batch_region, front_all
     from ..builder import bind
-    from .batching import region_batch
-    from .control import _front_all
 
     in_b = [d is not None for d in dims]
-    ops = _front_all(args, dims, size, [False] * len(args))
-    body_b = region_batch(body, in_b, size, force=True)[0]
+    ops = front_all(args, dims, size, [False] * len(args))
+    body_b = batch_region(body, in_b, size, force=True)[0]
     m = len(body.outvars)
-    jvp_b = region_batch(jvp, in_b + in_b, size, force=[True] * m + [False] * m)[0]
+    jvp_b = batch_region(jvp, in_b + in_b, size, force=[True] * m + [False] * m)[0]
     outs = bind(
         custom_jvp_call_p, *ops, body=body_b, jvp=jvp_b, nondiff=nondiff,
         in_tree=in_tree, out_tree=out_tree, name=name,
@@ -281,13 +278,12 @@ def _jvp_call_batch(args, dims, size, *, body, jvp, nondiff, in_tree, out_tree, 
 
 @checkpoint_p.def_batch
 def _ckpt_batch(args, dims, size, *, body, save, n_out, name):
+    from ..batching import batch_region, front_all
     from ..builder import bind
-    from .batching import region_batch
-    from .control import _front_all
 
     in_b = [d is not None for d in dims]
-    ops = _front_all(args, dims, size, [False] * len(args))
-    body_b = region_batch(body, in_b, size, force=True)[0]
+    ops = front_all(args, dims, size, [False] * len(args))
+    body_b = batch_region(body, in_b, size, force=True)[0]
     return bind(checkpoint_p, *ops, body=body_b, save=save, n_out=n_out, name=name), [0] * len(body.outvars)
 
 

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
+from ..batching import elementwise_rule
 from ..core import ELEMENTWISE, Aval, Primitive, atoms_equal_shape
-from .batching import elementwise_rule
 
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)

@@ -189,15 +189,15 @@ def index_check(i, n: int):
 
 
 def _fronted(args, dims, size):
-    from .batching import to_front
+    from ..batching import to_front
 
     return [to_front(a, d, size) for a, d in zip(args, dims)]
 
 
 @gather_p.def_batch
 def _gather_batch(args, dims, size):
+    from ..batching import flat_offsets, shape_of, size_of, to_front
     from ..builder import bind
-    from .batching import flat_offsets, shape_of, size_of, to_front
 
     (x, idx), (dx, di) = args, dims
     if dx is None:  # one operand, a batch of indices
@@ -209,8 +209,8 @@ def _gather_batch(args, dims, size):
 
 @scatter_add_p.def_batch
 def _scatter_add_batch(args, dims, size, *, shape):
+    from ..batching import flat_offsets, size_of
     from ..builder import bind
-    from .batching import flat_offsets, size_of
 
     upd, idx = _fronted(args, dims, size)
     idx = flat_offsets(idx, size, size_of(shape))
@@ -219,8 +219,8 @@ def _scatter_add_batch(args, dims, size, *, shape):
 
 def _scatter_rule(prim):
     def rule(args, dims, size, **params):
+        from ..batching import flat_offsets, shape_of, size_of
         from ..builder import bind
-        from .batching import flat_offsets, shape_of, size_of
 
         x, upd, idx = _fronted(args, dims, size)
         idx = flat_offsets(idx, size, size_of(shape_of(x)[1:]))

@@ -30,8 +30,8 @@ def _matmul_vjp(ct, ans, x, y):
 
 @matmul_p.def_batch
 def _matmul_batch(args, dims, size, **params):
+    from ..batching import move_axis, shape_of, to_front
     from ..builder import bind
-    from .batching import move_axis, shape_of, to_front
     from .shape import reshape_p
 
     (x, y), (dx, dy) = args, dims

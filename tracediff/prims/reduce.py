@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import move_axis
 from ..core import REDUCTION, Aval, Primitive
-from .batching import move_axis
 
 
 def _reduced_shape(name, x, axes):

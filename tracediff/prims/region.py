@@ -45,11 +45,10 @@ def _fused_vjp(cts, ans, *ins, body, name):
 
 @fused_p.def_batch
 def _fused_batch(args, dims, size, *, body, name):
+    from ..batching import batch_region, front_all
     from ..builder import bind
-    from .batching import region_batch
-    from .control import _front_all
 
     in_b = [d is not None for d in dims]
-    ops = _front_all(args, dims, size, [False] * len(args))
-    body_b = region_batch(body, in_b, size, force=True)[0]
+    ops = front_all(args, dims, size, [False] * len(args))
+    body_b = batch_region(body, in_b, size, force=True)[0]
     return bind(fused_p, *ops, body=body_b, name=name), [0] * len(body.outvars)

@@ -35,19 +35,18 @@ import operator
 
 import numpy as np
 
-from ..core import IR, REGION, Aval, Eqn, Primitive, Var
+from ..core import DYNAMIC, IR, REGION, Aval, Eqn, Primitive, Var
+from .region_util import check_inputs, distinct, fresh, interpreter, own, same
 
 scan_p = Primitive("scan", REGION, nout=-1)
 scan_p.symbolic_zeros = True  # a ys' cotangent may be None: nothing is read per step
 
-DYNAMIC = -1  # a leading dimension known at run time (a trip count)
 INT = np.dtype(np.int64)
 
 
 def _interp(region: IR, donate: tuple = ()):
-    from .control import _interpreter
 
-    return _interpreter(region, donate)
+    return interpreter(region, donate)
 
 
 def scan_parts(ops, length, cond, n_xs, n_carry):
@@ -65,7 +64,6 @@ def scan_parts(ops, length, cond, n_xs, n_carry):
 def _abstract(
     *avals, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, primal=None, remat=False
 ):
-    from .control import _check_inputs, _same
 
     count, xs, carry, consts = scan_parts(avals, length, cond, n_xs, n_carry)
     if count is not None and (count.shape != () or count.dtype.kind not in "iu"):
@@ -73,16 +71,16 @@ def _abstract(
     if cond is not None:
         if xs:
             raise TypeError("scan: a while loop takes no per-iteration inputs")
-        _check_inputs("scan", cond, [*carry, *consts], "the test")
+        check_inputs("scan", cond, [*carry, *consts], "the test")
     lead = length if length is not None else DYNAMIC
     for x in xs:
         if not x.shape or x.shape[0] not in (lead, DYNAMIC):
             raise TypeError(f"scan: a per-iteration input {x} has no leading dimension of {lead}")
     rows = [Aval(x.shape[1:], x.dtype) for x in xs]
     counter = [Aval((), INT)] * n_counter
-    _check_inputs("scan", body, [*counter, *rows, *carry, *consts], "the body")
+    check_inputs("scan", body, [*counter, *rows, *carry, *consts], "the body")
     outs = body.out_avals
-    if len(outs) < n_carry or not all(_same(a, b) for a, b in zip(outs, carry)):
+    if len(outs) < n_carry or not all(same(a, b) for a, b in zip(outs, carry)):
         raise TypeError(
             f"scan: the body gives ({', '.join(map(str, outs))}) for a carry of "
             f"({', '.join(map(str, carry))})"
@@ -93,19 +91,18 @@ def _abstract(
 
 @scan_p.def_impl
 def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, primal=None, remat=False):
-    from .control import _distinct, _fresh, _own
 
     count, xs, carry0, consts = scan_parts(ops, length, cond, n_xs, n_carry)
     first = n_counter + n_xs
     run = _interp(body, tuple(range(first, first + n_carry)))
-    carry, consts = _own(carry0), list(consts)
+    carry, consts = own(carry0), list(consts)
     rows: list[list] = []
 
     def step_(k):
         nonlocal carry
         lead = [np.int64(start + k * step)] if n_counter else []
         out = run(*lead, *[x[k] for x in xs], *carry, *consts)
-        carry = _distinct(out[:n_carry])
+        carry = distinct(out[:n_carry])
         return [np.array(r, copy=True) for r in out[n_carry:]]
 
     if cond is not None:
@@ -122,7 +119,7 @@ def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_car
     for j, o in enumerate(body.outvars[n_carry:]):
         a = o.aval
         ys.append(np.array([r[j] for r in rows], dtype=a.dtype).reshape((n,) + a.shape))
-    return _fresh(carry, carry0) + [np.int64(n)] + ys
+    return fresh(carry, carry0) + [np.int64(n)] + ys
 
 
 @scan_p.def_vjp
@@ -134,9 +131,8 @@ def _vjp(cts, ans, *ops, primal=None, **params):
 def _batch(args, dims, size, *, body, cond, length, reverse, start, step, n_counter, n_xs, n_carry, **params):
     """xs keep their batch on axis 1 (rows batched on axis 0, a tape is not
     transposed), and so do the stacked ys; carries batch as a loop's do."""
+    from ..batching import NotBatchable, batch_region, carry_fixed_point, front_all, move_axis, shape_of
     from ..builder import bind
-    from .batching import NotBatchable, move_axis, region_batch, shape_of
-    from .control import _fixed_point, _front_all
 
     count, xs, carry, consts = scan_parts(list(args), length, cond, n_xs, n_carry)
     dc, dxs, dcarry, dconsts = scan_parts(list(dims), length, cond, n_xs, n_carry)
@@ -149,17 +145,17 @@ def _batch(args, dims, size, *, body, cond, length, reverse, start, step, n_coun
     xs = [move_axis(x, d, 1) if d is not None else x for x, d in zip(xs, dxs)]
     consts_b = [d is not None for d in dconsts]
     lead = [False] * n_counter
-    carry_b = _fixed_point(body, lead + xs_b, [d is not None for d in dcarry], consts_b, size)
+    carry_b = carry_fixed_point(body, lead + xs_b, [d is not None for d in dcarry], consts_b, size)
     if cond is not None:
-        cond_b, (test_b,) = region_batch(cond, carry_b + consts_b, size)
+        cond_b, (test_b,) = batch_region(cond, carry_b + consts_b, size)
         if test_b:
             raise NotBatchable("scan: a loop test that differs across the batch")
     else:
         cond_b = None
     n_ys = len(body.outvars) - n_carry
-    body_b, out_b = region_batch(body, lead + xs_b + carry_b + consts_b, size, force=carry_b + [False] * n_ys)
-    carry = _front_all(carry, dcarry, size, carry_b)
-    consts = _front_all(consts, dconsts, size, [False] * len(consts))
+    body_b, out_b = batch_region(body, lead + xs_b + carry_b + consts_b, size, force=carry_b + [False] * n_ys)
+    carry = front_all(carry, dcarry, size, carry_b)
+    consts = front_all(consts, dconsts, size, [False] * len(consts))
     ops = ([count] if count is not None else []) + xs + carry + consts
     outs = bind(
         scan_p, *ops, body=body_b, cond=cond_b, length=length, reverse=reverse, start=start, step=step,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import move_axis, shape_of, to_front
 from ..core import SHAPE, Aval, Primitive
-from .batching import move_axis, shape_of, to_front
 
 
 def _bind(prim, *args, **params):

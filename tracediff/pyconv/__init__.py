@@ -200,3 +200,13 @@ def converted_source(fn: Callable) -> str | None:
             if isinstance(g, types.FunctionType) and g in SHOW_SOURCE:
                 todo.append(g)
     return "\n\n".join(parts) if parts else None
+
+
+def _install() -> None:
+    """Converted code calls `control.fn(f)` on each callee: it converts through us."""
+    from ..control import stores
+
+    stores.CONVERT[0] = convert
+
+
+_install()
