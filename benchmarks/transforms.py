@@ -114,10 +114,18 @@ def fmt(t: float) -> str:
 
 
 def report(title: str, res: dict, base: str, note: dict | None = None) -> list[str]:
-    lines = [f"### {title}", "", f"| variant | median | min | ratio to `{base}` |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"### {title}",
+        "",
+        f"| variant | median | min | ratio to `{base}` |",
+        "| --- | --- | --- | --- |",
+    ]
     b = res[base][0]
     for k, (med, mn) in res.items():
-        lines.append(f"| {k} | {fmt(med)} | {fmt(mn)} | {med / b:.2f}× |" + ((" " + note[k]) if note and k in note else ""))
+        lines.append(
+            f"| {k} | {fmt(med)} | {fmt(mn)} | {med / b:.2f}× |"
+            + ((" " + note[k]) if note and k in note else "")
+        )
     return lines + [""]
 
 
@@ -167,7 +175,9 @@ def main(argv=None) -> int:
         v["JAX jit(hessian)"] = lambda: jx["logreg_hess"](w, X, y)
     for f in v.values():
         f()
-    out += report(f"H1: Hessian of a logistic loss, n = {N}, m = {M:,}", timed(v, args.rounds, 1), "td.jit(td.grad)")
+    out += report(
+        f"H1: Hessian of a logistic loss, n = {N}, m = {M:,}", timed(v, args.rounds, 1), "td.jit(td.grad)"
+    )
 
     # H2: Rosenbrock, n = 256
     x = rng.standard_normal(N)
@@ -194,7 +204,11 @@ def main(argv=None) -> int:
         v["JAX jit(vmap(grad))"] = lambda: jx["rosen_vmap"](Xs)
     for f in v.values():
         f()
-    out += report("V1: vmap(grad) of Rosenbrock-16 over 1,000 problems", timed(v, args.rounds, 50), "hand-written @njit loop")
+    out += report(
+        "V1: vmap(grad) of Rosenbrock-16 over 1,000 problems",
+        timed(v, args.rounds, 50),
+        "hand-written @njit loop",
+    )
 
     # C: cold compile of a Hessian, whatever n is
     out += ["### C: cold first call of td.jit(td.hessian(logistic loss)), m = 2,000, fresh process", ""]

@@ -353,7 +353,11 @@ def _batched_cases():
         ("vmap-grad-branches-loop", td.vmap(td.grad(_branchy), in_axes=(0, None)), (X, w)),
         ("vmap-while-per-member", td.vmap(_while), (spread,)),
         ("hessian", td.hessian(_mlp), (X[0], w)),
-        ("jacfwd-jacrev", lambda x: (td.jacfwd(np.sin)(x), td.jacrev(lambda z: np.cumsum(z) * z)(x)), (X[0],)),
+        (
+            "jacfwd-jacrev",
+            lambda x: (td.jacfwd(np.sin)(x), td.jacrev(lambda z: np.cumsum(z) * z)(x)),
+            (X[0],),
+        ),
     ]
 
 
