@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import ELEMENTWISE, IR, REGION, Atom, Eqn, Lit, Var
+from ..core import ELEMENTWISE, IR, REGION, Atom, Aval, Eqn, Lit, Var
 from ..prims import elementwise as ew
 from ..prims import indexing as ix
 from ..prims import reduce as rd
@@ -147,6 +147,18 @@ def r_add(ctx, e, x, y):
                 acc = out[-1].outvars[0]
                 ctx.uses[acc] = 1
             return out
+    # unslice(a, s) + unslice(b, s) -> unslice(a + b, s): one zero-filled array, not two
+    # (exact: outside the slice +0.0 + +0.0 is +0.0); the gradient of every slice of x
+    ua, ub = ctx.def_of(x, sh.unslice_p), ctx.def_of(y, sh.unslice_p)
+    if ua is not None and ub is not None and ua.params == ub.params and ctx.uses[x] == ctx.uses[y] == 1:
+        a, b = ua.inputs[0], ub.inputs[0]
+        if a.aval.shape == b.aval.shape and a.aval.dtype == b.aval.dtype:
+            total = _new(
+                e, ew.add_p, [a, b], {}, Aval(a.aval.shape, a.aval.dtype, a.aval.weak and b.aval.weak)
+            )
+            out = _new(e, sh.unslice_p, [total.outvars[0]], ua.params)
+            ctx.uses[total.outvars[0]] = 1
+            return [total, out]
     if e.phase != "bwd":
         return None
     # sum(a) + sum(b) -> sum(a + b): gradient accumulation over many uses of a
