@@ -71,13 +71,29 @@ def batched(dims: Sequence[int | None]) -> bool:
 
 
 def elementwise_rule(prim):
-    """Elementwise operands have equal shapes: bring every one to the batch on axis 0."""
+    """Elementwise operands have equal shapes. Batched ones that share their batch
+    axis keep it (no transpose; the others are broadcast along it); otherwise every
+    operand is brought to the batch on axis 0."""
 
     def rule(args, dims, size, **params):
+        batched_dims = {d for d in dims if d is not None}
+        if len(batched_dims) == 1:
+            (d,) = batched_dims
+            shape = next(shape_of(x) for x, e in zip(args, dims) if e is not None)
+            ins = [x if e is not None else _along(x, d, shape) for x, e in zip(args, dims)]
+            return [bind(prim, *ins, **params)], [d]
         ins = [to_front(x, d, size) for x, d in zip(args, dims)]
         return [bind(prim, *ins, **params)], [0]
 
     return rule
+
+
+def _along(x, d: int, shape: tuple):
+    """x, the same for every member, broadcast to the batched `shape` (batch on axis d)."""
+    own = shape_of(x)
+    if d:
+        x = _bind("reshape", x, shape=own[:d] + (1,) + own[d:])
+    return _bind("broadcast", x, shape=tuple(shape))
 
 
 def first_operand_rule(prim):
@@ -167,6 +183,13 @@ def batch_eval(ir: IR, args: Sequence, dims: Sequence[int | None], size: int):
         vals = [x for x, _ in ins]
         ds = [d for _, d in ins]
         with src_context(e.src):
+            if any(type(x) is Basis for x in vals):
+                rule = BASIS_RULES.get(e.prim.name)
+                got = rule(vals, **e.params) if rule is not None else None
+                if got is not None:
+                    env.update((v, (o, 0 if type(o) is Basis else d)) for v, (o, d) in zip(e.outvars, got))
+                    continue
+                vals = [x.materialize() if type(x) is Basis else x for x in vals]
             if all(d is None for d in ds):
                 outs = bind(e.prim, *vals, **e.params)
                 outs = outs if e.prim.nout != 1 else [outs]
@@ -177,7 +200,86 @@ def batch_eval(ir: IR, args: Sequence, dims: Sequence[int | None], size: int):
                 outs, out_dims = e.prim.batch(vals, ds, size, **e.params)
         env.update((v, (o, d)) for v, o, d in zip(e.outvars, outs, out_dims))
     res = [read(o) for o in ir.outvars]
-    return [x for x, _ in res], [d for _, d in res]
+    return [x.materialize() if type(x) is Basis else x for x, _ in res], [d for _, d in res]
+
+
+# --- a symbolic basis: jacfwd's tangents ---------------------------------------------------
+
+
+class Basis:
+    """A batched value, batch on axis 0, whose member b is row b of the identity of
+    size `size`, restricted to columns [start, start + n) and shaped `shape`: the
+    tangents `jacfwd` pushes through a program. Kept symbolic through reshapes and
+    conversions, so a matrix product with it selects the matrix's columns (A e_i
+    is A's column i) instead of multiplying by an identity; any other use
+    materializes it."""
+
+    def __init__(self, size: int, start: int, shape: tuple, dtype):
+        self.size, self.start, self.shape, self.dtype = size, start, tuple(shape), np.dtype(dtype)
+        self._made = (None, None)
+
+    @property
+    def n(self) -> int:
+        return size_of(self.shape)
+
+    def materialize(self):
+        """The basis as a traced array, made once per trace (CSE cannot merge two: their
+        index constants are different arrays)."""
+        from .builder import current_builder
+
+        b = current_builder()
+        if self._made[0] is not b:
+            self._made = (b, self._make())
+        return self._made[1]
+
+    def _make(self):
+        n, rows = self.n, np.arange(self.size, dtype=np.int64).reshape(self.size, 1)
+        cols = np.arange(self.start, self.start + n, dtype=np.int64).reshape(1, n)
+        eye = _bind(
+            "eq",
+            _bind("broadcast", rows, shape=(self.size, n)),
+            _bind("broadcast", cols, shape=(self.size, n)),
+        )
+        eye = _bind("convert", eye, dtype=self.dtype)
+        return _bind("reshape", eye, shape=(self.size,) + self.shape)
+
+    def place(self, x, axis: int):
+        """x, whose `axis` holds one slice per member of the block, placed at the
+        block's positions along a batch axis of `size`, zeros elsewhere."""
+        shape = shape_of(x)
+        if self.start == 0 and self.n == self.size:
+            return x
+        spec = tuple(
+            (self.start, self.start + self.n, 1) if i == axis else (0, d, 1) for i, d in enumerate(shape)
+        )
+        full = shape[:axis] + (self.size,) + shape[axis + 1 :]
+        return _bind("unslice", x, shape=full, spec=spec)
+
+
+def _basis_reshape(vals, *, shape):
+    (b,) = vals
+    return [(Basis(b.size, b.start, shape, b.dtype), 0)]
+
+
+def _basis_convert(vals, *, dtype, weak=False):
+    (b,) = vals
+    return [(Basis(b.size, b.start, b.shape, dtype), 0)] if np.dtype(dtype).kind == "f" else None
+
+
+def _basis_matmul(vals):
+    x, y = vals
+    if type(y) is Basis and type(x) is not Basis and len(shape_of(x)) == 2 and y.shape == (shape_of(x)[1], 1):
+        # member b: x @ e_b = column b of x, as [m, 1]: x itself, its columns the batch
+        m = shape_of(x)[0]
+        return [(_bind("reshape", y.place(x, 1), shape=(m, y.size, 1)), 1)]
+    if type(x) is Basis and type(y) is not Basis and len(shape_of(y)) == 2 and x.shape == (1, shape_of(y)[0]):
+        # member b: e_b^T @ y = row b of y, as [1, n]
+        n = shape_of(y)[1]
+        return [(_bind("reshape", x.place(y, 0), shape=(x.size, 1, n)), 0)]
+    return None
+
+
+BASIS_RULES = {"reshape": _basis_reshape, "convert": _basis_convert, "matmul": _basis_matmul}
 
 
 def batch_region(region: IR, in_batched: list[bool], size: int, force=None) -> tuple[IR, list[bool]]:

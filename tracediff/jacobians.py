@@ -17,11 +17,11 @@ import numpy as np
 
 from . import pytree
 from .ad import jvp_ir, vjp_ir
-from .batching import batch_ir
+from .batching import Basis, NotBatchable, batch_eval, batch_ir, move_axis, to_front
 from .core import IR
 from .interpret import eval_ir
 from .passes.dce import dce
-from .prims.shape import reshape_p, slice_p, transpose_p
+from .prims.shape import reshape_p, slice_p
 from .staging import Transformed, _normalize_argnums, argnums_spec
 from .tracing import bind, trace
 from .transforms import _check_float_wrt, _split_aux, _wrt_mask
@@ -90,30 +90,45 @@ def jacrev_program(ir: IR, wrt: list[bool]) -> IR:
 
 
 def jacfwd_program(ir: IR, wrt: list[bool]) -> IR:
-    """As `jacrev_program`, by forward mode: one tangent per input element, batched."""
+    """As `jacrev_program`, by forward mode: one tangent per input element, batched.
+    The tangents are a symbolic basis (`batching.Basis`): a matrix product with one
+    selects the matrix's columns instead of multiplying by an identity."""
     n = len(ir.invars)
     outs = ir.out_avals
     wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
     fwd = jvp_ir(ir, wrt)  # (primals, tangents) -> (outs, output tangents)
     tangents_only = dce(IR(fwd.invars, fwd.eqns, fwd.outvars[len(outs) :]))
     offs, total = _sizes(wrt_avals)
-    batched = batch_ir(tangents_only, [None] * n + [0] * len(wrt_avals), total, [0] * len(outs))
+    dims = [None] * n + [0] * len(wrt_avals)
 
-    def fn(*primals):
-        dtype = np.result_type(*[a.dtype for a in wrt_avals])
-        eye = _traced_identity(total, dtype)
-        tans = [_columns(eye, o, o + w.size, w.shape).astype(w.dtype) for o, w in zip(offs, wrt_avals)]
-        cols = eval_ir(batched, list(primals) + tans)
+    def columns(primals, tans, batched_program=None):
+        if batched_program is None:
+            cols, got = batch_eval(tangents_only, list(primals) + tans, dims, total)
+        else:
+            cols, got = eval_ir(batched_program, list(primals) + tans), [0] * len(outs)
         res = []
-        for t, a in zip(cols, outs):
+        for t, d, a in zip(cols, got, outs):
+            t = move_axis(to_front(t, d, total), 0, len(a.shape))  # column i of J: the batch last
             for o, w in zip(offs, wrt_avals):
-                part = bind(reshape_p, _rows(t, o, o + w.size), shape=(w.size,) + a.shape)
-                k = len(a.shape)
-                part = bind(transpose_p, part, perm=tuple(range(1, k + 1)) + (0,))
+                spec = tuple((0, k, 1) for k in a.shape) + ((o, o + w.size, 1),)
+                part = t if (o, w.size) == (0, total) else bind(slice_p, t, spec=spec)
                 res.append(bind(reshape_p, part, shape=a.shape + w.shape))
         return res
 
-    prog, captured = trace(fn, ir.in_avals)
+    def symbolic(*primals):
+        return columns(primals, [Basis(total, o, w.shape, w.dtype) for o, w in zip(offs, wrt_avals)])
+
+    try:
+        prog, captured = trace(symbolic, ir.in_avals)
+    except NotBatchable:  # the batched program falls back to a loop: an explicit basis
+
+        def explicit(*primals):
+            dtype = np.result_type(*[a.dtype for a in wrt_avals])
+            eye = _traced_identity(total, dtype)
+            tans = [_columns(eye, o, o + w.size, w.shape).astype(w.dtype) for o, w in zip(offs, wrt_avals)]
+            return columns(primals, tans, batch_ir(tangents_only, dims, total, [0] * len(outs)))
+
+        prog, captured = trace(explicit, ir.in_avals)
     assert not captured
     return prog
 

@@ -36,6 +36,12 @@ def _matmul_batch(args, dims, size, **params):
 
     (x, y), (dx, dy) = args, dims
     xs, ys = shape_of(x), shape_of(y)
+    if dy is None and len(xs) == 3 and len(ys) == 2 and dx == 2 and xs[0] == 1:
+        # a batch of row vectors, the batch last ([1,k,B]): y^T @ [k,B], no transpose of x
+        from .shape import transpose_p
+
+        out = bind(matmul_p, bind(transpose_p, y, perm=(1, 0)), bind(reshape_p, x, shape=(xs[1], size)))
+        return [bind(reshape_p, out, shape=(1, ys[1], size))], [2]
     if dy is None and len(xs) == 3:
         # a batch of [m,k] matrices times one [k,n]: one [B*m,k] @ [k,n] product
         x = move_axis(x, dx, 0)
@@ -43,6 +49,10 @@ def _matmul_batch(args, dims, size, **params):
         out = bind(matmul_p, bind(reshape_p, x, shape=(size * m, k)), y)
         return [bind(reshape_p, out, shape=(size, m, ys[-1]))], [0]
     if dx is None and len(ys) == 3:
+        if dy == 1:  # [k,B,n]: [m,k] @ [k,B*n] as it lies
+            k, _, n = ys
+            out = bind(matmul_p, x, bind(reshape_p, y, shape=(k, size * n)))
+            return [bind(reshape_p, out, shape=(xs[0], size, n))], [1]
         y = move_axis(y, dy, 0)
         _, k, n = shape_of(y)
         if n == 1:

@@ -31,7 +31,13 @@ reshape_p.def_vjp(lambda ct, ans, x, *, shape: [np.reshape(ct, x.shape)])
 
 @reshape_p.def_batch
 def _reshape_batch(args, dims, size, *, shape):
-    return [_bind(reshape_p, move_axis(args[0], dims[0], 0), shape=(size,) + tuple(shape))], [0]
+    x, d = args[0], dims[0]
+    own = shape_of(x)[:d] + shape_of(x)[d + 1 :]
+    if d and tuple(shape[:d]) == own[:d]:  # the axes before the batch stay: it stays too
+        return [_bind(reshape_p, x, shape=tuple(shape[:d]) + (size,) + tuple(shape[d:]))], [d]
+    if d == len(own):  # the batch last: it stays last
+        return [_bind(reshape_p, x, shape=tuple(shape) + (size,))], [len(shape)]
+    return [_bind(reshape_p, move_axis(x, d, 0), shape=(size,) + tuple(shape))], [0]
 
 
 transpose_p = Primitive("transpose", SHAPE)
