@@ -373,3 +373,37 @@ def test_batched_programs_compile(k):
     """Compiled (CPU) batched programs equal the interpreted unoptimized ones."""
     _, fn, args = BATCHED_CASES[k]
     _close(td.jit(fn)(*args), td.jit(fn, target="interpret")(*args), rtol=1e-11, atol=1e-12)
+
+
+# --- members that take different paths ----------------------------------------------------
+
+
+def _prefix_sum(x):
+    i, s = 0, 0.0
+    while i < x.shape[0] and x[i] > 0:  # `and` short-circuits: x[n] is never read
+        s = s + x[i]
+        i += 1
+    return s
+
+
+def _pick(x, k):
+    if k < x.shape[0]:  # the member whose k is out of range takes the other branch
+        return x[k] * 2.0
+    return np.sum(x)
+
+
+def test_paths_not_taken_do_not_raise():
+    """An index a member's own path rules out is not checked for that member: a
+    `while` stopped at the end of the array, a branch not taken."""
+    X = np.array([[1.0, 2.0, -1.0], [1.0, 1.0, 1.0], [-1.0, 3.0, 3.0]])
+    assert _prefix_sum(X[1]) == 3.0
+    np.testing.assert_allclose(td.jit(_prefix_sum, target="interpret")(X[1]), 3.0)
+    np.testing.assert_allclose(td.vmap(_prefix_sum)(X), [_prefix_sum(x) for x in X])
+    K = np.array([0, 3, 1])
+    np.testing.assert_allclose(td.vmap(_pick)(X, K), [_pick(x, k) for x, k in zip(X, K)])
+    np.testing.assert_allclose(td.jit(td.vmap(_pick))(X, K), [_pick(x, k) for x, k in zip(X, K)])
+    # a member whose own path reads out of range still raises
+    with pytest.raises(IndexError, match="out of bounds"):
+        td.vmap(_pick)(X, np.array([0, -5, 1]))
+    g = td.vmap(td.grad(_prefix_sum))(X)
+    np.testing.assert_allclose(g, [td.grad(_prefix_sum)(x) for x in X])

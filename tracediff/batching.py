@@ -17,6 +17,8 @@ never wrong.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Sequence
 
 import numpy as np
@@ -159,6 +161,42 @@ def select_rows(p, new, old):
     return _bind("select", _bind("broadcast", m, shape=shape), new, old)
 
 
+# --- which members an equation runs for -------------------------------------------------
+# Where the members of a batch take different paths (an `if` or a `while` whose test
+# differs across the batch), every path runs for the whole batch and each member keeps
+# its own path's results. ACTIVE is the mask of the members whose path is being traced
+# ([B] bool, batch on axis 0): a check that raises (an index out of range) checks only
+# them, since a member that did not take this path may hold values its own path rules
+# out (the index a loop stopped at).
+
+ACTIVE: contextvars.ContextVar = contextvars.ContextVar("ACTIVE", default=None)
+
+
+@contextlib.contextmanager
+def active(mask, replace: bool = False):
+    """Trace with `mask` as the members that run (and the enclosing mask, unless
+    `replace`)."""
+    outer = ACTIVE.get()
+    if mask is not None and outer is not None and not replace:
+        mask = _bind("logical_and", outer, mask)
+    token = ACTIVE.set(mask)
+    try:
+        yield
+    finally:
+        ACTIVE.reset(token)
+
+
+def only_active(x, d: int | None, size: int, safe):
+    """x (batched along d), with `safe` in the members that do not run."""
+    mask = ACTIVE.get()
+    if mask is None:
+        return x, d
+    x = to_front(x, d, size)
+    return select_rows(
+        mask, x, _bind("broadcast", np.asarray(safe, dtype=x.aval.dtype), shape=shape_of(x))
+    ), 0
+
+
 # --- the transformation ------------------------------------------------------------------
 
 
@@ -294,7 +332,8 @@ def batch_region(region: IR, in_batched: list[bool], size: int, force=None) -> t
     out_batched: list[bool] = []
 
     def fn(*args):
-        outs, dims = batch_eval(region, args, dims_in, size)
+        with active(None, replace=True):  # (a mask of the enclosing trace is not this one's)
+            outs, dims = batch_eval(region, args, dims_in, size)
         res = []
         for o, d, f in zip(outs, dims, force):
             res.append(to_front(o, d, size) if (d is not None or f) else o)

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching import batch_region, batched_avals, carry_fixed_point, front_all, select_rows, to_front
+from ..batching import (
+    active,
+    batch_eval,
+    batch_region,
+    batched_avals,
+    carry_fixed_point,
+    front_all,
+    select_rows,
+    to_front,
+)
 from ..core import IR, REGION, Aval, Primitive
 from .region_util import check_inputs, distinct, fresh, interpreter, own, same
 
@@ -174,8 +183,7 @@ def regions(params: dict) -> list[IR]:
 @cond_p.def_batch
 def _cond_batch(args, dims, size, *, branches):
     from ..builder import bind
-    from ..interpret import eval_ir
-    from .elementwise import convert_p, ge_p
+    from .elementwise import convert_p, eq_p, ge_p, le_p
     from .shape import broadcast_p
 
     in_b = [d is not None for d in dims[1:]]
@@ -188,9 +196,20 @@ def _cond_batch(args, dims, size, *, branches):
         outs = bind(cond_p, args[0], *ops, branches=new)
         return outs, [0 if b else None for b in out_b]
     # a batched branch index: every branch runs on the batch and each member takes
-    # its own branch's results (an index past either end takes the end's, as cond does)
-    results = [eval_ir(batch_region(br, in_b, size, force=True)[0], ops) for br in branches]
+    # its own branch's results (an index past either end takes the end's, as cond does);
+    # each branch is traced with the members that take it as the active ones
     index = bind(convert_p, to_front(args[0], dims[0], size), dtype=np.dtype(np.int64))
+    last = len(branches) - 1
+
+    def takes(k):
+        kk = bind(broadcast_p, np.int64(k), shape=(size,))
+        return bind(le_p if k == 0 else ge_p if k == last else eq_p, index, kk)
+
+    results = []
+    for k, br in enumerate(branches):
+        with active(takes(k)):
+            outs, got = batch_eval(br, ops, [0 if b else None for b in in_b], size)
+        results.append([to_front(o, d, size) for o, d in zip(outs, got)])
     chosen = results[0]
     for k in range(1, len(branches)):
         take = bind(ge_p, index, bind(broadcast_p, np.int64(k), shape=(size,)))
@@ -219,7 +238,6 @@ def _while_batch(args, dims, size, *, cond, body, n_carry):
     # whose test fails keeps its carry
     in_b = [True] * n_carry + consts_b
     test_m = batch_region(cond, in_b, size, force=True)[0]
-    body_m = batch_region(body, in_b, size, force=True)[0]
     ops = front_all(args, dims, size, in_b)
     avals = batched_avals(ops)
 
@@ -230,7 +248,9 @@ def _while_batch(args, dims, size, *, cond, body, n_carry):
 
     def masked_step(*ops):
         (p,) = eval_ir(test_m, list(ops))
-        new = eval_ir(body_m, list(ops))
+        with active(p, replace=True):  # the body runs for the members whose test holds
+            new, got = batch_eval(body, list(ops), [0 if b else None for b in in_b], size)
+        new = [to_front(o, d, size) for o, d in zip(new, got)]
         return [select_rows(p, n, c) for n, c in zip(new, ops[:n_carry])]
 
     test_ir, c1 = trace(any_test, avals)

@@ -235,6 +235,9 @@ scatter_accum_p.def_batch(_scatter_rule(scatter_accum_p))
 
 @index_check_p.def_batch
 def _index_check_batch(args, dims, size, *, n):
+    from ..batching import only_active
     from ..builder import bind
 
-    return [bind(index_check_p, args[0], n=n)], [dims[0]]
+    # members that do not run this path check index 0 instead of theirs
+    i, d = only_active(args[0], dims[0], size, 0) if n > 0 else (args[0], dims[0])
+    return [bind(index_check_p, i, n=n)], [d]
