@@ -13,6 +13,7 @@ only the ones before it; this module dispatches NumPy's protocols
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import numpy as np
@@ -28,6 +29,7 @@ from .common import (
     prepare,  # noqa: F401  (the Tracer's and api's)
     result_dtype,
     strong,
+    ufunc_name,
 )
 from .contractions import (
     dot,
@@ -108,7 +110,7 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
         return r if out is None else _write_out(ufunc, out, r)
     if method == "at":
         return inplace.add_at(ufunc, *inputs)
-    name = f"np.{ufunc.__name__}.{method}"
+    name = f"{ufunc_name(ufunc)}.{method}"
     if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
         if method == "accumulate":
             _fail(TypeError, f"{name}: cannot accumulate on a scalar")
@@ -130,7 +132,7 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
         x, y = (strong(_lift(v)) for v in inputs)  # NumPy makes arrays of the operands
         ax, ay = aval_of(x), aval_of(y)
         return ufunc_api(ufunc, reshape(x, ax.shape + (1,) * ay.ndim), y, **kwargs)
-    _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}.{method}")
+    _fail(NotImplementedError, f"tracediff does not support {ufunc_name(ufunc)}.{method}")
 
 
 def _any_all(red, name):
@@ -219,7 +221,7 @@ FUNCTIONS = {
 
 def _write_out(ufunc, out, r):
     """`ufunc(..., out=out)`: the result written into `out`, which is returned."""
-    name = f"np.{ufunc.__name__}"
+    name = ufunc_name(ufunc)
     if isinstance(out, tuple):
         if len(out) != 1:
             _fail(ValueError, f"{name}: expected 1 output array in out=, got {len(out)}")
@@ -274,7 +276,36 @@ def _strong_args(v):
     return strong(v)
 
 
+_RENAMES: dict = {}
+
+
+def _numpy_names(func, impl) -> dict:
+    """{NumPy's keyword: ours} where a parameter has another name here than in NumPy's
+    signature (matched by position): `np.swapaxes(x, axis1=0, axis2=1)` works."""
+    hit = _RENAMES.get(func)
+    if hit is None:
+        hit = {}
+        try:
+            positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            ps = [p for p in inspect.signature(func).parameters.values() if p.kind in positional]
+            qs = [q for q in inspect.signature(impl).parameters.values() if q.kind in positional]
+            theirs = {q.name for q in qs}
+            hit = {
+                p.name: q.name
+                for p, q in zip(ps, qs)
+                if p.kind == p.POSITIONAL_OR_KEYWORD and p.name != q.name and p.name not in theirs
+            }
+        except (TypeError, ValueError):  # (no signature to read)
+            pass
+        _RENAMES[func] = hit
+    return hit
+
+
 def handle_function(func, args, kwargs):
+    if kwargs and func in FUNCTIONS:
+        names = _numpy_names(func, FUNCTIONS[func])
+        if names:
+            kwargs = {names.get(k, k): v for k, v in kwargs.items()}
     if func not in _WEAK_AWARE:
         args = _strong_args(args)
         kwargs = {k: strong(v) for k, v in kwargs.items()}

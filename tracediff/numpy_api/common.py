@@ -21,6 +21,16 @@ def _fail(exc: type, msg: str):
     raise exc(msg + at(user_src()))
 
 
+def ufunc_name(ufunc) -> str:
+    """How the user wrote a ufunc: `np.exp`, or `scipy.special.gammaln` for SciPy's."""
+    import sys
+
+    special = sys.modules.get("scipy.special")
+    if special is not None and getattr(special, ufunc.__name__, None) is ufunc:
+        return f"scipy.special.{ufunc.__name__}"
+    return f"np.{ufunc.__name__}"
+
+
 def traced(x: Any) -> bool:
     return isinstance(x, Tracer)
 

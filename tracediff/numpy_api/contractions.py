@@ -174,9 +174,77 @@ def _einsum_prepare(x, sub, keep):
 
 def einsum(subscripts, *operands, optimize=None, **kw):
     _no_options("np.einsum", kw, {"casting": "safe", "order": "K", "dtype": None})
+    if not isinstance(subscripts, str):  # the sublist form: op, [0, 1], op, [1], [0]
+        subscripts, operands = _einsum_sublists((subscripts,) + operands)
+    if "." in subscripts:
+        subscripts = _einsum_ellipsis(subscripts, operands)
     z = _einsum(subscripts, *operands)
     # NumPy's einsum adds each product into a zeroed output: -0.0 products come out +0.0
     return z + 0.0 if aval_of(z).dtype.kind == "f" else z
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_ellipsis(subscripts, operands) -> str:
+    """The subscripts with each `...` spelled out in letters of their own, the axes it
+    covers right-aligned across the operands (as NumPy broadcasts them)."""
+    s = subscripts.replace(" ", "")
+    ins, arrow, out = s.partition("->")
+    ins = ins.split(",")
+    if len(ins) != len(operands):
+        _fail(ValueError, f"np.einsum: {subscripts!r} names {len(ins)} operands, got {len(operands)}")
+    free = [c for c in _LETTERS if c not in s]
+    covered = []
+    for sub, op in zip(ins, operands):
+        a = aval_of(op)
+        k = a.ndim - (len(sub) - 3) if "..." in sub else 0
+        if k < 0 or sub.count("...") > 1 or (("." in sub) and "..." not in sub):
+            _fail(ValueError, f"np.einsum: subscripts {sub!r} do not match operand {a}")
+        start = sub.index("...") if k else 0
+        covered.append(a.shape[start : start + k])
+    n = max((len(c) for c in covered), default=0)
+    letters = "".join(free[:n])
+    sizes: dict = {}
+    for dims in covered:
+        for c, d in zip(letters[n - len(dims) :], dims):
+            if sizes.setdefault(c, d) != d:
+                _fail(
+                    NotImplementedError,
+                    f"np.einsum: the axes '...' covers differ in size across operands ({sizes[c]} and {d}); "
+                    "broadcasting them is not supported, broadcast the operands first",
+                )
+    ins = [sub.replace("...", letters[n - len(c) :]) for sub, c in zip(ins, covered)]
+    if arrow:
+        out = out.replace("...", letters)
+    else:  # implicit output: the broadcast axes, then the letters used once, sorted
+        named = "".join(sub for sub in ins).replace(",", "")
+        out = letters + "".join(sorted(c for c in set(named) if named.count(c) == 1 and c not in letters))
+    return ",".join(ins) + "->" + out
+
+
+def _einsum_sublists(args):
+    """(subscripts, operands) of einsum's sublist form (`np.einsum(a, [0, 1], b, [1])`)."""
+    letters = _LETTERS
+
+    def word(sub) -> str:
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and 0 <= s < len(letters):
+                out.append(letters[int(s)])
+            else:
+                _fail(
+                    ValueError,
+                    f"np.einsum: a subscript in sublist form must be an int in [0, 52) or ..., got {s!r}",
+                )
+        return "".join(out)
+
+    operands = list(args[0::2][: len(args) // 2])
+    subs = [word(s) for s in args[1::2][: len(args) // 2]]
+    spec = ",".join(subs) + ("->" + word(args[-1]) if len(args) % 2 else "")
+    return spec, operands
 
 
 def _einsum(subscripts, *operands):

@@ -31,7 +31,7 @@ from ..core import Var
 from ..prims import indexing as ix
 from ..provenance import at, user_src
 from ..tracer import Tracer, TracerError
-from .common import _fail, aval_of, traced
+from .common import _fail, aval_of, traced, ufunc_name
 from .shapes import broadcast_to, reshape
 from .ufuncs import astype
 
@@ -412,7 +412,7 @@ def _bc(a, t) -> bool:
 
 def add_at(ufunc, t, idx, v):
     """`np.add.at(t, idx, v)` / `np.subtract.at`: unbuffered accumulation."""
-    name = f"np.{ufunc.__name__}.at"
+    name = f"{ufunc_name(ufunc)}.at"
     if not traced(t):
         _fail(
             TracerError,

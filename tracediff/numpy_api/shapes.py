@@ -204,7 +204,18 @@ def tile(x, reps):
     return reshape(y, tuple(r * d for r, d in zip(reps, shape)))
 
 
-def diff(x, n=1, axis=-1):
+def diff(x, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    if prepend is not np._NoValue or append is not np._NoValue:
+        a = aval_of(x)
+        (ax,) = normalize_axes(axis, a.ndim, "np.diff")
+        parts = []
+        for v in (prepend, x, append):
+            if v is np._NoValue:
+                continue
+            if v is not x and aval_of(v).ndim == 0:  # a scalar: one slice along the axis
+                v = broadcast_to(v, a.shape[:ax] + (1,) + a.shape[ax + 1 :])
+            parts.append(v)
+        x = concatenate(parts, axis=ax)
     for _ in range(n):
         nd = aval_of(x).ndim
         (ax,) = normalize_axes(axis, nd, "np.diff")

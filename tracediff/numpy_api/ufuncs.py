@@ -29,6 +29,7 @@ from .common import (
     result_dtype,
     strong,
     traced,
+    ufunc_name,
 )
 
 UFUNCS = {
@@ -132,14 +133,14 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     dtype = kwargs.pop("dtype", None)
     if kwargs:
         if kwargs.get("where", True) is not True:
-            _fail(NotImplementedError, f"np.{ufunc.__name__}(..., where=...) is not supported; use np.where")
-        _no_options(f"np.{ufunc.__name__}", kwargs, _UFUNC_DEFAULTS)
+            _fail(NotImplementedError, f"{ufunc_name(ufunc)}(..., where=...) is not supported; use np.where")
+        _no_options(ufunc_name(ufunc), kwargs, _UFUNC_DEFAULTS)
     if len(args) != ufunc.nin:
-        _fail(TypeError, f"np.{ufunc.__name__} takes {ufunc.nin} operand(s), got {len(args)}")
+        _fail(TypeError, f"{ufunc_name(ufunc)} takes {ufunc.nin} operand(s), got {len(args)}")
     comp = UFUNC_COMPOSITES.get(ufunc)
     prim = UFUNCS.get(ufunc) or _scipy_ufunc(ufunc)
     if comp is None and prim is None:
-        _fail(NotImplementedError, f"tracediff does not support np.{ufunc.__name__}")
+        _fail(NotImplementedError, f"tracediff does not support {ufunc_name(ufunc)}")
     b = innermost_builder(args)
     if b is None:
         return ufunc(*args, dtype=dtype) if dtype is not None else ufunc(*args)
@@ -150,10 +151,10 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         loop = _resolve(ufunc, toks, None if dtype is None else np.dtype(dtype))
     except TypeError:
         with_dt = "" if dtype is None else f" with dtype={np.dtype(dtype)}"
-        _fail(TypeError, f"np.{ufunc.__name__}: no implementation for operands {_fmt(avals)}{with_dt}")
+        _fail(TypeError, f"{ufunc_name(ufunc)}: no implementation for operands {_fmt(avals)}{with_dt}")
     if any(dt.kind == "c" for dt in loop):
-        _fail(TypeError, f"np.{ufunc.__name__}: complex numbers are not supported yet ({_fmt(avals)})")
-    shape = broadcast_shapes(avals, f"np.{ufunc.__name__}")
+        _fail(TypeError, f"{ufunc_name(ufunc)}: complex numbers are not supported yet ({_fmt(avals)})")
+    shape = broadcast_shapes(avals, ufunc_name(ufunc))
     if ufunc is np.reciprocal and loop[0].kind in "iu":
         comp = _int_reciprocal
     if comp is not None:
