@@ -407,3 +407,28 @@ def test_paths_not_taken_do_not_raise():
         td.vmap(_pick)(X, np.array([0, -5, 1]))
     g = td.vmap(td.grad(_prefix_sum))(X)
     np.testing.assert_allclose(g, [td.grad(_prefix_sum)(x) for x in X])
+
+
+def _sqrt_or_identity(x):
+    if x > 0:
+        return np.sqrt(x)
+    return x * 1.0
+
+
+def _sqrt_steps(x):
+    while x > 1.0:
+        x = np.sqrt(x - 1.0)  # NaN for a member that is done (x <= 1), were it run
+    return x
+
+
+@pytest.mark.parametrize("f", [_sqrt_or_identity, _sqrt_steps], ids=["cond", "while"])
+def test_gradient_of_a_batch_ignores_paths_not_taken(f):
+    """The derivative of the path a member did not take (sqrt at x <= 0) never
+    reaches its gradient, in either order of grad and vmap."""
+    X = np.array([5.0, 0.5, -1.0, 2.0])
+    want = [td.grad(f)(x) for x in X]
+    assert np.all(np.isfinite(want))
+    np.testing.assert_allclose(td.vmap(td.grad(f))(X), want)
+    grad_of_batch = td.grad(lambda X: np.sum(td.vmap(f)(X)))
+    np.testing.assert_allclose(grad_of_batch(X), want)
+    np.testing.assert_allclose(td.jit(grad_of_batch)(X), want)

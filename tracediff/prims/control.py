@@ -29,7 +29,7 @@ from ..batching import (
     select_rows,
     to_front,
 )
-from ..core import IR, REGION, Aval, Primitive
+from ..core import IR, REGION, Aval, Primitive, Var
 from .region_util import check_inputs, distinct, fresh, interpreter, own, same
 
 cond_p = Primitive("cond", REGION, nout=-1)
@@ -183,8 +183,6 @@ def regions(params: dict) -> list[IR]:
 @cond_p.def_batch
 def _cond_batch(args, dims, size, *, branches):
     from ..builder import bind
-    from .elementwise import convert_p, eq_p, ge_p, le_p
-    from .shape import broadcast_p
 
     in_b = [d is not None for d in dims[1:]]
     ops = front_all(args[1:], dims[1:], size, [False] * len(in_b))
@@ -195,26 +193,92 @@ def _cond_batch(args, dims, size, *, branches):
         new = tuple(batch_region(br, in_b, size, force=out_b)[0] for br in branches)
         outs = bind(cond_p, args[0], *ops, branches=new)
         return outs, [0 if b else None for b in out_b]
-    # a batched branch index: every branch runs on the batch and each member takes
-    # its own branch's results (an index past either end takes the end's, as cond does);
-    # each branch is traced with the members that take it as the active ones
-    index = bind(convert_p, to_front(args[0], dims[0], size), dtype=np.dtype(np.int64))
-    last = len(branches) - 1
+    return _per_member_cond(args[0], dims[0], args[1:], dims[1:], size, branches), [0] * len(
+        branches[0].outvars
+    )
 
-    def takes(k):
+
+def _per_member_cond(index, d_index, ops, dims, size, branches):
+    """A cond whose branch index differs across the batch: every branch runs on the
+    whole batch, traced with the members that take it as the active ones (their index
+    checks only), and each member takes its own branch's results (an index past
+    either end takes the end's, as cond does).
+
+    Its reverse mode must not be the selection's: that would feed the branch a
+    member did not take a zero cotangent, and 0 times the infinite derivative of,
+    say, `sqrt(x)` at a negative x is NaN. So it is a custom_vjp_call whose backward
+    runs each branch's backward with the whole cotangent and then selects per member,
+    like the cond's own reverse mode (a cond of the branches' adjoints)."""
+    from .. import pytree
+    from ..ad import vjp_ir
+    from ..batching import ACTIVE
+    from ..builder import bind, trace
+    from .custom import custom_vjp_call_p
+    from .elementwise import convert_p, eq_p, ge_p, le_p
+    from .shape import broadcast_p
+
+    n, m = len(ops), len(branches[0].outvars)
+    ops = [to_front(x, d, size) for x, d in zip(ops, dims)]  # all batched: per-member cotangents
+    index = bind(convert_p, to_front(index, d_index, size), dtype=np.dtype(np.int64))
+    outer = ACTIVE.get()
+    extra = [outer] if outer is not None else []
+    dims0 = [0] * n
+
+    def takes(index, k):
         kk = bind(broadcast_p, np.int64(k), shape=(size,))
-        return bind(le_p if k == 0 else ge_p if k == last else eq_p, index, kk)
+        return bind(le_p if k == 0 else ge_p if k == len(branches) - 1 else eq_p, index, kk)
 
-    results = []
-    for k, br in enumerate(branches):
-        with active(takes(k)):
-            outs, got = batch_eval(br, ops, [0 if b else None for b in in_b], size)
-        results.append([to_front(o, d, size) for o, d in zip(outs, got)])
-    chosen = results[0]
-    for k in range(1, len(branches)):
-        take = bind(ge_p, index, bind(broadcast_p, np.int64(k), shape=(size,)))
-        chosen = [select_rows(take, r, c) for r, c in zip(results[k], chosen)]
-    return chosen, [0] * len(chosen)
+    def per_member(results, index):
+        chosen = results[0]
+        for k in range(1, len(branches)):
+            take = bind(ge_p, index, bind(broadcast_p, np.int64(k), shape=(size,)))
+            chosen = [select_rows(take, r, c) for r, c in zip(results[k], chosen)]
+        return chosen
+
+    def run(program_of, index, ops, mask, extra_ins=()):
+        results = []
+        for k, br in enumerate(branches):
+            with active(mask, replace=True), active(takes(index, k)):
+                outs, got = batch_eval(
+                    program_of(br), list(ops) + list(extra_ins), dims0 + [0] * len(extra_ins), size
+                )
+            results.append([to_front(o, d, size) for o, d in zip(outs, got)])
+        return results
+
+    def body(index, *rest):
+        ops, mask = rest[:n], (rest[n] if extra else None)
+        return per_member(run(lambda br: br, index, ops, mask), index)
+
+    def fwd(index, *rest):
+        return body(index, *rest) + [index, *rest]
+
+    avals = batched_avals([index, *ops, *extra])
+    body_ir, c1 = trace(body, avals)
+    fwd_ir, c2 = trace(fwd, avals)
+    assert not c1 and not c2
+    wrt = [v.aval.is_float for v in branches[0].invars]
+
+    def bwd(res, g):
+        index, *rest = res
+        ops, mask = rest[:n], (rest[n] if extra else None)
+        adjoints = {}
+
+        def adjoint(br):  # (ops, cts) -> cotangents of the float operands
+            if id(br) not in adjoints:
+                back = vjp_ir(br, wrt)
+                adjoints[id(br)] = IR(back.invars, back.eqns, back.outvars[m:])
+            return adjoints[id(br)]
+
+        grads = per_member(run(adjoint, index, ops, mask, list(g)), index)
+        it = iter(grads)
+        return (None, *[next(it) if w else None for w in wrt], *([None] * len(extra)))
+
+    flat = ("tuple", (pytree.LEAF,) * (1 + n + len(extra)))
+    outs = bind(
+        custom_vjp_call_p, index, *ops, *extra, body=body_ir, fwd=fwd_ir, bwd=bwd, nondiff=(),
+        in_tree=flat, out_tree=("tuple", (pytree.LEAF,) * m), res_tree=flat, name="cond",
+    )  # fmt: skip
+    return outs if isinstance(outs, list) else [outs]
 
 
 @while_p.def_batch
@@ -246,12 +310,17 @@ def _while_batch(args, dims, size, *, cond, body, n_carry):
         n = bind(reduce_sum_p, bind(convert_p, p, dtype=np.dtype(np.int64)), axes=(0,))
         return [bind(gt_p, n, np.int64(0))]
 
+    # a step: the body for the members whose test holds, the carry for the others; as
+    # a per-member cond of (keep, body), so the body's index checks and reverse mode
+    # concern only the members it runs for
+    keep_ins = [Var(v.aval) for v in body.invars]
+    keep = IR(keep_ins, [], keep_ins[:n_carry])
+
     def masked_step(*ops):
         (p,) = eval_ir(test_m, list(ops))
-        with active(p, replace=True):  # the body runs for the members whose test holds
-            new, got = batch_eval(body, list(ops), [0 if b else None for b in in_b], size)
-        new = [to_front(o, d, size) for o, d in zip(new, got)]
-        return [select_rows(p, n, c) for n, c in zip(new, ops[:n_carry])]
+        with active(None, replace=True):
+            dims = [0 if b else None for b in in_b]
+            return _per_member_cond(p, 0, list(ops), dims, size, (keep, body))
 
     test_ir, c1 = trace(any_test, avals)
     step_ir, c2 = trace(masked_step, avals)
