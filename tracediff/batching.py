@@ -68,10 +68,6 @@ def to_front(x, dim: int | None, size: int):
     return broadcast_front(x, size) if dim is None else move_axis(x, dim, 0)
 
 
-def batched(dims: Sequence[int | None]) -> bool:
-    return any(d is not None for d in dims)
-
-
 def elementwise_rule(prim):
     """Elementwise operands have equal shapes. Batched ones that share their batch
     axis keep it (no transpose; the others are broadcast along it); otherwise every
@@ -96,17 +92,6 @@ def _along(x, d: int, shape: tuple):
     if d:
         x = _bind("reshape", x, shape=own[:d] + (1,) + own[d:])
     return _bind("broadcast", x, shape=tuple(shape))
-
-
-def first_operand_rule(prim):
-    """Ops whose result follows the first operand; the others are unchanged
-    (a barrier's ordering operands)."""
-
-    def rule(args, dims, size, **params):
-        x = to_front(args[0], dims[0], size)
-        return [bind(prim, x, *args[1:], **params)], [0]
-
-    return rule
 
 
 def flat_offsets(idx, size: int, stride: int):
@@ -205,7 +190,7 @@ def batched_aval(a: Aval, dim: int | None, size: int) -> Aval:
         return a
     shape = list(a.shape)
     shape.insert(dim, size)
-    return Aval(tuple(shape), a.dtype, a.weak and False)
+    return Aval(tuple(shape), a.dtype)
 
 
 def batch_eval(ir: IR, args: Sequence, dims: Sequence[int | None], size: int):
@@ -415,8 +400,4 @@ def _loop_over_batch(ir: IR, args, dims, size: int, out_dims):
     init = [bind(broadcast_p, np.zeros((), a.dtype), shape=a.shape) for a in outs0]
     outs = bind(loop_p, *init, *fronted, body=body_ir, start=0, step=1, n=size, n_carry=n_out)
     outs = outs if isinstance(outs, list) else [outs]
-    return [_place(o, 0, want, size) if want is not None else _unbatch(o) for o, want in zip(outs, out_dims)]
-
-
-def _unbatch(o):
-    raise BatchError("an output with out_axes None depends on the batched inputs")
+    return [_place(o, 0, want, size) for o, want in zip(outs, out_dims)]

@@ -27,29 +27,6 @@ from .tracing import bind, trace
 from .transforms import _check_float_wrt, _split_aux, _wrt_mask
 
 
-def _traced_identity(n: int, dtype):
-    from .prims.elementwise import convert_p, eq_p
-    from .prims.shape import broadcast_p
-
-    i = np.arange(n, dtype=np.int64)
-    rows = bind(broadcast_p, np.reshape(i, (n, 1)), shape=(n, n))
-    cols = bind(broadcast_p, np.reshape(i, (1, n)), shape=(n, n))
-    return bind(convert_p, bind(eq_p, rows, cols), dtype=np.dtype(dtype))
-
-
-def _columns(eye, start: int, stop: int, shape: tuple):
-    """Columns start:stop of the [n, n] basis, each row shaped like one argument."""
-    n = eye.aval.shape[0]
-    cols = bind(slice_p, eye, spec=((0, n, 1), (start, stop, 1)))
-    return bind(reshape_p, cols, shape=(n,) + tuple(shape))
-
-
-def _rows(x, start: int, stop: int):
-    """Rows start:stop of a batched result."""
-    shape = x.aval.shape
-    return bind(slice_p, x, spec=((start, stop, 1),) + tuple((0, d, 1) for d in shape[1:]))
-
-
 def _sizes(avals):
     offs, total = [], 0
     for a in avals:
@@ -58,54 +35,73 @@ def _sizes(avals):
     return offs, total
 
 
-def jacrev_program(ir: IR, wrt: list[bool]) -> IR:
-    """IR(inputs) -> J[j][i] for each output j and each `wrt` input i, shaped
-    output shape + input shape, in the order (j, i)."""
-    n = len(ir.invars)
-    outs = ir.out_avals
-    wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
-    back = vjp_ir(ir, wrt)  # (primals, cts) -> (outs, grads)
-    grads_only = dce(IR(back.invars, back.eqns, back.outvars[len(outs) :]))
-    offs, total = _sizes(outs)
-    scalar = len(outs) == 1 and outs[0].shape == ()
-    if not scalar:
-        batched = batch_ir(grads_only, [None] * n + [0] * len(outs), total, [0] * len(wrt_avals))
+def _over_basis(program: IR, n: int, basis_avals, in_avals, finish) -> IR:
+    """A program of the first `n` inputs of `program` that runs it batched over the
+    rows of an identity for its other inputs (one block of rows per input), then
+    `finish(outputs, their batch dims)`. The basis is symbolic (`batching.Basis`):
+    a matrix product with it selects columns instead of multiplying by an identity.
+    Where the batched program falls back to a loop, the basis is an explicit array."""
+    offs, total = _sizes(basis_avals)
+    dims = [None] * n + [0] * len(basis_avals)
+    basis = [Basis(total, o, a.shape, a.dtype) for o, a in zip(offs, basis_avals)]
 
-    def fn(*primals):
-        if scalar:  # one row: the gradient itself
-            return eval_ir(grads_only, list(primals) + [np.ones((), outs[0].dtype)])
-        dtype = np.result_type(*[a.dtype for a in outs])
-        eye = _traced_identity(total, dtype)
-        cts = [_columns(eye, o, o + a.size, a.shape).astype(a.dtype) for o, a in zip(offs, outs)]
-        rows = eval_ir(batched, list(primals) + cts)
-        res = []
-        for o, a in zip(offs, outs):
-            for g, w in zip(rows, wrt_avals):
-                res.append(bind(reshape_p, _rows(g, o, o + a.size), shape=a.shape + w.shape))
-        return res
+    def symbolic(*primals):
+        return finish(*batch_eval(program, list(primals) + basis, dims, total))
 
-    prog, captured = trace(fn, ir.in_avals)
+    def explicit(*primals):
+        batched = batch_ir(program, dims, total, [0] * len(program.outvars))
+        outs = eval_ir(batched, list(primals) + [b.materialize() for b in basis])
+        return finish(outs, [0] * len(outs))
+
+    try:
+        prog, captured = trace(symbolic, in_avals)
+    except NotBatchable:
+        prog, captured = trace(explicit, in_avals)
     assert not captured
     return prog
 
 
+def jacrev_program(ir: IR, wrt: list[bool]) -> IR:
+    """IR(inputs) -> J[j][i] for each output j and each `wrt` input i, shaped
+    output shape + input shape, in the order (j, i): the backward sweep batched over
+    one cotangent per output element (the forward sweep runs once, unbatched)."""
+    outs = ir.out_avals
+    wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
+    back = vjp_ir(ir, wrt)  # (primals, cts) -> (outs, grads)
+    grads_only = dce(IR(back.invars, back.eqns, back.outvars[len(outs) :]))
+    if len(outs) == 1 and outs[0].shape == ():  # one row: the gradient itself
+        seed = [np.ones((), outs[0].dtype)]
+        prog, captured = trace(lambda *primals: eval_ir(grads_only, list(primals) + seed), ir.in_avals)
+        return prog
+    offs, total = _sizes(outs)
+
+    def rows(grads, got):
+        res = []
+        for o, a in zip(offs, outs):
+            for g, d, w in zip(grads, got, wrt_avals):
+                g = to_front(g, d, total)
+                part = g if (o, a.size) == (0, total) else _rows(g, o, o + a.size)
+                res.append(bind(reshape_p, part, shape=a.shape + w.shape))
+        return res
+
+    return _over_basis(grads_only, len(ir.invars), outs, ir.in_avals, rows)
+
+
+def _rows(x, start: int, stop: int):
+    """Rows start:stop of a batched result."""
+    shape = x.aval.shape
+    return bind(slice_p, x, spec=((start, stop, 1),) + tuple((0, d, 1) for d in shape[1:]))
+
+
 def jacfwd_program(ir: IR, wrt: list[bool]) -> IR:
-    """As `jacrev_program`, by forward mode: one tangent per input element, batched.
-    The tangents are a symbolic basis (`batching.Basis`): a matrix product with one
-    selects the matrix's columns instead of multiplying by an identity."""
-    n = len(ir.invars)
+    """As `jacrev_program`, by forward mode: one tangent per input element, batched."""
     outs = ir.out_avals
     wrt_avals = [v.aval for v, w in zip(ir.invars, wrt) if w]
     fwd = jvp_ir(ir, wrt)  # (primals, tangents) -> (outs, output tangents)
     tangents_only = dce(IR(fwd.invars, fwd.eqns, fwd.outvars[len(outs) :]))
     offs, total = _sizes(wrt_avals)
-    dims = [None] * n + [0] * len(wrt_avals)
 
-    def columns(primals, tans, batched_program=None):
-        if batched_program is None:
-            cols, got = batch_eval(tangents_only, list(primals) + tans, dims, total)
-        else:
-            cols, got = eval_ir(batched_program, list(primals) + tans), [0] * len(outs)
+    def columns(cols, got):
         res = []
         for t, d, a in zip(cols, got, outs):
             t = move_axis(to_front(t, d, total), 0, len(a.shape))  # column i of J: the batch last
@@ -115,22 +111,7 @@ def jacfwd_program(ir: IR, wrt: list[bool]) -> IR:
                 res.append(bind(reshape_p, part, shape=a.shape + w.shape))
         return res
 
-    def symbolic(*primals):
-        return columns(primals, [Basis(total, o, w.shape, w.dtype) for o, w in zip(offs, wrt_avals)])
-
-    try:
-        prog, captured = trace(symbolic, ir.in_avals)
-    except NotBatchable:  # the batched program falls back to a loop: an explicit basis
-
-        def explicit(*primals):
-            dtype = np.result_type(*[a.dtype for a in wrt_avals])
-            eye = _traced_identity(total, dtype)
-            tans = [_columns(eye, o, o + w.size, w.shape).astype(w.dtype) for o, w in zip(offs, wrt_avals)]
-            return columns(primals, tans, batch_ir(tangents_only, dims, total, [0] * len(outs)))
-
-        prog, captured = trace(explicit, ir.in_avals)
-    assert not captured
-    return prog
+    return _over_basis(tangents_only, len(ir.invars), wrt_avals, ir.in_avals, columns)
 
 
 class Jacobian(Transformed):

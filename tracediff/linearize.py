@@ -200,7 +200,8 @@ class _JvpPoint(_Point):
 
 
 class _AtPoint(Transformed):
-    """The cache of vjp/jvp/linearize for one function: an entry per signature."""
+    """vjp/jvp/linearize of one function: an entry per signature (the cache lives in
+    staging's per-function caches, so a new _AtPoint of the same function finds it)."""
 
     def __init__(self, fun, kind, has_aux, loop_checkpoint=None):
         self.kind = kind
@@ -214,11 +215,6 @@ class _AtPoint(Transformed):
         return _JvpPoint(ir, out_tree, info, self.has_aux, self.fun, split=self.kind == "linearize")
 
 
-def _at_point(fun, kind: str, has_aux: bool, loop_checkpoint=None) -> _AtPoint:
-    # one _AtPoint per (function, options): its cache lives in staging's per-function caches
-    return _AtPoint(fun, kind, has_aux, loop_checkpoint)
-
-
 def _dyn(leaves) -> list:
     return [x for x in leaves if _is_dynamic(x)]
 
@@ -227,7 +223,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False, loop_checkpoint: in
     """`(out, vjp_fn)` (with `has_aux`, `(out, vjp_fn, aux)`); `vjp_fn(cotangent)`
     returns a tuple, one entry per primal; `loop_checkpoint` as in `grad`."""
     k = _loop_checkpoint(loop_checkpoint, "vjp")
-    entry, leaves = _at_point(fun, "vjp", has_aux, k).lookup(primals, {})
+    entry, leaves = _AtPoint(fun, "vjp", has_aux, k).lookup(primals, {})
     return entry(_dyn(leaves))
 
 
@@ -244,7 +240,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
     """Forward mode: `(out, tangent_out)`; with `has_aux`, `(out, tangent_out, aux)`."""
     _check_seq("jvp", primals=primals, tangents=tangents)
     primals, tangents = tuple(primals), tuple(tangents)
-    entry, leaves = _at_point(fun, "jvp", has_aux).lookup(primals, {})
+    entry, leaves = _AtPoint(fun, "jvp", has_aux).lookup(primals, {})
     tans = entry.tangents(primals, tangents, "jvp")
     res = entry.program(_dyn(leaves) + list(entry.captured) + tans)
     n_out = len(entry.out_avals)
@@ -262,7 +258,7 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
 def linearize(fun: Callable, *primals: Any, has_aux: bool = False):
     """`(out, jvp_fn)`: `jvp_fn(*tangents)` is the output tangent, J·t, from a program
     traced once (with `has_aux`, `(out, jvp_fn, aux)`)."""
-    entry, leaves = _at_point(fun, "linearize", has_aux).lookup(primals, {})
+    entry, leaves = _AtPoint(fun, "linearize", has_aux).lookup(primals, {})
     r = entry.fwd(_dyn(leaves) + list(entry.captured))
     n_out = len(entry.out_avals)
     outs, res = r[:n_out], r[n_out:]

@@ -383,6 +383,9 @@ class Transformed:
     def _static_argnums(self, args) -> tuple:
         """The positions of the static arguments of this call: those declared, and
         those static for a transformation being traced around this one."""
+        outer = STATIC_IDS.get()
+        if not self.static_argnums and not outer:
+            return ()
         n = len(args)
         for a in self.static_argnums:
             if not -n <= a < n:
@@ -398,7 +401,6 @@ class Transformed:
                     f"value {args[i].aval}: an outer transformation traces it; make it static there too "
                     f"(static_argnums={i})" + at(user_src())
                 )
-        outer = STATIC_IDS.get()
         if outer:
             keep = self._traced_argnums(n)
             declared |= {

@@ -208,6 +208,7 @@ class BatchedBwd:
         self.avals = [v.aval for v in fwd.outvars[n_out:]] + [v.aval for v in fwd.outvars[:n_out]]
         self.n_res, self.in_b, self.size = len(fwd.outvars) - n_out, in_b, size
         self.program = None
+        self.batched = None
 
     def _trace(self):
         from .. import pytree
@@ -241,7 +242,10 @@ class BatchedBwd:
         ir, captured, present = self.program
         *_, res, g = args
         flat = pytree.flatten(res)[0] + pytree.flatten(g)[0]
-        batched = batch_ir(ir, [0] * len(flat) + [None] * len(captured), self.size, [0] * len(ir.outvars))
+        if self.batched is None:  # the member program batched, once
+            dims = [0] * len(flat) + [None] * len(captured)
+            self.batched = batch_ir(ir, dims, self.size, [0] * len(ir.outvars))
+        batched = self.batched
         leaves = iter(eval_ir(batched, flat + captured))
         arg_trees = self.in_tree[1] if isinstance(self.in_tree, tuple) and self.in_tree[0] == "tuple" else ()
         ins_b = iter(self.in_b)
