@@ -10,74 +10,32 @@ import zlib
 import numpy as np
 import pytest
 import scipy.special
+from spec_util import (  # noqa: F401  (makers re-exported for other suites)
+    Spec,
+    away0,
+    big_pos,
+    gt1,
+    ints,
+    normal,
+    pm1,
+    pos,
+    small,
+    unit,
+)
 
 import tracediff as td
 from tracediff.core import REGISTRY
 from tracediff.interpret import eval_ir
 from tracediff.passes.pipeline import optimize
 
-# --- argument makers: (rng, dtype, shape) -> array ------------------------------
 
+def family_specs():
+    """The SPECS of every tests/specs_<family>.py."""
+    import importlib
+    import pathlib
 
-def normal(rng, dt, shape):
-    return rng.standard_normal(shape).astype(dt)
-
-
-def pos(rng, dt, shape):
-    return rng.uniform(0.5, 2.0, shape).astype(dt)
-
-
-def unit(rng, dt, shape):
-    return rng.uniform(-0.8, 0.8, shape).astype(dt)
-
-
-def gt1(rng, dt, shape):
-    return rng.uniform(1.3, 3.0, shape).astype(dt)
-
-
-def away0(rng, dt, shape):
-    """Away from the integers and half-integers (kinks of abs/sign/floor/round...)."""
-    frac = rng.uniform(0.15, 0.35, shape) + rng.choice([0.0, 0.5], shape)  # not near k or k + 1/2
-    x = frac + rng.integers(-2, 2, shape)
-    return x.astype(dt)
-
-
-def small(rng, dt, shape):
-    return rng.uniform(-0.4, 0.4, shape).astype(dt)
-
-
-def pm1(rng, dt, shape):
-    """±1 plus noise: never within 0.4 of a `small` value (no ties for FD to cross)."""
-    return (rng.choice([-1.0, 1.0], shape) + 0.1 * rng.standard_normal(shape)).astype(dt)
-
-
-def big_pos(rng, dt, shape):
-    return rng.uniform(2.5, 3.0, shape).astype(dt)
-
-
-def ints(rng, dt, shape):
-    return rng.integers(-3, 4, shape).astype(np.int64)
-
-
-class Spec:
-    def __init__(
-        self,
-        prim,
-        fn,
-        *makers,
-        shapes=((3, 4), (5,), ()),
-        diff=True,
-        fwd=True,
-        tol32=None,
-        order=2,
-        modes=None,
-    ):
-        self.prim, self.fn, self.makers, self.shapes = prim, fn, makers, shapes
-        self.diff, self.fwd, self.tol32 = diff, fwd, tol32
-        self.order, self.modes = order, modes or ("rev", "fwd")
-
-    def args(self, rng, dt, shape):
-        return tuple(m(rng, dt, shape) for m in self.makers)
+    here = pathlib.Path(__file__).parent
+    return [importlib.import_module(p.stem).SPECS for p in sorted(here.glob("specs_*.py"))]
 
 
 def _via_region(f):
@@ -314,6 +272,10 @@ SPECS = [
 ]
 
 
+CORE_SPECS = SPECS  # the primitives every target compiles (the CUDA tables run these)
+SPECS = CORE_SPECS + [s for family in family_specs() for s in family]
+
+
 def test_every_primitive_is_tested():
     tested = {s.prim for s in SPECS}
     missing = sorted(set(REGISTRY) - tested)
@@ -339,6 +301,7 @@ def _cases():
 
 
 CASES = list(_cases())
+CORE_CASES = [c for c in CASES if c.values[0] in CORE_SPECS]
 DIFF_CASES = [c for c in CASES if c.values[0].diff]
 
 

@@ -241,6 +241,10 @@ class Primitive:
       transpose, slice...), so it may share memory with a program input.
     - `raises_for`: dtype kinds ("i", "u", ...) of its result for which its
       compiled code may raise (a loop that may raise runs on one thread).
+    - `call`: for an operation that is a library call (LAPACK, special
+      functions...), per target the expression computing its outputs from its
+      inputs `{0}, {1}, ...` and params `{name}`; `imports`: per target, the
+      import lines the generated module needs for it (and for `scalar` code).
     """
 
     def __init__(
@@ -263,6 +267,8 @@ class Primitive:
         self.cost = 1
         self.may_alias = False
         self.raises_for = ""
+        self.call: dict[str, str] = {}
+        self.imports: dict[str, tuple[str, ...]] = {}
         REGISTRY[name] = self
 
     def def_abstract(self, fn: Callable) -> Callable:

@@ -18,7 +18,7 @@ reductions) and the scalar code of each primitive for its target
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -122,6 +122,18 @@ def copy_region(e: Eqn) -> Eqn:
     return Eqn(fused_p, (x,) if type(x) is Var else (), e.outvars, {"body": body, "name": "copy"}, e.src)
 
 
+def _imports(ir: IR, target: str) -> list[str]:
+    """The import lines of every primitive in `ir` and its regions, in first-use order."""
+    from ..prims.control import regions
+
+    out: dict[str, None] = {}
+    for e in ir.eqns:
+        out.update(dict.fromkeys(e.prim.imports.get(target, ())))
+        for body in regions(e.params):
+            out.update(dict.fromkeys(_imports(body, target)))
+    return list(out)
+
+
 class Lowering:
     """The walk over a program shared by every writer: names, constants, liveness.
 
@@ -130,7 +142,9 @@ class Lowering:
     0-d program value)."""
 
     def __init__(self, ir: IR, target: Target):
-        self.ir, self.target = ir, target
+        # the import lines the program's primitives ask for join the target's header
+        extra = [ln for ln in _imports(ir, target.name) if ln not in target.header]
+        self.ir, self.target = ir, (replace(target, header=target.header + extra) if extra else target)
         self.name = Names("v")
         self.consts: list[np.ndarray] = []  # array literals passed as arguments
         self.const_names: dict[int, str] = {}
@@ -192,9 +206,25 @@ class Lowering:
             self.region(singleton_region(e))
         else:
             method = getattr(self, f"op_{p.name}", None)
-            if method is None:
+            if method is not None:
+                method(e, *e.inputs, **e.params)
+            elif self.target.name in p.call:
+                self.library_call(e)
+            else:
                 raise EmitError(f"the {self.target.name} backend cannot compile {p.name} yet")
-            method(e, *e.inputs, **e.params)
+
+    def library_call(self, e: Eqn) -> None:
+        """An operation the primitive writes as one call (`Primitive.call`): its
+        outputs are fresh C-contiguous arrays (or scalars)."""
+        expr = e.prim.call[self.target.name].format(*(self.call_arg(a) for a in e.inputs), **e.params)
+        outs = [self.out_var(v) for v in e.outvars]
+        self.emit(f"{', '.join(outs)}{',' if len(outs) == 1 and e.prim.nout != 1 else ''} = {expr}")
+
+    def call_arg(self, a) -> str:
+        return self.atom(a)
+
+    def out_var(self, v: Var) -> str:
+        return self.name(v)
 
     def region(self, e: Eqn) -> None:
         raise NotImplementedError

@@ -9,6 +9,8 @@ argument they call NumPy's own function.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,3 +73,46 @@ TRACED_FORMS = {
     np.ascontiguousarray: asarray,
     **{t: _scalar_type(t) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)},
 }
+
+
+# library functions NumPy cannot dispatch on traced values (scipy.stats methods,
+# scipy.special.logsumexp, ...), registered by the front end by dotted path and
+# resolved on first use (importing scipy.stats up front would cost every user)
+_BY_PATH: dict[str, Callable] = {}
+_resolved = [0]
+
+
+def register_form(path: str, form: Callable) -> None:
+    """While tracing, calls of the object at `path` ("scipy.stats.norm.logpdf")
+    go to `form`, which takes traced values."""
+    _BY_PATH[path] = form
+
+
+def _resolve() -> None:
+    for path, form in list(_BY_PATH.items())[_resolved[0] :]:
+        mod, _, rest = path.partition(".")
+        obj: Any = importlib.import_module(mod)
+        for part in rest.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                obj = importlib.import_module(f"{obj.__name__}.{part}")
+        TRACED_FORMS[obj] = form
+    _resolved[0] = len(_BY_PATH)
+
+
+def traced_form(f: Any) -> Callable | None:
+    """What runs in place of `f` on traced values, or None (f itself)."""
+    try:
+        form = TRACED_FORMS.get(f)
+    except TypeError:  # (an unhashable callable)
+        return None
+    if form is None and _resolved[0] < len(_BY_PATH) and _is_library(f):
+        _resolve()
+        form = TRACED_FORMS.get(f)
+    return form
+
+
+def _is_library(f: Any) -> bool:
+    mod = getattr(f, "__module__", None) or type(getattr(f, "__self__", None)).__module__
+    return isinstance(mod, str) and mod.split(".")[0] in {p.split(".")[0] for p in _BY_PATH}

@@ -11,7 +11,7 @@ import numpy as np
 from ..builder import current_builder, innermost_builder, is_tracing
 from ..provenance import at, user_src
 from ..tracer import Tracer, TracerError
-from .arrays import TRACED_FORMS
+from .arrays import traced_form
 from .regions import Undefined
 
 NEVER = False  # `if _td_.NEVER: x = None` binds x in the function for `nonlocal`
@@ -34,10 +34,7 @@ def fn(f):
     """A callee in converted code: a user function is converted first (lazily);
     `np.array`, `np.asarray` and NumPy's scalar types take traced values."""
     if is_tracing():
-        try:
-            form = TRACED_FORMS.get(f)
-        except TypeError:  # (an unhashable callable)
-            form = None
+        form = traced_form(f)
         return form if form is not None else CONVERT[0](f)
     return f
 

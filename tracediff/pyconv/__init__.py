@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..control.arrays import traced_form
 from .analysis import ConversionError, _const, _fn, _has_return, _helper, _lift_returns, _name, _walk_shallow
 from .rewrite import _Converter, _fix_locations
 
@@ -65,7 +66,12 @@ def convertible(fn) -> bool:
 
 
 def convert(fn: Callable) -> Callable:
-    """The converted function (cached), or `fn` itself when it cannot be converted."""
+    """The converted function (cached), or `fn` itself when it cannot be converted.
+    A library function NumPy cannot dispatch (`np.array`, `scipy.stats.norm.logpdf`)
+    becomes its tracer-aware form."""
+    form = traced_form(fn)
+    if form is not None:
+        return form
     if isinstance(fn, types.MethodType):
         f = convert(fn.__func__)
         return fn if f is fn.__func__ else types.MethodType(f, fn.__self__)

@@ -89,6 +89,13 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
     def region(self, e: Eqn) -> None:
         RegionWriter(self, self.plan(e)).run()
 
+    def call_arg(self, a) -> str:
+        return self.contiguous(a)
+
+    def out_var(self, v: Var) -> str:
+        self.layout[v] = "C"
+        return self.name(v)
+
     def out(self, e: Eqn, layout: str = "C") -> str:
         v = e.outvars[0]
         self.layout[v] = layout
