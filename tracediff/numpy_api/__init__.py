@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core import Aval
 from ..tracer import Tracer, TracerError, install_front_end
-from . import inplace
+from . import inplace, linalg, more, special
 from .common import (
     _fail,
     _lift,
@@ -219,6 +219,11 @@ FUNCTIONS = {
 }
 
 
+# the families of functions beyond the core (each module: FUNCTIONS, VIEW_FUNCS)
+for _family in (linalg, special, more):
+    FUNCTIONS.update(_family.FUNCTIONS)
+
+
 def _write_out(ufunc, out, r):
     """`ufunc(..., out=out)`: the result written into `out`, which is returned."""
     name = ufunc_name(ufunc)
@@ -256,6 +261,8 @@ VIEW_FUNCS = {
     np.diagonal,
     np.real,
 }
+for _family in (linalg, special, more):
+    VIEW_FUNCS |= getattr(_family, "VIEW_FUNCS", set())
 
 
 def view_call(func, x, *args, **kwargs):

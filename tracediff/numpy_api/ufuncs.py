@@ -137,7 +137,7 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         _no_options(ufunc_name(ufunc), kwargs, _UFUNC_DEFAULTS)
     if len(args) != ufunc.nin:
         _fail(TypeError, f"{ufunc_name(ufunc)} takes {ufunc.nin} operand(s), got {len(args)}")
-    comp = UFUNC_COMPOSITES.get(ufunc)
+    comp = UFUNC_COMPOSITES.get(ufunc) or _scipy_composite(ufunc)
     prim = UFUNCS.get(ufunc) or _scipy_ufunc(ufunc)
     if comp is None and prim is None:
         _fail(NotImplementedError, f"tracediff does not support {ufunc_name(ufunc)}")
@@ -203,13 +203,25 @@ def _power_of_constant(e: np.ndarray, dt: np.dtype, avals):
     return None
 
 
-def _scipy_ufunc(ufunc):
-    """The primitive of a scipy.special ufunc (looked up only once the user has
-    imported scipy.special: importing it here would slow `import tracediff`)."""
+# scipy.special's ufuncs by name: their primitive, or a composite of NumPy calls
+# (a family module adds to these; keyed by name, as importing scipy.special here
+# would slow `import tracediff`)
+SCIPY_UFUNCS: dict = {"expit": ew.logistic_p}
+SCIPY_COMPOSITES: dict = {}
+
+
+def _is_scipy(ufunc) -> bool:
     special = sys.modules.get("scipy.special")
-    if special is not None and ufunc is getattr(special, "expit", None):
-        return ew.logistic_p
-    return None
+    return special is not None and getattr(special, ufunc.__name__, None) is ufunc
+
+
+def _scipy_ufunc(ufunc):
+    """The primitive of a scipy.special ufunc, or None."""
+    return SCIPY_UFUNCS.get(ufunc.__name__) if _is_scipy(ufunc) else None
+
+
+def _scipy_composite(ufunc):
+    return SCIPY_COMPOSITES.get(ufunc.__name__) if _is_scipy(ufunc) else None
 
 
 def where(cond, x=None, y=None):
