@@ -111,6 +111,9 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     if method == "at":
         return inplace.add_at(ufunc, *inputs)
     name = f"{ufunc_name(ufunc)}.{method}"
+    family = more.UFUNC_METHODS.get((ufunc, method))  # (np.maximum.accumulate...)
+    if family is not None:
+        return family(*inputs, **kwargs)
     if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
         if method == "accumulate":
             _fail(TypeError, f"{name}: cannot accumulate on a scalar")

@@ -2,5 +2,8 @@
 
 from __future__ import annotations
 
-FUNCTIONS: dict = {}
+from . import more_cumulative, more_sort
+
+FUNCTIONS: dict = {**more_sort.FUNCTIONS, **more_cumulative.FUNCTIONS}
 VIEW_FUNCS: set = set()
+UFUNC_METHODS: dict = {**more_cumulative.UFUNC_METHODS}
