@@ -1,0 +1,51 @@
+"""Registry specs of the "more" family (sorting, searching, cumulative products and
+extremes): each primitive once, grouped with the compositions built on it."""
+
+from __future__ import annotations
+
+import numpy as np
+from spec_util import Spec, normal
+
+
+def ascending(rng, dt, shape):
+    """Sorted knots, well apart (interpolation nodes)."""
+    return np.cumsum(rng.uniform(0.5, 1.0, shape), axis=-1).astype(dt) - shape[-1] * 0.4
+
+
+def spread(rng, dt, shape):
+    """Distinct values at least 0.25 apart (orders and running extremes stay put under finite differences)."""
+    n = int(np.prod(shape))
+    x = rng.permutation(n) * 0.3 - 0.15 * n + rng.uniform(0.0, 0.05, n)
+    return x.reshape(shape).astype(dt)
+
+
+def with_zeros(rng, dt, shape):
+    """Normal values with exact zeros (cumulative products: derivatives through a zero)."""
+    x = rng.standard_normal(shape)
+    x.flat[:: 3] = 0.0
+    return x.astype(dt)
+
+
+SPECS = [
+    Spec(
+        "argsort",
+        lambda x: np.sort(x, axis=0) * np.arange(1.0, 4.0) + np.quantile(x, 0.3, axis=0) + np.median(x),
+        spread,
+        shapes=((4, 3),),
+    ),
+    Spec(
+        "searchsorted",
+        lambda x, xp, fp: np.interp(x, xp, fp) + np.digitize(x, xp) + np.searchsorted(xp, x, side="right"),
+        normal,
+        ascending,
+        normal,
+        shapes=((6,),),
+    ),
+    Spec("linrec", lambda x: np.cumprod(x, axis=1) + np.cumprod(x[::-1], axis=0), with_zeros, shapes=((3, 4),)),
+    Spec(
+        "cumarg",
+        lambda x: np.maximum.accumulate(x, axis=0) * np.fmin.accumulate(x, axis=1),
+        spread,
+        shapes=((4, 3),),
+    ),
+]
