@@ -1,0 +1,1 @@
+"""scipy.signal convolutions on traced arrays."""
