@@ -65,7 +65,10 @@ class Spec:
         tol32=None,
         order=2,
         modes=None,
+        also=(),
     ):
+        # `also`: further primitives `fn` exercises (one spec can test a group)
+        self.also = tuple(also)
         self.prim, self.fn, self.makers, self.shapes = prim, fn, makers, shapes
         self.diff, self.fwd, self.tol32 = diff, fwd, tol32
         self.order, self.modes = order, modes or ("rev", "fwd")
