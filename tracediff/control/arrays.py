@@ -101,6 +101,42 @@ def _resolve() -> None:
     _resolved[0] = len(_BY_PATH)
 
 
+# NumPy functions that take a sequence of arrays as such (the others make one
+# array of a list argument, which NumPy cannot do with traced values in it)
+_SEQUENCE_FUNCS = {
+    np.concatenate,
+    np.stack,
+    np.hstack,
+    np.vstack,
+    np.dstack,
+    np.column_stack,
+    np.row_stack if hasattr(np, "row_stack") else np.vstack,
+    np.block,
+    np.einsum,
+    np.meshgrid,
+    np.broadcast_arrays,
+    np.select,
+    np.piecewise,
+    np.linalg.multi_dot,
+}
+
+
+def _stacking_lists(f: Callable) -> Callable:
+    """f with list/tuple arguments holding traced values made arrays first
+    (`np.mean([a, b])`: NumPy would ask each traced value for `__array__`)."""
+
+    def call(*args, **kwargs):
+        args = tuple(_build(a) if isinstance(a, (list, tuple)) else a for a in args)
+        return f(*args, **kwargs)
+
+    call.__name__ = getattr(f, "__name__", "f")
+    call.__wrapped__ = f
+    return call
+
+
+_STACKING: dict = {}
+
+
 def traced_form(f: Any) -> Callable | None:
     """What runs in place of `f` on traced values, or None (f itself)."""
     try:
@@ -110,6 +146,11 @@ def traced_form(f: Any) -> Callable | None:
     if form is None and _resolved[0] < len(_BY_PATH) and _is_library(f):
         _resolve()
         form = TRACED_FORMS.get(f)
+    if form is None and hasattr(f, "_implementation") and f not in _SEQUENCE_FUNCS:
+        # a NumPy function dispatching through __array_function__
+        form = _STACKING.get(f)
+        if form is None:
+            form = _STACKING[f] = _stacking_lists(f)
     return form
 
 

@@ -1,0 +1,1 @@
+"""autograd.scipy.* is SciPy itself."""
