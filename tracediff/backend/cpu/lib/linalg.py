@@ -1,0 +1,197 @@
+"""Linear algebra for compiled CPU programs: the `solve`, `triangular_solve`,
+`slogdet`, `cholesky`, `eigh`, `svd`, `qr` and `expm` primitives as calls.
+
+Each takes C-contiguous arrays of matrices stacked along leading axes and loops
+over them, calling Numba's `np.linalg` (LAPACK through SciPy) on one matrix at a
+time. Numba raises `np.linalg.LinAlgError` where LAPACK fails (a singular
+matrix in `solve`, a matrix that is not positive definite in `cholesky`), as
+NumPy does.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def _count(shape, ncore):
+    """How many matrices the leading axes of `shape` hold (ncore trailing axes)."""
+    c = 1
+    for i in range(len(shape) - ncore):
+        c *= shape[i]
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def solve(a, b):
+    n, k = b.shape[-2], b.shape[-1]
+    out = np.empty(b.shape, b.dtype)
+    nb = _count(b.shape, 2)
+    if nb == 0 or n == 0 or k == 0:
+        return out
+    a3, b3, o3 = a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k))
+    for i in range(nb):
+        o3[i] = np.linalg.solve(a3[i], b3[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _trsm(a, b, out, lower, trans, unit):
+    """op(a) x = b by substitution, reading only a's `lower` (or upper) triangle;
+    op(a) = a.T when `trans`."""
+    n, k = b.shape
+    down = lower != trans  # op(a) is lower triangular: solve from the top row down
+    for step in range(n):
+        i = step if down else n - 1 - step
+        for c in range(k):
+            acc = b[i, c]
+            if down:
+                for j in range(i):
+                    acc -= (a[j, i] if trans else a[i, j]) * out[j, c]
+            else:
+                for j in range(i + 1, n):
+                    acc -= (a[j, i] if trans else a[i, j]) * out[j, c]
+            out[i, c] = acc if unit else acc / a[i, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def triangular_solve(a, b, lower, trans, unit):
+    n, k = b.shape[-2], b.shape[-1]
+    out = np.empty(b.shape, b.dtype)
+    nb = _count(b.shape, 2)
+    if nb == 0 or n == 0 or k == 0:
+        return out
+    a3, b3, o3 = a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k))
+    for i in range(nb):
+        if not unit:
+            for d in range(n):
+                if a3[i, d, d] == 0:  # as scipy.linalg.solve_triangular
+                    raise np.linalg.LinAlgError("solve_triangular: singular matrix (a zero on the diagonal)")
+        _trsm(a3[i], b3[i], o3[i], lower, trans, unit)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def slogdet(a):
+    n = a.shape[-1]
+    nb = _count(a.shape, 2)
+    sign = np.empty(a.shape[:-2], a.dtype)
+    logdet = np.empty(a.shape[:-2], a.dtype)
+    s1, l1 = sign.reshape(nb), logdet.reshape(nb)
+    a3 = a.reshape((nb, n, n))
+    for i in range(nb):
+        s, ld = np.linalg.slogdet(a3[i])
+        s1[i], l1[i] = s, ld
+    return sign, logdet
+
+
+@numba.njit(cache=True, nogil=True)
+def cholesky(a):
+    n = a.shape[-1]
+    nb = _count(a.shape, 2)
+    out = np.empty(a.shape, a.dtype)
+    a3, o3 = a.reshape((nb, n, n)), out.reshape((nb, n, n))
+    for i in range(nb):
+        o3[i] = np.linalg.cholesky(a3[i])  # reads the lower triangle, as NumPy's
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def eigh(a):
+    n = a.shape[-1]
+    nb = _count(a.shape, 2)
+    w = np.empty(a.shape[:-1], a.dtype)
+    v = np.empty(a.shape, a.dtype)
+    a3, w2, v3 = a.reshape((nb, n, n)), w.reshape((nb, n)), v.reshape((nb, n, n))
+    for i in range(nb):
+        wi, vi = np.linalg.eigh(a3[i])  # the lower triangle, as NumPy's UPLO='L'
+        w2[i], v3[i] = wi, vi
+    return w, v
+
+
+@numba.njit(cache=True, nogil=True)
+def svd(a):
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    nb = _count(a.shape, 2)
+    u = np.empty(a.shape[:-1] + (k,), a.dtype)
+    s = np.empty(a.shape[:-2] + (k,), a.dtype)
+    vt = np.empty(a.shape[:-2] + (k, n), a.dtype)
+    a3, u3, s2, v3 = a.reshape((nb, m, n)), u.reshape((nb, m, k)), s.reshape((nb, k)), vt.reshape((nb, k, n))
+    for i in range(nb):
+        ui, si, vi = np.linalg.svd(a3[i], full_matrices=False)
+        u3[i], s2[i], v3[i] = ui, si, vi
+    return u, s, vt
+
+
+@numba.njit(cache=True, nogil=True)
+def qr(a):
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    nb = _count(a.shape, 2)
+    q = np.empty(a.shape[:-1] + (k,), a.dtype)
+    r = np.empty(a.shape[:-2] + (k, n), a.dtype)
+    a3, q3, r3 = a.reshape((nb, m, n)), q.reshape((nb, m, k)), r.reshape((nb, k, n))
+    for i in range(nb):
+        qi, ri = np.linalg.qr(a3[i])
+        q3[i], r3[i] = qi, ri
+    return q, r
+
+
+# Padé 13 coefficients and its 1-norm bound (Higham 2005, "The scaling and squaring
+# method for the matrix exponential revisited", table 2.3)
+_B13 = np.array(
+    [
+        64764752532480000.0,
+        32382376266240000.0,
+        7771770303897600.0,
+        1187353796428800.0,
+        129060195264000.0,
+        10559470521600.0,
+        670442572800.0,
+        33522128640.0,
+        1323241920.0,
+        40840800.0,
+        960960.0,
+        16380.0,
+        182.0,
+        1.0,
+    ]
+)
+_THETA13 = 5.371920351148152
+
+
+@numba.njit(cache=True, nogil=True)
+def _expm1(a):
+    """exp(a) of one matrix, in float64: Padé 13 with scaling and squaring."""
+    n = a.shape[0]
+    norm1 = 0.0
+    for j in range(n):
+        norm1 = max(norm1, np.sum(np.abs(a[:, j])))
+    s = 0
+    if norm1 > _THETA13:
+        s = int(np.ceil(np.log2(norm1 / _THETA13)))
+    x = a / 2.0**s
+    b = _B13
+    ident = np.eye(n)
+    x2 = x @ x
+    x4 = x2 @ x2
+    x6 = x4 @ x2
+    u = x @ (x6 @ (b[13] * x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * ident)
+    v = x6 @ (b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * ident
+    r = np.ascontiguousarray(np.linalg.solve(v - u, v + u))  # LAPACK's result is Fortran-ordered
+    for _ in range(s):
+        r = r @ r
+    return r
+
+
+@numba.njit(cache=True, nogil=True)
+def expm(a):
+    n = a.shape[-1]
+    nb = _count(a.shape, 2)
+    out = np.empty(a.shape, a.dtype)
+    a3, o3 = a.reshape((nb, n, n)), out.reshape((nb, n, n))
+    for i in range(nb):
+        o3[i] = _expm1(a3[i].astype(np.float64)).astype(a.dtype)
+    return out
