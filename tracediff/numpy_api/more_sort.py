@@ -7,6 +7,7 @@ import numpy as np
 
 from ..builder import bind
 from ..prims import sorting as so
+from .indexing import take
 from .common import _fail, _lift, aval_of, normalize_axes, result_dtype, strong, traced
 
 
@@ -114,7 +115,7 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         y = np.broadcast_to(fp[0], np.shape(x)) + np.zeros_like(x)
     else:
         j = np.clip(np.searchsorted(xp, x, side="right"), 1, n - 1)
-        x0, x1, f0, f1 = xp[j - 1], xp[j], fp[j - 1], fp[j]
+        x0, x1, f0, f1 = take(xp, j - 1), take(xp, j), take(fp, j - 1), take(fp, j)
         y = f0 + (x - x0) * ((f1 - f0) / (x1 - x0))
         y = np.where(x == x1, f1, y)  # a point on a knot: its value exactly (as NumPy)
     lo = fp[0] if left is None else left

@@ -1,0 +1,80 @@
+"""NumPy functions of the "more" family on traced arrays: values against NumPy (through
+the interpreter), derivatives by check_grads, keywords, edge cases and errors; one
+grouped compiled check. The primitives themselves run in the registry (specs_more.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracediff as td
+
+R = np.random.default_rng(0)
+A = R.standard_normal((3, 4))
+V = R.standard_normal(5)
+W = R.uniform(0.5, 2.0, (3, 4))
+B = R.standard_normal((2, 3, 4))
+N = np.array([[1.0, np.nan, 3.0, -1.0], [np.nan, np.nan, np.nan, np.nan], [np.inf, -np.inf, 0.5, 2.0]])
+V3 = R.standard_normal((4, 3))
+XP = np.array([-1.0, 0.0, 0.5, 2.0])
+FP = np.array([1.0, -2.0, 0.5, 3.0])
+MASK = R.random((3, 4)) > 0.3
+Z = np.array([[2.0, 0.0, 3.0, 0.0], [1.0, -2.0, 0.0, 4.0], [0.5, 1.5, -1.0, 2.0]])
+
+# (id, function, arguments): each function compared with NumPy on the same arguments
+VALUES = [
+    ("sort", lambda x: (np.sort(x), np.sort(x, axis=0), np.sort(x, axis=None)), (A,)),
+    ("argsort", lambda x: (np.argsort(x), np.argsort(x, axis=0), np.argsort(x, axis=None)), (A,)),
+    ("sort-nan", lambda x: (np.sort(x, axis=1), np.argsort(x, axis=1, kind="stable")), (N,)),
+    ("partition", lambda x: (np.partition(x, 2, axis=1)[:, 2], np.sort(x[0][np.argpartition(x[0], 1)])), (A,)),
+    ("searchsorted", lambda a, v: (np.searchsorted(a, v), np.searchsorted(a, v, side="right")), (XP, np.array([0.0, 0.3, -5, 2.0, 9.0]))),
+    ("searchsorted-nan", lambda a, v: np.searchsorted(a, v), (np.array([1.0, 2.0, np.nan]), np.array([np.nan, 1.5, 3.0]))),
+    ("searchsorted-sorter", lambda a, v: np.searchsorted(a, v, sorter=np.argsort(a)), (V, A)),
+    ("digitize", lambda x: (np.digitize(x, XP), np.digitize(x, XP, right=True), np.digitize(x, XP[::-1])), (A,)),
+    ("interp", lambda x, fp: (np.interp(x, XP, fp), np.interp(x, XP, fp, left=-9.0, right=9.0)), (np.array([-3.0, -1.0, 0.2, 0.5, 1.0, 2.0, 5.0]), FP)),
+    ("quantile", lambda x: (np.quantile(x, 0.3), np.quantile(x, [0.1, 0.9], axis=1), np.quantile(x, 0.5, axis=(0, 2), keepdims=True)), (B,)),
+    ("quantile-methods", lambda x: tuple(np.quantile(x, [0.25, 0.6], axis=0, method=m) for m in ("lower", "higher", "nearest", "midpoint")), (A,)),
+    ("percentile-median", lambda x: (np.percentile(x, 30, axis=0), np.median(x, axis=1, keepdims=True), np.median(x)), (A,)),
+    ("cumprod", lambda x: (np.cumprod(x), np.cumprod(x, axis=0), np.multiply.accumulate(x, axis=1)), (Z,)),
+    ("cumprod-int", lambda x: np.cumprod(x, axis=1), (np.arange(12).reshape(3, 4) - 3,)),
+    ("accumulate", lambda x: (np.maximum.accumulate(x), np.minimum.accumulate(x, axis=1), np.fmax.accumulate(x, axis=1), np.fmin.accumulate(x, axis=0)), (A,)),
+    ("accumulate-nan", lambda x: (np.maximum.accumulate(x, axis=1), np.fmax.accumulate(x, axis=1), np.fmin.accumulate(x, axis=0)), (N,)),
+    ("cross", lambda a, b: (np.cross(a, b), np.cross(a.T, b.T, axisa=0, axisb=0, axisc=0), np.cross(a[0], b)), (V3, V3[::-1])),
+    ("kron", lambda a, b: (np.kron(a, b), np.kron(a[0], b), np.kron(a, b[0, :2])), (A[:2, :3], W[:2, :2])),
+    ("tri", lambda x: (np.triu(x), np.triu(x, 1), np.tril(x, -1), np.tril(x, 2), np.triu(B * 1.0, -1)), (A,)),
+    ("diag", lambda v, m: (np.diag(v), np.diag(v, 2), np.diag(v, -1), np.diag(m), np.diag(m, 1), np.diagflat(m[:2, :2], -1)), (V, A)),
+    ("eye", lambda x: x * np.eye(3, 4, dtype=x.dtype) + np.identity(3)[:, :1], (A,)),
+    ("pad-constant", lambda x: (np.pad(x, 1), np.pad(x, ((1, 0), (2, 3)), constant_values=((1.0, 2.0), (3.0, 4.0))), np.pad(x, 2, constant_values=x[0, 0])), (A,)),
+    ("pad-modes", lambda x: tuple(np.pad(x, ((1, 2), (5, 3)), mode=m) for m in ("edge", "reflect", "symmetric", "wrap")), (A,)),
+    ("roll", lambda x: (np.roll(x, 2), np.roll(x, -1, axis=1), np.roll(x, (1, 2), axis=(0, 1)), np.roll(x, 5, axis=0)), (A,)),
+    ("rot90", lambda x: (np.rot90(x), np.rot90(x, 2), np.rot90(x, -1), np.rot90(B * 1.0, 1, axes=(2, 0))), (A,)),
+    ("meshgrid", lambda a, b: (np.meshgrid(a, b), np.meshgrid(a, b, indexing="ij"), np.meshgrid(a, b, sparse=True)), (V, A[0])),
+    ("linspace", lambda a, b: (np.linspace(a, b, 7), np.linspace(a, b, 4, endpoint=False), np.linspace(a, b, 1), np.linspace(a * V[:2], b, 3, axis=1)), (np.float64(-1.5), np.float64(2.0))),
+    ("linspace-retstep", lambda a: np.linspace(0.0, a, 5, retstep=True), (np.float64(3.0),)),
+    ("atleast_3d-stacks", lambda v, m: (np.atleast_3d(v), np.atleast_3d(m), np.atleast_3d(v[0]), np.column_stack([v[:3], m[:, :2]]), np.dstack([m, m])), (V, A)),
+    ("array_split", lambda x: np.array_split(x, 3) + np.array_split(x, [1, 3], axis=1) + np.array_split(x, 2, axis=1), (A.T,)),
+    ("initial-where", lambda x, m: (np.sum(x, where=m), np.sum(x, axis=0, initial=2.0), np.prod(x, axis=1, where=m), np.max(x, axis=1, where=m, initial=-1.0), np.min(x, initial=0.0), np.mean(x, axis=0, where=m)), (A, MASK)),
+    ("var-std", lambda x, m: (np.var(x, ddof=1), np.std(x, axis=0, ddof=1), np.var(x, axis=1, where=m), np.std(x, where=m, ddof=1)), (A, MASK)),
+    ("nan-reductions", lambda x: (np.nansum(x[0]), np.nanprod(x[[0, 2]], axis=1), np.nanmax(x[[0, 2]], axis=1), np.nanmin(x[0]), np.nanmean(x[0]), np.nanvar(x[0], ddof=1), np.nanstd(x[[0]], axis=1)), (N,)),
+    ("average", lambda x, w: (np.average(x), np.average(x, axis=1, weights=w[0]), np.average(x, weights=w), np.average(x, axis=0, weights=w, returned=True), np.average(x, axis=1, keepdims=True)), (A, W)),
+    ("trapezoid", lambda y, x: (np.trapezoid(y), np.trapezoid(y, dx=0.5, axis=0), np.trapezoid(y, x[0]), np.trapezoid(y, x)), (A, np.cumsum(W, axis=1))),
+    ("ediff1d-polyval", lambda x, p: (np.ediff1d(x), np.ediff1d(x, to_begin=-1.0, to_end=x[:2]), np.polyval(p, x), np.polyval(p, 2.0)), (A, V)),
+    ("nan_to_num", lambda x: (np.nan_to_num(x), np.nan_to_num(x, nan=-1.0, posinf=9.0, neginf=-9.0)), (N,)),
+    ("select", lambda x: np.select([x > 0.5, x < -0.5], [x, x * x], default=-1.0), (A,)),
+    ("piecewise", lambda x: (np.piecewise(x, [x < 0, x >= 0], [lambda v: -v, lambda v: v * v]), np.piecewise(x, [x < -0.5, x > 0.5], [0.0, lambda v: v * 2, 7.0])), (A,)),
+    ("tensordot", lambda a, b: (np.tensordot(a, b, 0), np.tensordot(a, b.T, 1), np.tensordot(a, b, 2), np.tensordot(a, b, axes=([0, 1], [0, 1])), np.tensordot(a, b, axes=(1, 1)), np.tensordot(B * 1.0, a, axes=[[-1, 1], [1, 0]])), (A, W)),
+]
+
+
+def _flat(r):
+    return [np.asarray(v) for v in td.pytree.flatten(r)[0]]
+
+
+@pytest.mark.parametrize("fn,args", [pytest.param(f, a, id=i) for i, f, a in VALUES])
+def test_values_match_numpy(fn, args):
+    want = _flat(fn(*args))
+    got = _flat(td.jit(fn, target="interpret")(*args))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-14)
