@@ -111,9 +111,6 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     if method == "at":
         return inplace.add_at(ufunc, *inputs)
     name = f"{ufunc_name(ufunc)}.{method}"
-    family = more.UFUNC_METHODS.get((ufunc, method))  # (np.maximum.accumulate...)
-    if family is not None:
-        return family(*inputs, **kwargs)
     if method in ("reduce", "accumulate") and aval_of(inputs[0]).ndim == 0:
         if method == "accumulate":
             _fail(TypeError, f"{name}: cannot accumulate on a scalar")
@@ -122,6 +119,9 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
             if ufunc in (np.add, np.multiply):  # in the accumulator dtype (bool, small ints: int64)
                 x = astype(x, _acc_dtype("sum", aval_of(x).dtype))
             return x
+    family = more.UFUNC_METHODS.get((ufunc, method))  # (np.maximum.accumulate...)
+    if family is not None:
+        return family(*inputs, **kwargs)
     if method == "reduce":
         red = {np.add: sum, np.multiply: prod, np.maximum: max, np.minimum: min}.get(ufunc)
         if red is not None:

@@ -240,7 +240,8 @@ def _expm_abstract(a):
 def _expm_impl(a):
     import scipy.linalg
 
-    return np.asarray(scipy.linalg.expm(a), a.dtype)
+    # float32 too is computed in float64 (as the compiled code), then rounded
+    return np.asarray(scipy.linalg.expm(a.astype(np.float64)), a.dtype)
 
 
 @expm_p.def_vjp

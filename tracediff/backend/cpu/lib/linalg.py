@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import overload
 
 
 @numba.njit(cache=True, nogil=True)
@@ -73,7 +74,7 @@ def triangular_solve(a, b, lower, trans, unit):
 
 
 @numba.njit(cache=True, nogil=True)
-def slogdet(a):
+def _slogdet_stack(a):
     n = a.shape[-1]
     nb = _count(a.shape, 2)
     sign = np.empty(a.shape[:-2], a.dtype)
@@ -84,6 +85,22 @@ def slogdet(a):
         s, ld = np.linalg.slogdet(a3[i])
         s1[i], l1[i] = s, ld
     return sign, logdet
+
+
+@numba.njit(cache=True, nogil=True)
+def _slogdet_one(a):
+    s, ld = np.linalg.slogdet(a)
+    return a.dtype.type(s), a.dtype.type(ld)
+
+
+def slogdet(a):
+    """(sign, log|det|) of each matrix; scalars for one matrix (a program's 0-d values are scalars)."""
+    return np.linalg.slogdet(a)
+
+
+@overload(slogdet, jit_options={"cache": True, "nogil": True})
+def _slogdet_overload(a):
+    return (lambda a: _slogdet_one(a)) if a.ndim == 2 else (lambda a: _slogdet_stack(a))
 
 
 @numba.njit(cache=True, nogil=True)
