@@ -113,7 +113,11 @@ def pad(array, pad_width, mode="constant", **kwargs):
                 else:
                     val = cv
                 shape = aval_of(x).shape[:ax] + (width,) + aval_of(x).shape[ax + 1 :]
-                parts.append(np.broadcast_to(np.asarray(val).astype(a.dtype) if not traced(val) else val.astype(a.dtype), shape))
+                parts.append(
+                    np.broadcast_to(
+                        np.asarray(val).astype(a.dtype) if not traced(val) else val.astype(a.dtype), shape
+                    )
+                )
             x = np.concatenate([parts[0], x, parts[1]], axis=ax)
     elif mode in ("edge", "reflect", "symmetric", "wrap"):
         extra = set(kwargs) - {"reflect_type"}
@@ -159,7 +163,10 @@ def rot90(m, k=1, axes=(0, 1)):
     m = _lift(m)
     nd = aval_of(m).ndim
     if len(axes) != 2 or nd < 2:
-        _fail(ValueError, f"np.rot90: needs two axes of an array of at least 2 dimensions, got {aval_of(m)}, axes={axes}")
+        _fail(
+            ValueError,
+            f"np.rot90: needs two axes of an array of at least 2 dimensions, got {aval_of(m)}, axes={axes}",
+        )
     a0, a1 = (_ax("np.rot90", ax, nd) for ax in axes)
     if a0 == a1:
         _fail(ValueError, f"np.rot90: axes must be different, got {axes}")
@@ -189,7 +196,10 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
     out = [np.reshape(x, tuple(s)) for x, s in zip(xs, shapes)]
     if not sparse:
         full = np.broadcast_shapes(*(aval_of(o).shape for o in out))
-        out = [np.broadcast_to(o, full) + np.zeros((), aval_of(o).dtype) if copy else np.broadcast_to(o, full) for o in out]
+        out = [
+            np.broadcast_to(o, full) + np.zeros((), aval_of(o).dtype) if copy else np.broadcast_to(o, full)
+            for o in out
+        ]
     return tuple(out)
 
 
@@ -199,7 +209,10 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         _fail(ValueError, f"np.linspace: number of samples, {num}, must be non-negative")
     start, stop = strong(_lift(start)), strong(_lift(stop))
     dt = np.result_type(result_dtype(aval_of(start), aval_of(stop)), float)
-    start, stop = np.asarray(start, dt) if not traced(start) else start.astype(dt), np.asarray(stop, dt) if not traced(stop) else stop.astype(dt)
+    start, stop = (
+        np.asarray(start, dt) if not traced(start) else start.astype(dt),
+        np.asarray(stop, dt) if not traced(stop) else stop.astype(dt),
+    )
     div = num - 1 if endpoint else num
     delta = stop - start
     nd = max(aval_of(start).ndim, aval_of(stop).ndim)
@@ -221,7 +234,9 @@ def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
         return np.full(shape, fill_value, dtype=dtype, order=order)
     v = strong(fill_value)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    return np.broadcast_to(v.astype(dtype) if dtype is not None else v, shape) + np.zeros((), dtype or aval_of(v).dtype)
+    return np.broadcast_to(v.astype(dtype) if dtype is not None else v, shape) + np.zeros(
+        (), dtype or aval_of(v).dtype
+    )
 
 
 def atleast_3d(*arys):
@@ -261,6 +276,44 @@ def array_split(ary, indices_or_sections, axis=0):
         bounds = np.concatenate([[0], np.asarray(indices_or_sections, np.int64), [n]])
     lead = (slice(None),) * ax
     return [x[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+class _Concatenator:
+    """`np.r_[...]` / `np.c_[...]` with traced items (converted code routes the objects
+    here): r_ joins 1-D pieces along axis 0, c_ makes 1-D pieces columns and joins on
+    the last axis. Slices become NumPy ranges; string directives are not supported."""
+
+    def __init__(self, name: str, columns: bool):
+        self.name, self.columns = name, columns
+
+    def __getitem__(self, key):
+        items = key if isinstance(key, tuple) else (key,)
+        parts = []
+        for it in items:
+            if isinstance(it, str):
+                _fail(
+                    NotImplementedError,
+                    f"np.{self.name}[...]: string directives are not supported on traced arrays",
+                )
+            if isinstance(it, slice):
+                step = it.step if it.step is not None else 1
+                start = 0 if it.start is None else it.start
+                if isinstance(step, complex):
+                    it = np.linspace(start, it.stop, int(abs(step)))
+                else:
+                    it = np.arange(start, it.stop, step)
+            x = strong(_lift(it))
+            nd = aval_of(x).ndim
+            if self.columns:
+                x = np.reshape(x, (-1, 1)) if nd < 2 else x
+            else:
+                x = np.reshape(x, (1,)) if nd == 0 else x
+            parts.append(x)
+        return np.concatenate(parts, axis=-1 if self.columns else 0)
+
+
+r_ = _Concatenator("r_", columns=False)
+c_ = _Concatenator("c_", columns=True)
 
 
 FUNCTIONS = {

@@ -64,7 +64,9 @@ def _with_keywords(name: str, base):
             if any(aval_of(x).shape[i] == 0 for i in axes):  # empty: initial alone
                 shape = tuple(1 if i in axes else d for i, d in enumerate(aval_of(x).shape))
                 r = np.broadcast_to(initial, shape).astype(aval_of(x).dtype)
-                return r if keepdims else np.reshape(r, tuple(d for i, d in enumerate(shape) if i not in axes))
+                return (
+                    r if keepdims else np.reshape(r, tuple(d for i, d in enumerate(shape) if i not in axes))
+                )
         r = base(x, axis=axis, out=out, keepdims=keepdims, **kw)
         if initial is not None:
             r = red(r, initial).astype(aval_of(r).dtype)
@@ -103,7 +105,9 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return s / _count(where, x, axis, keepdims).astype(aval_of(s).dtype)
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def var(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
     if where is None or where is True:
         return core.var(a, axis, dtype, out, ddof, keepdims, mean=mean, correction=correction)
     if mean is not None or correction is not None:
@@ -115,7 +119,9 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=Non
     return core.sum(d * d, axis=axis, keepdims=keepdims) / np.maximum(n - ddof, 0)
 
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def std(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
     if where is None or where is True:
         return core.std(a, axis, dtype, out, ddof, keepdims, mean=mean, correction=correction)
     return np.sqrt(var(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
@@ -145,7 +151,9 @@ def _nanext(name: str):
         if aval_of(x).dtype.kind != "f":
             return _EXT[name](x, axis, out, keepdims, initial, where)
         w = ok if where is None else ok & where
-        r = _EXT[name](x, axis, out, keepdims, initial if initial is not None else _fill(aval_of(x).dtype, name), w)
+        r = _EXT[name](
+            x, axis, out, keepdims, initial if initial is not None else _fill(aval_of(x).dtype, name), w
+        )
         if initial is None:  # an all-NaN slice gives NaN (NumPy warns)
             r = np.where(core.max(w, axis=axis, keepdims=keepdims), r, np.nan)
         return r
@@ -164,12 +172,26 @@ def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=None):
     return mean(x, axis, dtype, out, keepdims, where=ok if where is None else ok & where)
 
 
-def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def nanvar(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
     x, ok = _notnan(a)
-    return var(x, axis, dtype, out, ddof, keepdims, where=ok if where is None else ok & where, mean=mean, correction=correction)
+    return var(
+        x,
+        axis,
+        dtype,
+        out,
+        ddof,
+        keepdims,
+        where=ok if where is None else ok & where,
+        mean=mean,
+        correction=correction,
+    )
 
 
-def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None):
+def nanstd(
+    a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=None, mean=None, correction=None
+):
     return np.sqrt(nanvar(a, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction))
 
 
@@ -186,7 +208,10 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
         dt = np.result_type(dt, np.float64)
     if sa.shape != sw.shape:
         if axis is None:
-            _fail(TypeError, f"np.average: axis must be specified when shapes of a and weights differ ({sa}, {sw})")
+            _fail(
+                TypeError,
+                f"np.average: axis must be specified when shapes of a and weights differ ({sa}, {sw})",
+            )
         axes = normalize_axes(axis, sa.ndim, "np.average")
         if sw.shape != tuple(sa.shape[i] for i in axes):
             _fail(ValueError, f"np.average: shape of weights {sw} must be that of a {sa} along axis {axis}")
@@ -262,13 +287,18 @@ def select(condlist, choicelist, default=0):
     if not condlist:
         _fail(ValueError, "np.select: select with an empty condition list is not possible")
     choices = [strong(_lift(c)) for c in choicelist]
-    dt = result_dtype(*(aval_of(c) for c in choices), aval_of(default) if traced(default) else aval_of(np.asarray(default)))
+    dt = result_dtype(
+        *(aval_of(c) for c in choices), aval_of(default) if traced(default) else aval_of(np.asarray(default))
+    )
     out = _lift(default)
     out = out.astype(dt) if traced(out) else np.asarray(out, dt)
     for c, v in reversed(list(zip(condlist, choices))):  # the first true condition wins
         c = _lift(c)
         if aval_of(c).dtype != np.dtype(bool):
-            _fail(TypeError, f"np.select: invalid entry in condlist: should be boolean ndarray, got {aval_of(c)}")
+            _fail(
+                TypeError,
+                f"np.select: invalid entry in condlist: should be boolean ndarray, got {aval_of(c)}",
+            )
         out = np.where(c, v.astype(dt), out)
     return out
 
@@ -278,15 +308,23 @@ def piecewise(x, condlist, funclist, *args, **kw):
     each on its elements only): a NaN or inf a branch makes where it is not selected
     does not show in values, but turns the gradient into NaN there, as in JAX."""
     x = _lift(x)
-    if isinstance(condlist, (list, tuple)) or (aval_of(condlist).ndim == aval_of(x).ndim + 1 and aval_of(x).ndim):
+    if isinstance(condlist, (list, tuple)) or (
+        aval_of(condlist).ndim == aval_of(x).ndim + 1 and aval_of(x).ndim
+    ):
         conds = [_lift(c) for c in condlist]
     else:
         conds = [_lift(condlist)]
     n = len(conds)
     if len(funclist) not in (n, n + 1):
-        _fail(ValueError, f"np.piecewise: with {n} condition(s), either {n} or {n + 1} functions are expected")
+        _fail(
+            ValueError, f"np.piecewise: with {n} condition(s), either {n} or {n + 1} functions are expected"
+        )
     if len(funclist) == n + 1:
-        none = ~np.any(np.stack([np.broadcast_to(c, aval_of(x).shape) for c in conds]), axis=0) if n else np.ones(aval_of(x).shape, bool)
+        none = (
+            ~np.any(np.stack([np.broadcast_to(c, aval_of(x).shape) for c in conds]), axis=0)
+            if n
+            else np.ones(aval_of(x).shape, bool)
+        )
         conds = conds + [none]
     out = np.zeros_like(x)
     dt = aval_of(x).dtype

@@ -7,8 +7,8 @@ import numpy as np
 
 from ..builder import bind
 from ..prims import sorting as so
-from .indexing import take
 from .common import _fail, _lift, aval_of, normalize_axes, result_dtype, strong, traced
+from .indexing import take
 
 
 def _check_kind(name: str, kind, order) -> None:
@@ -107,7 +107,10 @@ def interp(x, xp, fp, left=None, right=None, period=None):
         _fail(NotImplementedError, "np.interp: period= is not supported")
     xp, fp = _lift(xp), _lift(fp)
     if aval_of(xp).ndim != 1 or aval_of(fp).shape != aval_of(xp).shape or aval_of(xp).size == 0:
-        _fail(ValueError, f"np.interp: xp and fp must be 1-D of equal nonzero length, got {aval_of(xp)}, {aval_of(fp)}")
+        _fail(
+            ValueError,
+            f"np.interp: xp and fp must be 1-D of equal nonzero length, got {aval_of(xp)}, {aval_of(fp)}",
+        )
     dt = np.result_type(result_dtype(aval_of(x), aval_of(xp), aval_of(fp)), np.float64)
     x, xp, fp = (strong(v).astype(dt) if traced(v) else np.asarray(v, dt) for v in (x, _lift(xp), fp))
     n = aval_of(xp).shape[0]
@@ -126,7 +129,18 @@ def interp(x, xp, fp, left=None, right=None, period=None):
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
-def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None, interpolation=None):
+def quantile(
+    a,
+    q,
+    axis=None,
+    out=None,
+    overwrite_input=False,
+    method="linear",
+    keepdims=False,
+    *,
+    weights=None,
+    interpolation=None,
+):
     if out is not None:
         _fail(NotImplementedError, "np.quantile: out= is not supported")
     if weights is not None:
@@ -179,13 +193,26 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear", 
     return r
 
 
-def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, *, weights=None, interpolation=None):
+def percentile(
+    a,
+    q,
+    axis=None,
+    out=None,
+    overwrite_input=False,
+    method="linear",
+    keepdims=False,
+    *,
+    weights=None,
+    interpolation=None,
+):
     if traced(q):
         _fail(NotImplementedError, "np.percentile: q must be static (a Python or NumPy value)")
     q = np.asarray(q, np.float64)
     if np.any((q < 0) | (q > 100)):
         _fail(ValueError, "np.percentile: percentiles must be in the range [0, 100]")
-    return quantile(a, q / 100, axis, out, overwrite_input, method, keepdims, weights=weights, interpolation=interpolation)
+    return quantile(
+        a, q / 100, axis, out, overwrite_input, method, keepdims, weights=weights, interpolation=interpolation
+    )
 
 
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):

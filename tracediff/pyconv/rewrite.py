@@ -283,6 +283,14 @@ class _Converter(ast.NodeTransformer):
         node.func = ast.copy_location(_call(_helper("fn"), [self.visit(f)]), f)
         return node
 
+    def visit_Subscript(self, node: ast.Subscript):
+        self.generic_visit(node)
+        v = node.value  # np.r_[a, b], np.c_[...]: the index trick objects get traced forms
+        name = getattr(v, "attr", None) or getattr(v, "id", None)
+        if isinstance(node.ctx, ast.Load) and name in ("r_", "c_"):
+            node.value = ast.copy_location(_call(_helper("fn"), [v]), v)
+        return node
+
     def visit_NamedExpr(self, node):
         raise ConversionError("assignment expressions (:=)")
 
