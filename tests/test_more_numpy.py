@@ -73,6 +73,26 @@ VALUES = [
         lambda x: (np.percentile(x, 30, axis=0), np.median(x, axis=1, keepdims=True), np.median(x)),
         (A,),
     ),
+    (
+        "quantile-nan",
+        lambda x: (np.median(x, axis=1), np.quantile(x, [0.2, 0.5]), np.percentile(x, 50, axis=0)),
+        (N,),
+    ),
+    (
+        "empty",
+        lambda x: (
+            np.sort(x),
+            np.cumprod(x, axis=0),
+            np.maximum.accumulate(x, axis=1),
+            np.argsort(x, axis=0),
+        ),
+        (np.zeros((0, 3)),),
+    ),
+    (
+        "ints",
+        lambda x: (np.sort(x), np.cumprod(x > 0), np.linspace(x[0], 9, 4, dtype=int), np.median(x)),
+        (np.array([3, -1, 2]),),
+    ),
     ("cumprod", lambda x: (np.cumprod(x), np.cumprod(x, axis=0), np.multiply.accumulate(x, axis=1)), (Z,)),
     ("cumprod-int", lambda x: np.cumprod(x, axis=1), (np.arange(12).reshape(3, 4) - 3,)),
     (
@@ -272,6 +292,7 @@ def _flat(r):
     return [np.asarray(v) for v in td.pytree.flatten(r)[0]]
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (NumPy's own, on NaN)
 @pytest.mark.parametrize("fn,args", [pytest.param(f, a, id=i) for i, f, a in VALUES])
 def test_values_match_numpy(fn, args):
     want = _flat(fn(*args))
@@ -428,6 +449,7 @@ ERRORS = [
     (lambda x: np.cumprod(x, axis=3), np.exceptions.AxisError, "np.cumprod"),
     (lambda x: np.maximum.accumulate(x[0, 0]), TypeError, "accumulate"),
     (lambda x: np.cross(x, x), ValueError, "3-vectors"),
+    (lambda x: np.arange(x[0, 0]), TypeError, "np.arange"),
     (lambda x: np.triu(x[0]), ValueError, "np.triu"),
     (lambda x: np.diag(x[None]), ValueError, "np.diag"),
     (lambda x: np.pad(x, 1, mode="mean"), NotImplementedError, "mode"),

@@ -19,6 +19,7 @@ UFUNC_METHODS: dict = {**more_cumulative.UFUNC_METHODS}
 
 # creation functions NumPy dispatches only through like=: routed while tracing
 register_form("numpy.full", more_build.full)
+register_form("numpy.arange", more_build.arange)  # (a clear error for traced endpoints)
 # np.r_[...] and np.c_[...]: converted code routes these objects (subscripted) through the same table
 register_form("numpy.r_", more_build.r_)
 register_form("numpy.c_", more_build.c_)

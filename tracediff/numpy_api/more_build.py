@@ -239,6 +239,17 @@ def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
     )
 
 
+def arange(*args, **kwargs):
+    """np.arange while tracing: its length would depend on traced endpoints."""
+    if any(traced(a) for a in list(args) + list(kwargs.values())):
+        _fail(
+            TypeError,
+            "np.arange with a traced start, stop or step: the number of elements would depend on traced "
+            "values; use np.linspace(start, stop, num) or start + step * np.arange(num) with a static num",
+        )
+    return np.arange(*args, **kwargs)
+
+
 def atleast_3d(*arys):
     out = []
     for x in arys:

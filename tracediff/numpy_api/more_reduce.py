@@ -354,6 +354,7 @@ FUNCTIONS = {
     np.nanstd: nanstd,
     np.average: average,
     np.trapezoid: trapezoid,
+    **({np.trapz: trapezoid} if hasattr(np, "trapz") else {}),  # (NumPy < 2.4)
     np.ediff1d: ediff1d,
     np.polyval: polyval,
     np.nan_to_num: nan_to_num,

@@ -185,6 +185,9 @@ def quantile(
         f = frac.astype(aval_of(s).dtype)
         a0, a1 = s[..., lo], s[..., hi]
         r = np.where(f >= 0.5, a1 - (a1 - a0) * (1 - f), a0 + (a1 - a0) * f)
+    if aval_of(s).dtype.kind == "f":  # a NaN in the slice (sorted last) makes every quantile NaN, as NumPy
+        has_nan = np.isnan(s[..., -1:])
+        r = np.where(np.reshape(has_nan, aval_of(has_nan).shape[:-1] + (1,) * q.ndim), np.nan, r)
     if q.ndim:  # the quantiles' axes first, as NumPy
         r = np.moveaxis(r, tuple(range(-q.ndim, 0)), tuple(range(q.ndim)))
     if keepdims:
