@@ -93,6 +93,10 @@ def _pairs(name: str, width, ndim: int) -> list[tuple[int, int]]:
         _fail(ValueError, f"np.{name}: pad_width {width!r} does not fit an array of dimension {ndim}")
 
 
+def _cast(v, dt: np.dtype):
+    return v.astype(dt) if traced(v) else np.asarray(v).astype(dt)
+
+
 def pad(array, pad_width, mode="constant", **kwargs):
     x = strong(_lift(array))
     a = aval_of(x)
@@ -100,25 +104,21 @@ def pad(array, pad_width, mode="constant", **kwargs):
     if mode == "constant":
         extra = set(kwargs) - {"constant_values"}
         cv = kwargs.get("constant_values", 0)
-        cvs = [cv, cv] if traced(cv) else None
-        if cvs is None:
-            cvs_arr = np.broadcast_to(np.asarray(cv), (a.ndim, 2)) if np.ndim(cv) else None
-        for ax, (lo, hi) in enumerate(pw):
-            parts = []
-            for side, width in ((0, lo), (1, hi)):
-                if traced(cv):
-                    val = cv
-                elif cvs_arr is not None:
-                    val = cvs_arr[ax, side]
-                else:
-                    val = cv
-                shape = aval_of(x).shape[:ax] + (width,) + aval_of(x).shape[ax + 1 :]
-                parts.append(
-                    np.broadcast_to(
-                        np.asarray(val).astype(a.dtype) if not traced(val) else val.astype(a.dtype), shape
-                    )
+        if traced(cv) and aval_of(cv).ndim:
+            _fail(
+                NotImplementedError, f"np.pad: a traced constant_values must be a scalar, got {aval_of(cv)}"
+            )
+        # per axis and side (NumPy's forms: a scalar, (before, after), ((before, after), ...))
+        table = None if traced(cv) else np.broadcast_to(np.asarray(cv), (a.ndim, 2))
+        for ax, widths in enumerate(pw):
+            s = aval_of(x).shape
+            sides = [
+                np.broadcast_to(
+                    _cast(cv if table is None else table[ax, i], a.dtype), s[:ax] + (w,) + s[ax + 1 :]
                 )
-            x = np.concatenate([parts[0], x, parts[1]], axis=ax)
+                for i, w in enumerate(widths)
+            ]
+            x = np.concatenate([sides[0], x, sides[1]], axis=ax)
     elif mode in ("edge", "reflect", "symmetric", "wrap"):
         extra = set(kwargs) - {"reflect_type"}
         if kwargs.get("reflect_type", "even") != "even":
@@ -209,10 +209,7 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         _fail(ValueError, f"np.linspace: number of samples, {num}, must be non-negative")
     start, stop = strong(_lift(start)), strong(_lift(stop))
     dt = np.result_type(result_dtype(aval_of(start), aval_of(stop)), float)
-    start, stop = (
-        np.asarray(start, dt) if not traced(start) else start.astype(dt),
-        np.asarray(stop, dt) if not traced(stop) else stop.astype(dt),
-    )
+    start, stop = _cast(start, dt), _cast(stop, dt)
     div = num - 1 if endpoint else num
     delta = stop - start
     nd = max(aval_of(start).ndim, aval_of(stop).ndim)

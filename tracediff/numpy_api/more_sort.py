@@ -80,10 +80,11 @@ def searchsorted(a, v, side="left", sorter=None):
         a = np.take(a, sorter)
     v = _lift(v)
     dt = result_dtype(aval_of(a), aval_of(v))
-    av = aval_of(v)
-    a, v = np.asarray(a).astype(dt) if not traced(a) else a.astype(dt), np.reshape(v, (1, av.size))
-    out = bind(so.searchsorted_p, np.reshape(a, (1, -1)), v.astype(dt), side=side)
-    return np.reshape(out, av.shape)
+    shape = aval_of(v).shape
+    a, v = (x.astype(dt) if traced(x) else np.asarray(x, dt) for x in (a, v))
+    # one row of knots, the values flattened into one row
+    out = bind(so.searchsorted_p, np.reshape(a, (1, -1)), np.reshape(v, (1, -1)), side=side)
+    return np.reshape(out, shape)
 
 
 def digitize(x, bins, right=False):
