@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..control.arrays import register_form
-from .common import _fail, traced
+from .common import _fail, strong, traced
 
 
 class _LazySpecial:
@@ -40,6 +40,11 @@ def _as_f64(x: Any) -> Any:
     """x as SciPy makes it: an array, promoted to at least float64."""
     dt = np.promote_types(np.result_type(x) if not traced(x) else x.dtype, F64)
     return x.astype(dt) if traced(x) else np.asarray(x, dt)
+
+
+def _array(x: Any) -> Any:
+    """x as SciPy's np.asarray makes it: a Python number becomes a strong float64/int64."""
+    return strong(x) if traced(x) else np.asarray(x)
 
 
 def _where_safe(cond: Any, x: Any, safe: float) -> Any:
@@ -93,6 +98,7 @@ class _Continuous:
         *ps, loc, scale = _args(
             f"scipy.stats.{self.name}", (*self.params, "loc", "scale"), args, kw, {"loc": 0, "scale": 1}
         )
+        loc, scale = _array(loc), _array(scale)
         z = _as_f64((x - loc) / scale)  # in the operands' dtype, then float64 (as SciPy)
         ok = scale > 0
         if self._valid is not None:
@@ -108,18 +114,16 @@ class _Continuous:
         val = self._logpdf(_where_safe(inside, z, self.safe), *ps) - np.log(_where_safe(ok, scale, 1.0))
         return self._finish(z, ok, np.where(inside, val, -np.inf))
 
-    def _cdf_like(self, fn, below, x, args, kw):
+    def _cdf_like(self, fn, below, above, x, args, kw):
         z, ps, _, ok, inside = self._prepare(x, args, kw)
         val = fn(_where_safe(inside, z, self.safe), *ps)
-        return self._finish(
-            z, ok, np.where(z < self.lo, below, np.where(z >= self.hi, 0.0 * z + (below == 0), val))
-        )
+        return self._finish(z, ok, np.where(z < self.lo, below, np.where(z >= self.hi, above, val)))
 
     def cdf(self, x: Any, *args: Any, **kw: Any) -> Any:
-        return self._cdf_like(self._cdf, 0.0, x, args, kw)
+        return self._cdf_like(self._cdf, 0.0, 1.0, x, args, kw)
 
     def logcdf(self, x: Any, *args: Any, **kw: Any) -> Any:
-        return self._cdf_like(self._logcdf, -np.inf, x, args, kw)
+        return self._cdf_like(self._logcdf, -np.inf, 0.0, x, args, kw)
 
 
 def _laplace_logcdf(z):
@@ -218,7 +222,7 @@ class _Discrete:
 
     def _prepare(self, k, args, kw):
         *ps, loc = _args(f"scipy.stats.{self.name}", (*self.params, "loc"), args, kw, {"loc": 0})
-        k = _as_f64(k - loc)
+        k = _as_f64(k - _array(loc))
         ok = self._valid(*ps)
         hi = np.inf if self._hi is None else self._hi(*ps)
         return k, ps, ok, hi
