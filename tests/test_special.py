@@ -144,7 +144,7 @@ def test_derivatives_not_implemented_are_nan():
         (
             lambda x: st.multivariate_normal.logpdf(x, np.zeros(6), np.eye(6), allow_singular=True),
             NotImplementedError,
-            "",
+            "allow_singular",
         ),
     ],
 )
