@@ -1695,7 +1695,7 @@ def g_limit(g: Gen):
         return None
     xs = x.name
     e = r.choice([
-        "np.sort({x})", "np.cumprod({x})", "{x}[{x} > 0]", "np.where({x} > 0)", "np.asarray({x})",
+        "np.histogram({x})[0]", "np.lexsort(({x},))", "{x}[{x} > 0]", "np.where({x} > 0)", "np.asarray({x})",
         "np.nonzero({x})[0]", "np.astype({x}, np.float64)", "{x}.any()", "{x}.all()", "np.linalg.norm({x}, 1)",
         "np.add({x}, 1, out=np.zeros_like({x}, dtype=np.float64))", "np.unique({x})", "{x}.round()",
         "{x}.reshape(-1, order='F')",

@@ -322,8 +322,8 @@ def test_out_argument_raises(fn):
     "fn, match",
     [
         (lambda x: np.add(x, 1, casting="unsafe"), "casting='unsafe'"),
-        (lambda x: np.sum(x, initial=2.0), "initial"),
-        (lambda x: np.max(x, where=x > 0), "where"),
+        (lambda x: np.sort(x, order="f"), "order="),
+        (lambda x: np.quantile(x, 0.5, weights=x), "weights="),
         (lambda x: np.concatenate([x, x], casting="no"), "casting"),
         (lambda x: np.einsum("i->", x, out=OUT), "out="),
         (lambda x: np.clip(x, 0, 1, where=x > 0), "where"),
