@@ -130,6 +130,10 @@ def _safe_ratio(x, y):
 xlogy_p = _special("xlogy", lambda ct, ans, x, y: [ct * np.log(y), ct * _safe_ratio(x, y)], nin=2)
 xlog1py_p = _special("xlog1py", lambda ct, ans, x, y: [ct * np.log1p(y), ct * _safe_ratio(x, y + 1.0)], nin=2)
 
+# SciPy's float32 loops of these compute in single precision: so does compiled code
+for _p in (erfinv_p, xlogy_p, xlog1py_p):
+    _p.scalar["cpu:float32"] = f"lib_special.{_p.name}_f32({', '.join(f'{{{i}}}' for i in range(_p.nin))})"
+
 # --- Bessel functions ----------------------------------------------------------------
 # DLMF 10.6.1 (J, Y: C' = (C(v-1) - C(v+1)) / 2) and 10.29.1 (I' = (I(v-1) + I(v+1)) / 2);
 # the scaled ive(v, x) = iv(v, x) e^-|x| adds -sign(x) ive(v, x)

@@ -19,6 +19,7 @@ import math
 
 import llvmlite.binding as llvm
 import numba
+import numpy as np
 import scipy.special.cython_special as _cs
 from numba import types
 from numba.extending import get_cython_function_address
@@ -75,7 +76,35 @@ _betaln = _external("betaln", 2)
 _xlogy = _external("xlogy", 2)
 _xlog1py = _external("xlog1py", 2)
 
+_erfinv_f32 = types.ExternalFunction("tracediff_scipy_erfinv_f32", types.float32(types.float32, types.intc))
+llvm.add_symbol(
+    "tracediff_scipy_erfinv_f32",
+    get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfinv"),
+)
+if "float (float, int __pyx_skip_dispatch)" not in repr(_cs.__pyx_capi__["__pyx_fuse_1erfinv"]):
+    raise ImportError("scipy.special.cython_special: no float version of erfinv")
+
 _jit = numba.njit(cache=True, nogil=True)
+
+
+# float32: SciPy has its own single-precision erfinv, and computes x log y in float32
+@_jit
+def erfinv_f32(x):
+    return _erfinv_f32(x, 0)
+
+
+@_jit
+def xlogy_f32(x, y):
+    if x == 0 and not math.isnan(y):
+        return np.float32(0)
+    return x * math.log(y)
+
+
+@_jit
+def xlog1py_f32(x, y):
+    if x == 0 and not math.isnan(y):
+        return np.float32(0)
+    return x * np.float32(math.log1p(np.float64(y)))  # (SciPy's log1p is double precision)
 
 
 @_jit
