@@ -179,7 +179,10 @@ def test_error_python_if_on_traced_array():
 
 def test_error_unsupported_function():
     _raises(
-        NotImplementedError, td.grad(lambda x: np.sum(np.sort(x))), np.ones(3), match=("sort", "test_api.py:")
+        NotImplementedError,
+        td.grad(lambda x: np.sum(np.unwrap(x))),
+        np.ones(3),
+        match=("unwrap", "test_api.py:"),
     )
 
 

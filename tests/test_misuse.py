@@ -193,6 +193,10 @@ def _same(got, want) -> None:
     g, w = np.asarray(got), np.asarray(want)
     assert g.shape == w.shape, f"shape {g.shape} != {w.shape}"
     assert g.dtype == w.dtype, f"dtype {g.dtype} != {w.dtype}"
+    if w.dtype.kind == "c":
+        _same(g.real, w.real)
+        _same(g.imag, w.imag)
+        return
     if w.dtype.kind in "fc":
         assert np.array_equal(np.isnan(g), np.isnan(w)), f"NaNs differ: {g} vs {w}"
         assert np.array_equal(np.isinf(g) & (g > 0), np.isinf(w) & (w > 0)), f"+inf differ: {g} vs {w}"
@@ -305,7 +309,7 @@ def f_sort(a):
 
 
 def f_solve(a):
-    return np.linalg.solve(np.eye(3), a)  # L:solve
+    return np.linalg.eigvals(np.outer(a, a))  # L:solve
 
 
 def f_mask(a):
@@ -707,7 +711,7 @@ CASES = [
     Case(
         "list_to_np_sum_jit",
         lambda: td.jit(lambda a: np.sum(a))([1.0, 2.0]),
-        Raises(TypeError, r"traced value.*NumPy array|list"),
+        Ok(equals(np.float64(3.0))),  # a list holding traced values is made an array, as NumPy does
     ),
     Case("list_pow_grad", lambda: td.grad(lambda a: np.sum(a**2))([1.0, 2.0]), Raises(TypeError, r"list")),
     Case(
@@ -768,24 +772,43 @@ CASES = [
         lambda: td.jit(lambda a: a)(np.array(["2020-01-01"], "datetime64[D]")),
         OkOr(equals(np.array(["2020-01-01"], "datetime64[D]")), Raises(TypeError, ARG, r"datetime64")),
     ),
-    # ---- complex numbers, to every entry point
-    Case("complex_grad", lambda: td.grad(f_zarg)(_complex_arr()), Raises(TypeError, r"complex", ARG)),
+    # ---- complex numbers, to every entry point: traced (JAX's conventions); a
+    # complex scalar result needs holomorphic=True, a complex Jacobian too
+    Case("complex_grad", lambda: td.grad(f_zarg)(_complex_arr()), Raises(TypeError, r"holomorphic=True")),
     Case(
         "complex_value_and_grad",
         lambda: td.value_and_grad(f_zarg)(_complex_arr()),
-        Raises(TypeError, r"complex", ARG),
+        Raises(TypeError, r"holomorphic=True"),
     ),
-    Case("complex_jit_cpu", lambda: td.jit(f_zarg)(_complex_arr()), Raises(TypeError, r"complex", ARG)),
+    Case(
+        "complex_grad_holomorphic",
+        lambda: td.grad(f_zarg, holomorphic=True)(_complex_arr()),
+        Ok(equals(lambda: 2 * _complex_arr())),
+    ),
+    Case(
+        "complex_grad_holomorphic_real_input",
+        lambda: td.grad(f_zarg, holomorphic=True)(X3),
+        Raises(TypeError, r"holomorphic=True", r"complex"),
+    ),
+    Case(
+        "complex_jit_cpu",
+        lambda: td.jit(f_zarg)(_complex_arr()),
+        Ok(equals(lambda: np.sum(_complex_arr() ** 2))),
+    ),
     Case(
         "complex_jit_interpret",
         lambda: td.jit(f_zarg, target="interpret")(_complex_arr()),
-        Raises(TypeError, r"complex", ARG),
+        Ok(equals(lambda: np.sum(_complex_arr() ** 2))),
     ),
-    Case("complex_vjp", lambda: td.vjp(f_zarg_vec, _complex_arr()), Raises(TypeError, r"complex", ARG)),
     Case(
-        "complex_jvp_primal",
-        lambda: td.jvp(f_zarg_vec, (_complex_arr(),), (np.ones(3),)),
-        Raises(TypeError, r"complex"),
+        "complex_vjp",
+        lambda: td.vjp(f_zarg_vec, _complex_arr())[1](np.ones(3, complex))[0],
+        Ok(equals(np.full(3, 2.0 + 0j))),
+    ),
+    Case(
+        "complex_jvp_real_tangent",
+        lambda: td.jvp(f_zarg_vec, (_complex_arr(),), (np.ones(3),))[1],
+        Ok(equals(np.full(3, 2.0 + 0j))),
     ),
     Case(
         "complex_jvp_tangent",  # dropping the imaginary part would be a silently wrong number
@@ -795,24 +818,36 @@ CASES = [
     Case(
         "complex_jacobian",
         lambda: td.jacobian(f_zarg_vec)(_complex_arr()),
-        Raises(TypeError, r"complex", ARG),
+        Raises(TypeError, r"complex", r"holomorphic=True"),
     ),
-    Case("complex_jacfwd", lambda: td.jacfwd(f_zarg_vec)(_complex_arr()), Raises(TypeError, r"complex", ARG)),
-    Case("complex_hessian", lambda: td.hessian(f_zarg)(_complex_arr()), Raises(TypeError, r"complex", ARG)),
+    Case(
+        "complex_jacfwd",
+        lambda: td.jacfwd(f_zarg_vec)(_complex_arr()),
+        Raises(TypeError, r"complex", r"holomorphic=True"),
+    ),
+    Case(
+        "complex_jacobian_holomorphic",
+        lambda: td.jacobian(f_zarg_vec, holomorphic=True)(_complex_arr()),
+        Ok(equals(np.eye(3) * (2.0 + 0j))),
+    ),
+    Case(
+        "complex_hessian", lambda: td.hessian(f_zarg)(_complex_arr()), Raises(TypeError, r"holomorphic=True")
+    ),
     Case(
         "complex_check_grads",
-        lambda: td.check_grads(f_zarg, (_complex_arr(),), order=1),
-        Raises(TypeError, r"complex"),
+        lambda: td.check_grads(lambda z: np.sin(z) * np.conj(z), (_complex_arr(),), order=2),
+        Ok(equals(None)),
     ),
-    Case("complex_make_ir", lambda: td.make_ir(f_zarg, _complex_arr()), Raises(TypeError, r"complex", ARG)),
     Case(
-        "complex_python_scalar_grad", lambda: td.grad(f_zarg)(1.0 + 2.0j), Raises(TypeError, r"complex", ARG)
+        "complex_python_scalar_grad",
+        lambda: td.grad(f_zarg)(1.0 + 2.0j),
+        Raises(TypeError, r"holomorphic=True"),
     ),
-    Case("complex_python_scalar_jit", lambda: td.jit(f_zarg)(1.0 + 2.0j), Raises(TypeError, r"complex", ARG)),
+    Case("complex_python_scalar_jit", lambda: td.jit(f_zarg)(1.0 + 2.0j), Ok(equals((1.0 + 2.0j) ** 2))),
     Case(
         "complex_in_pytree_jit",
         lambda: td.jit(lambda params: params["w"] * 2.0)({"w": _complex_arr()}),
-        Raises(TypeError, r"complex", ARG),
+        Ok(equals(lambda: 2.0 * _complex_arr())),
     ),
     Case(
         "complex_cotangent",
@@ -822,17 +857,22 @@ CASES = [
     Case(
         "complex_constant_inside",
         lambda: td.grad(f_complex_const)(X3),
-        Raises(TypeError, r"complex", line="complex_const"),
+        Raises(TypeError, r"float scalar", r"holomorphic=True"),
+    ),
+    Case(
+        "complex_max_inside",
+        lambda: td.jit(lambda z: np.max(z))(_complex_arr()),
+        Raises(TypeError, r"complex", r"not supported"),
     ),
     Case(
         "astype_complex_inside_interpret",
         lambda: td.jit(f_astype_complex, target="interpret")(X3),
-        Raises(TypeError, r"complex", line="astype_complex"),
+        Ok(equals(lambda: X3.astype(np.complex128) * 2)),
     ),
     Case(
         "astype_complex_inside_cpu",
         lambda: td.jit(f_astype_complex)(X3),
-        Raises(TypeError, r"complex", line="astype_complex"),
+        Ok(equals(lambda: X3.astype(np.complex128) * 2)),
     ),
     # ---- float16
     Case(
@@ -1303,11 +1343,13 @@ CASES = [
         lambda: td.jit(f_gather_values)(np.arange(3.0), np.array([-1, 0, -3])),
         Ok(equals(np.array([2.0, 0.0, 0.0]))),
     ),
-    Case("unsupported_sort", lambda: td.grad(f_sort)(X3), Raises(NotImplementedError, r"unique", line="sort")),
     Case(
-        "unsupported_linalg_solve",
+        "unsupported_sort", lambda: td.grad(f_sort)(X3), Raises(NotImplementedError, r"unique", line="sort")
+    ),
+    Case(
+        "unsupported_linalg_eigvals",
         lambda: td.jit(f_solve)(X3),
-        Raises(NotImplementedError, r"solve", line="solve"),
+        Raises((NotImplementedError, TypeError), r"eigvals", line="solve"),
     ),
     # ---- enormous shapes
     Case(

@@ -31,10 +31,10 @@ class ADError(TracediffError, TypeError):
 
 def active_vars(ir: IR, wrt: Sequence[bool]) -> set[Var]:
     """Variables that depend differentiably on a `wrt` input."""
-    active = {v for v, w in zip(ir.invars, wrt) if w and v.aval.is_float}
+    active = {v for v, w in zip(ir.invars, wrt) if w and v.aval.is_inexact}
     for e in ir.eqns:
         if e.prim.differentiable and any(type(a) is Var and a in active for a in e.inputs):
-            active.update(v for v in e.outvars if v.aval.is_float)
+            active.update(v for v in e.outvars if v.aval.is_inexact)
     return active
 
 

@@ -97,9 +97,11 @@ class Builder:
             if isinstance(e, TracediffError):
                 raise
             raise with_context(e, f"{e}{at(src)}") from None
-        if any(a.dtype.kind == "c" for a in avals) or any(a.aval.dtype.kind == "c" for a in ins):
+        if not prim.complex and (
+            any(a.dtype.kind == "c" for a in avals) or any(a.aval.dtype.kind == "c" for a in ins)
+        ):
             raise TypeError(
-                f"{prim.name}: complex numbers are not supported yet ("
+                f"{prim.name}: complex numbers are not supported by this operation yet ("
                 + ", ".join(str(a.aval) for a in ins)
                 + f"){at(src)}"
             )

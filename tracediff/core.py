@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+COMPLEX_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
 DYNAMIC = -1  # a leading dimension known at run time (a loop's trip count: its tape)
 
 
@@ -79,6 +80,11 @@ class Aval:
     @property
     def is_float(self) -> bool:
         return self.dtype in FLOAT_DTYPES
+
+    @property
+    def is_inexact(self) -> bool:
+        """Float or complex: a value derivatives flow through."""
+        return self.dtype in FLOAT_DTYPES or self.dtype in COMPLEX_DTYPES
 
     def strong(self) -> Aval:
         return Aval(self.shape, self.dtype) if self.weak else self
@@ -245,6 +251,8 @@ class Primitive:
       functions...), per target the expression computing its outputs from its
       inputs `{0}, {1}, ...` and params `{name}`; `imports`: per target, the
       import lines the generated module needs for it (and for `scalar` code).
+    - `complex`: it takes complex operands (with its VJP in JAX's convention:
+      the transpose under the pairing Re(sum(a * b))).
     """
 
     def __init__(
@@ -267,6 +275,8 @@ class Primitive:
         self.cost = 1
         self.may_alias = False
         self.raises_for = ""
+        # takes and gives complex values (data movement does; math opts in)
+        self.complex = kind in (SHAPE, INDEXING, REGION, CONTRACTION)
         self.call: dict[str, str] = {}
         self.imports: dict[str, tuple[str, ...]] = {}
         REGISTRY[name] = self

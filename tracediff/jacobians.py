@@ -22,8 +22,8 @@ from .core import IR
 from .interpret import eval_ir
 from .passes.dce import dce
 from .prims.shape import reshape_p, slice_p
-from .staging import Transformed, _normalize_argnums, argnums_spec
-from .tracing import bind, trace
+from .staging import Transformed, _name, _normalize_argnums, argnums_spec
+from .tracing import at, bind, trace, user_src
 from .transforms import _check_float_wrt, _split_aux, _wrt_mask
 
 
@@ -117,11 +117,30 @@ def jacfwd_program(ir: IR, wrt: list[bool]) -> IR:
 class Jacobian(Transformed):
     """jacrev / jacfwd of `fun`: one program per signature."""
 
-    def __init__(self, fun, argnums=0, has_aux=False, mode="rev", static_argnums=()):
+    def __init__(self, fun, argnums=0, has_aux=False, mode="rev", static_argnums=(), holomorphic=False):
         self.kind = "jacrev" if mode == "rev" else "jacfwd"
         self.argnums = argnums_spec(argnums, self.kind)
-        self.has_aux, self.mode = has_aux, mode
-        super().__init__(fun, (self.argnums, has_aux, mode), static_argnums=static_argnums)
+        self.has_aux, self.mode, self.holomorphic = has_aux, mode, bool(holomorphic)
+        super().__init__(fun, (self.argnums, has_aux, mode, self.holomorphic), static_argnums=static_argnums)
+
+    def _check_complex(self, ir, mask, n_main) -> None:
+        """A dense complex Jacobian is the complex derivative only where f is
+        holomorphic: the user says so (as in JAX)."""
+        ins = [v.aval for v, m in zip(ir.invars, mask) if m]
+        outs = [v.aval for v in ir.outvars[:n_main]]
+        has_complex = any(a.dtype.kind == "c" for a in ins + outs)
+        if has_complex and not self.holomorphic:
+            raise TypeError(
+                f"{self.kind}: {_name(self.fun)} has complex inputs or outputs; for a holomorphic "
+                f"function pass holomorphic=True (td.grad and td.vjp take any complex function)"
+                + at(user_src())
+            )
+        if self.holomorphic and not all(a.dtype.kind == "c" for a in ins + outs):
+            raise TypeError(
+                f"{self.kind}(holomorphic=True): inputs and outputs must be complex, got "
+                + ", ".join(map(str, ins + outs))
+                + at(user_src())
+            )
 
     def _traced_argnums(self, n):
         nums = (self.argnums,) if isinstance(self.argnums, int) else self.argnums
@@ -133,6 +152,7 @@ class Jacobian(Transformed):
         _check_float_wrt(ir, mask, info, self.fun, self.kind)
         main_tree, aux_tree = _split_aux(out_tree, self.has_aux, self.kind, self.fun)
         n_main = pytree.num_leaves(main_tree)
+        self._check_complex(ir, mask, n_main)
         n_extra = len(ir.invars) - len(mask)
         wrt = mask + [False] * n_extra
         main = dce(IR(ir.invars, ir.eqns, ir.outvars[:n_main]))
@@ -164,9 +184,10 @@ def jacrev(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     static_argnums: int | Sequence[int] = (),
+    holomorphic: bool = False,
 ):
     """Jacobian by reverse mode: the backward sweep batched over the output elements."""
-    return Jacobian(fun, argnums, has_aux, "rev", static_argnums)
+    return Jacobian(fun, argnums, has_aux, "rev", static_argnums, holomorphic)
 
 
 jacobian = jacrev
@@ -177,13 +198,18 @@ def jacfwd(
     argnums: int | Sequence[int] = 0,
     has_aux: bool = False,
     static_argnums: int | Sequence[int] = (),
+    holomorphic: bool = False,
 ):
     """Jacobian by forward mode: forward mode batched over the input elements."""
-    return Jacobian(fun, argnums, has_aux, "fwd", static_argnums)
+    return Jacobian(fun, argnums, has_aux, "fwd", static_argnums, holomorphic)
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0, static_argnums: int | Sequence[int] = ()):
+def hessian(
+    fun: Callable,
+    argnums: int | Sequence[int] = 0,
+    static_argnums: int | Sequence[int] = (),
+    holomorphic: bool = False,
+):
     """Dense Hessian: forward over reverse, one batched program."""
-    return Jacobian(
-        Jacobian(fun, argnums, False, "rev", static_argnums), argnums, False, "fwd", static_argnums
-    )
+    inner = Jacobian(fun, argnums, False, "rev", static_argnums, holomorphic)
+    return Jacobian(inner, argnums, False, "fwd", static_argnums, holomorphic)

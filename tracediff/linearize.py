@@ -60,7 +60,7 @@ class _Point:
         self.n_main = pytree.num_leaves(self.main_tree)
         self.out_avals = ir.out_avals
         n_in = len(ir.invars) - len(self.captured)
-        self.mask = [v.aval.is_float for v in ir.invars[:n_in]]
+        self.mask = [v.aval.is_inexact for v in ir.invars[:n_in]]
         self.wrt = self.mask + [False] * len(self.captured)
         self.in_avals = ir.in_avals[:n_in]
         self.info = info
@@ -132,12 +132,12 @@ class _VjpPoint(_Point):
         ok = []
         for c, a in zip(cts, self.out_avals):
             ca = _leaf_aval(c, "vjp_fn: the cotangent")
-            if a.is_float and ca.dtype.kind != "f":
+            if a.is_inexact and ca.dtype.kind not in ("fc" if a.dtype.kind == "c" else "f"):
                 raise TypeError(
-                    f"vjp_fn: the cotangent of an output {a} must be a float array or Python float, "
-                    f"got {ca}" + at(user_src())
+                    f"vjp_fn: the cotangent of an output {a} must be a {'complex or ' * (a.dtype.kind == 'c')}"
+                    f"float array or Python float, got {ca}" + at(user_src())
                 )
-            if not a.is_float and ca.dtype.kind not in "biuf":
+            if not a.is_inexact and ca.dtype.kind not in "biuf":
                 raise TypeError(f"vjp_fn: cotangent {ca} for an output {a}" + at(user_src()))
             if ca.shape != a.shape:
                 raise ValueError(f"vjp_fn: cotangent shape {ca} does not match output {a}" + at(user_src()))
@@ -181,7 +181,7 @@ class _JvpPoint(_Point):
                 continue
             name = _arg_name(self.fun, i) if i is not None else "a keyword argument"
             ta = _leaf_aval(t, f"{what}: the tangent of {name}")
-            if ta.dtype.kind not in "fiu":
+            if ta.dtype.kind not in ("fiuc" if pa.dtype.kind == "c" else "fiu"):
                 got = (
                     f"dtype {ta.dtype}"
                     if isinstance(t, (np.ndarray, np.generic, Tracer))

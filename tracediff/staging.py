@@ -41,7 +41,7 @@ class TransformError(TracediffError, TypeError):
 
 def _is_dynamic(x: Any) -> bool:
     return (
-        isinstance(x, (np.ndarray, Tracer, np.generic, float))
+        isinstance(x, (np.ndarray, Tracer, np.generic, float, complex))
         and not isinstance(x, (bool, np.str_, np.bytes_))
     ) or _is_device_array(x)
 
@@ -63,8 +63,8 @@ def _leaf_key(x: Any):
     t = type(x)
     if t is np.ndarray:
         return (x.shape, x.dtype)
-    if t is float:
-        return float
+    if t is float or t is complex:
+        return t
     if t is Tracer:
         a = x.aval
         return (a.shape, a.dtype, a.weak, "t")
@@ -168,17 +168,12 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     )
 
 
-_ARRAY_KINDS = "biuf"  # bool, integers, floats: what a traced array may hold
+_ARRAY_KINDS = "biufc"  # bool, integers, floats, complex: what a traced array may hold
 
 
 def _check_leaf(x: Any, fun, i: int | None) -> None:
     """Arguments tracediff cannot keep NumPy's semantics for raise, naming the argument."""
     what = _arg_name(fun, i) if i is not None else "a keyword argument"
-    if isinstance(x, (complex, np.complexfloating)) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
-        raise TypeError(
-            f"{_name(fun)}: {what} is complex ({np.asarray(x).dtype}); tracediff does not "
-            "support complex numbers yet" + at(user_src())
-        )
     if isinstance(x, (np.matrix, np.ma.MaskedArray)):
         raise TypeError(
             f"{_name(fun)}: {what} is a {type(x).__module__}.{type(x).__name__}, whose operators "
@@ -187,7 +182,7 @@ def _check_leaf(x: Any, fun, i: int | None) -> None:
     if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in _ARRAY_KINDS:
         raise TypeError(
             f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
-            "integers and floats" + at(user_src())
+            "integers, floats and complex numbers" + at(user_src())
         )
 
 
@@ -198,9 +193,9 @@ def _name(fun) -> str:
 def _fixup(aval: Aval):
     """NumPy-like results: 0-d arrays become scalars, weak 0-d values Python numbers."""
     if aval.weak and aval.shape == ():
-        py = float if aval.dtype.kind == "f" else int if aval.dtype.kind in "iu" else bool
+        py = {"f": float, "c": complex, "i": int, "u": int}.get(aval.dtype.kind, bool)
         # (a device result stays on the device)
-        return lambda x: py(x) if isinstance(x, (np.generic, np.ndarray, int, float, bool)) else x
+        return lambda x: py(x) if isinstance(x, (np.generic, np.ndarray, int, float, complex, bool)) else x
     if aval.shape == ():
         return lambda x: x[()] if isinstance(x, np.ndarray) else x
     return None

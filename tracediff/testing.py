@@ -21,6 +21,8 @@ _DEFAULTS = {  # dtype -> (eps, atol, rtol)
     np.dtype(np.float32): (2e-2, 2e-2, 2e-2),
     np.dtype(np.float64): (1e-3, 1e-6, 1e-6),
 }
+_DEFAULTS[np.dtype(np.complex64)] = _DEFAULTS[np.dtype(np.float32)]
+_DEFAULTS[np.dtype(np.complex128)] = _DEFAULTS[np.dtype(np.float64)]
 
 
 class GradCheckError(AssertionError):
@@ -32,13 +34,15 @@ def _float_leaves(tree) -> list:
 
 
 def _is_float(x) -> bool:
-    return isinstance(x, float) or (hasattr(x, "dtype") and np.dtype(x.dtype).kind == "f")
+    """Float or complex: a leaf derivatives flow through."""
+    return isinstance(x, (float, complex)) or (hasattr(x, "dtype") and np.dtype(x.dtype).kind in "fc")
 
 
 def _dtype(args) -> np.dtype:
     # Python floats are weak: they compute in the dtype of the arrays they meet
-    dts = [np.asarray(x).dtype for x in _float_leaves(args) if type(x) is not float]
-    return np.dtype(np.float32) if dts and all(d == np.float32 for d in dts) else np.dtype(np.float64)
+    dts = [np.asarray(x).dtype for x in _float_leaves(args) if type(x) not in (float, complex)]
+    single = dts and all(d in (np.float32, np.complex64) for d in dts)
+    return np.dtype(np.float32) if single else np.dtype(np.float64)
 
 
 def _rand_like(tree, rng):
@@ -46,6 +50,9 @@ def _rand_like(tree, rng):
         if not _is_float(x):
             return np.zeros(np.shape(x), np.asarray(x).dtype)
         r = rng.standard_normal(np.shape(x))
+        if np.iscomplexobj(x):
+            r = r + 1j * rng.standard_normal(np.shape(x))
+            return complex(r) if isinstance(x, complex) else r.astype(x.dtype)
         return float(r) if isinstance(x, float) else r.astype(x.dtype)
 
     return pytree.tree_map(leaf, tree)
@@ -55,24 +62,31 @@ def _axpy(a: float, t, x):
     def leaf(xi, ti):
         if not _is_float(xi):
             return xi
-        if isinstance(xi, float):
-            return xi + a * float(ti)
-        return (xi + np.asarray(a * ti, dtype=np.float64)).astype(xi.dtype)
+        if isinstance(xi, (float, complex)):
+            return xi + a * type(xi)(ti)
+        wide = np.complex128 if np.iscomplexobj(xi) else np.float64
+        return (xi + np.asarray(a * ti, dtype=wide)).astype(xi.dtype)
 
     return pytree.tree_map(leaf, x, t)
 
 
+def _wide(x):
+    return np.asarray(x, np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
 def _inner(a, b) -> float:
+    """Re(sum(a * b)): the pairing under which a VJP is the transpose of the JVP
+    (complex numbers: JAX's convention)."""
     total = 0.0
     for x, y in zip(pytree.flatten(a)[0], pytree.flatten(b)[0]):
         if x is None or y is None or not _is_float(x):
             continue
-        total += float(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64)))
+        total += float(np.real(np.sum(_wide(x) * _wide(y))))
     return total
 
 
 def _sub(a, b):
-    return pytree.tree_map(lambda x, y: np.asarray(x, np.float64) - np.asarray(y, np.float64), a, b)
+    return pytree.tree_map(lambda x, y: _wide(x) - _wide(y), a, b)
 
 
 def numerical_jvp(f: Callable, args: tuple, tangent: tuple, eps: float):
@@ -88,7 +102,7 @@ def numerical_jvp(f: Callable, args: tuple, tangent: tuple, eps: float):
 
 
 def _scale(x, s):
-    return np.asarray(x, np.float64) * s
+    return _wide(x) * s
 
 
 def _close(what: str, got: float, want: float, atol: float, rtol: float, f, order: int):
@@ -117,11 +131,6 @@ def check_grads(
             "(write check_grads(f, (x,)) for one argument)"
         )
     args = tuple(args)
-    for i, leaf in enumerate(pytree.flatten(args)[0]):
-        if np.iscomplexobj(leaf):
-            raise TypeError(
-                f"check_grads: argument leaf {i} is complex; tracediff does not support complex numbers yet"
-            )
     eps0, atol0, rtol0 = _DEFAULTS[_dtype(args)]
     eps = eps or eps0
     atol = atol if atol is not None else atol0

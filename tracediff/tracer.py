@@ -348,11 +348,15 @@ class Tracer:
         return _api.copy(self)
 
     def conj(self):
-        return _inplace.fresh_object(self, self)  # a copy, as NumPy's ufunc makes
+        return _inplace.fresh_object(np.conjugate(self), self)  # a copy, as NumPy's ufunc makes
 
     def conjugate(self):
-        return _inplace.fresh_object(self, self)
+        return _inplace.fresh_object(np.conjugate(self), self)
 
     @property
     def real(self):
-        return self
+        return _api.FUNCTIONS[np.real](self)
+
+    @property
+    def imag(self):
+        return _api.FUNCTIONS[np.imag](self)

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import pytree
 from .ad import vjp_ir
-from .core import FLOAT_DTYPES, IR, Aval, Eqn, Var
+from .core import IR, Aval, Eqn, Var
 from .numpy_api import aval_of
 from .prims.checkpoint import LOOP_CHECKPOINT
 from .prims.elementwise import convert_p
@@ -52,9 +52,9 @@ def _check_differentiable(arg, fun, i: int, what: str) -> None:
         )
     for leaf in leaves:
         if type(leaf) is Tracer:
-            ok = leaf.aval.is_float
-        elif type(leaf) is float or isinstance(leaf, (np.ndarray, np.floating)):
-            ok = np.asarray(leaf).dtype in FLOAT_DTYPES
+            ok = leaf.aval.is_inexact
+        elif type(leaf) in (float, complex) or isinstance(leaf, (np.ndarray, np.inexact)):
+            ok = np.asarray(leaf).dtype.kind in "fc"
         else:
             ok = False
         if not ok:
@@ -65,16 +65,30 @@ def _check_differentiable(arg, fun, i: int, what: str) -> None:
             )
             raise TypeError(
                 f"{what}: {_arg_name(fun, i)} holds a {desc} value; derivatives are taken only with "
-                "respect to float32/float64 arrays and Python floats" + at(user_src())
+                "respect to float and complex arrays and Python floats" + at(user_src())
             )
 
 
 def _check_float_wrt(ir: IR, mask, info, fun, what):
     for v, m, i in zip(ir.invars, mask, info["leaf_arg"]):
-        if m and not v.aval.is_float:
+        if m and not v.aval.is_inexact:
             raise TypeError(
                 f"{what}: {_arg_name(fun, i)} has dtype {v.aval.dtype} ({v.aval}); derivatives "
-                "are taken only with respect to float32/float64 arrays and Python floats" + at(user_src())
+                "are taken only with respect to float and complex arrays and Python floats" + at(user_src())
+            )
+
+
+def _check_holomorphic(ir: IR, mask, val, fun, what: str) -> None:
+    """holomorphic=True: complex inputs to a complex scalar (as JAX asks)."""
+    if val.aval.shape != () or val.aval.dtype.kind != "c":
+        raise TypeError(
+            f"{what}(holomorphic=True): {_name(fun)} must return a complex scalar, got {val.aval}"
+            + at(user_src())
+        )
+    for v, m in zip(ir.invars, mask):
+        if m and v.aval.dtype.kind != "c":
+            raise TypeError(
+                f"{what}(holomorphic=True): the inputs must be complex, got {v.aval}" + at(user_src())
             )
 
 
@@ -86,14 +100,23 @@ class Grad(Transformed):
     kind = "grad"
 
     def __init__(
-        self, fun, argnums=0, has_aux=False, with_value=False, loop_checkpoint=None, static_argnums=()
+        self,
+        fun,
+        argnums=0,
+        has_aux=False,
+        with_value=False,
+        loop_checkpoint=None,
+        static_argnums=(),
+        holomorphic=False,
     ):
         what = "value_and_grad" if with_value else "grad"
         self.kind = what
         argnums = argnums_spec(argnums, what)
         loop_checkpoint = _loop_checkpoint(loop_checkpoint, what)
-        super().__init__(fun, (argnums, has_aux, with_value, loop_checkpoint), static_argnums=static_argnums)
+        key = (argnums, has_aux, with_value, loop_checkpoint, bool(holomorphic))
+        super().__init__(fun, key, static_argnums=static_argnums)
         self.argnums, self.has_aux, self.with_value = argnums, has_aux, with_value
+        self.holomorphic = bool(holomorphic)
         self.loop_checkpoint = loop_checkpoint
 
     def _traced_argnums(self, n):
@@ -129,10 +152,18 @@ class Grad(Transformed):
                 "use td.vjp or td.jacobian for structured or non-scalar outputs" + at(user_src())
             )
         val = ir.outvars[0]
-        if val.aval.shape != () or not val.aval.is_float:
+        if self.holomorphic:
+            _check_holomorphic(ir, mask, val, self.fun, what)
+        elif val.aval.shape != () or not val.aval.is_float:
+            complex_out = val.aval.shape == () and val.aval.is_inexact
             raise TypeError(
                 f"{what}: {_name(self.fun)} must return a float scalar, got {val.aval}; "
-                "use td.vjp or td.jacobian for non-scalar outputs" + at(user_src())
+                + (
+                    f"for a holomorphic function use {what}(f, holomorphic=True), or take np.real or np.abs"
+                    if complex_out
+                    else "use td.vjp or td.jacobian for non-scalar outputs"
+                )
+                + at(user_src())
             )
         seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
         with loop_checkpoints(self.loop_checkpoint):
@@ -205,8 +236,14 @@ def grad(
     has_aux: bool = False,
     loop_checkpoint: int | None = None,
     static_argnums: int | Sequence[int] = (),
+    holomorphic: bool = False,
 ):
     """Gradient of a scalar-valued `fun` with respect to `argnums`.
+
+    Complex inputs follow JAX's convention: for a real-valued `fun` of a complex
+    z = x + iy the gradient is df/dx - i df/dy (the conjugate of the direction
+    of steepest ascent); `holomorphic=True` takes the complex derivative f'(z) of
+    a holomorphic complex-valued `fun`.
 
     `loop_checkpoint=k`: reverse mode through a `for`/`while` loop of more than k
     iterations keeps the loop's carried values every k iterations and recomputes
@@ -218,8 +255,15 @@ def grad(
     depend on them); one program is traced per value.
     """
     if fun is None:
-        return lambda f: grad(f, argnums, has_aux, loop_checkpoint, static_argnums)
-    return Grad(fun, argnums, has_aux, loop_checkpoint=loop_checkpoint, static_argnums=static_argnums)
+        return lambda f: grad(f, argnums, has_aux, loop_checkpoint, static_argnums, holomorphic)
+    return Grad(
+        fun,
+        argnums,
+        has_aux,
+        loop_checkpoint=loop_checkpoint,
+        static_argnums=static_argnums,
+        holomorphic=holomorphic,
+    )
 
 
 def value_and_grad(
@@ -228,11 +272,12 @@ def value_and_grad(
     has_aux: bool = False,
     loop_checkpoint: int | None = None,
     static_argnums: int | Sequence[int] = (),
+    holomorphic: bool = False,
 ):
     """`(value, grad)`; with `has_aux`, `((value, aux), grad)`; the options as in `grad`."""
     if fun is None:
-        return lambda f: value_and_grad(f, argnums, has_aux, loop_checkpoint, static_argnums)
-    return Grad(fun, argnums, has_aux, True, loop_checkpoint, static_argnums)
+        return lambda f: value_and_grad(f, argnums, has_aux, loop_checkpoint, static_argnums, holomorphic)
+    return Grad(fun, argnums, has_aux, True, loop_checkpoint, static_argnums, holomorphic)
 
 
 # TRACEDIFF_MATH=libm makes scalar library calls the default of td.jit (tests run both)

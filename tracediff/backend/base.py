@@ -32,6 +32,8 @@ def acc_dtype(kind: str, dt: np.dtype, target: Target | None = None) -> np.dtype
     wide = target is None or target.wide_float_sums
     if wide and dt == np.dtype(np.float32) and kind in ("sum", "prod"):
         return np.dtype(np.float64)  # accumulate float32 sums in float64
+    if wide and dt == np.dtype(np.complex64) and kind in ("sum", "prod"):
+        return np.dtype(np.complex128)
     if dt.kind in "biu" and kind in ("sum", "prod"):
         return np.dtype(np.int64)
     return dt
@@ -117,6 +119,8 @@ SUPPORTED_DTYPES = {
     for t in (
         "float32",
         "float64",
+        "complex64",
+        "complex128",
         "bool",
         "int8",
         "int16",

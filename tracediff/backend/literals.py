@@ -17,6 +17,9 @@ def literal(val, dt: np.dtype) -> str:
     v = np.asarray(val).item()
     if dt == np.dtype(bool):
         return repr(bool(v))
+    if dt.kind == "c":
+        part = np.dtype(f"f{dt.itemsize // 2}")
+        return f"{dtype_ctor(dt)}(complex({literal(v.real, part)}, {literal(v.imag, part)}))"
     if dt.kind == "f":
         if math.isnan(v):
             return f"{dtype_ctor(dt)}(np.nan)"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..provenance import at, user_src
 from ..tracer import Tracer
 
 
@@ -29,7 +30,15 @@ def _has_traced(obj: Any) -> bool:
 def _build(obj: Any):
     """Nested lists/tuples of traced values and numbers as one traced array."""
     if isinstance(obj, (list, tuple)) and _has_traced(obj):
-        return np.stack([_build(o) for o in obj])
+        parts = [_build(o) for o in obj]
+        shapes = {np.shape(p) for p in parts}
+        if len(shapes) > 1:
+            raise ValueError(
+                "making an array of a sequence holding traced values: the sequence is ragged "
+                f"(inhomogeneous shapes {sorted(shapes, key=len)}), as NumPy would also refuse"
+                + at(user_src())
+            )
+        return np.stack(parts)
     return obj
 
 

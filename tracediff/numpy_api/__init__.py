@@ -90,11 +90,14 @@ from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
     UFUNC_COMPOSITES,
     UFUNCS,
     _trunc,
+    angle,
     astype,
     clip,
     copy,
     full_like,
+    imag,
     ones_like,
+    real,
     stop_gradient,
     ufunc_api,
     ufunc_call,
@@ -215,7 +218,20 @@ FUNCTIONS = {
     np.fix: lambda x, out=None: (_no_out("np.fix", out), _trunc(strong(x)))[1],
     np.around: round_,
     np.copy: lambda x, order="K", subok=False: copy(x),
-    np.real: lambda x: x,
+    np.real: real,
+    np.imag: imag,
+    np.angle: angle,
+    np.iscomplexobj: lambda x: aval_of(x).dtype.kind == "c",
+    np.isrealobj: lambda x: aval_of(x).dtype.kind != "c",
+    np.real_if_close: lambda a, tol=100: (
+        a
+        if aval_of(a).dtype.kind != "c"
+        else _fail(
+            TracerError,
+            "np.real_if_close of a traced complex array: its result's dtype depends on the values; "
+            "use np.real(a) where the imaginary parts are known to be negligible",
+        )
+    ),
     np.result_type: lambda *xs: result_dtype(
         *(aval_of(x) if not isinstance(x, (np.dtype, type)) else Aval((), np.dtype(x)) for x in xs)
     ),

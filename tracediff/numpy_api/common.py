@@ -67,7 +67,7 @@ def aval_of(x: Any) -> Aval:
     if t is float:
         return Aval((), np.dtype(np.float64), weak=True)
     if t is complex:
-        _fail(TypeError, "complex numbers are not supported")
+        return Aval((), np.dtype(np.complex128), weak=True)
     a = np.asarray(x)
     if a.dtype == object:
         _fail(TypeError, f"cannot use {type(x).__name__} as an array")
@@ -77,7 +77,7 @@ def aval_of(x: Any) -> Aval:
 def _token(av: Aval):
     """What NumPy's promotion takes: a dtype, or a Python type for weak values."""
     if av.weak:
-        return float if av.dtype.kind == "f" else int
+        return {"f": float, "c": complex}.get(av.dtype.kind, int)
     return av.dtype
 
 
@@ -95,7 +95,7 @@ def _resolve(ufunc: np.ufunc, tokens: tuple, out_dtype: np.dtype | None = None) 
 
 
 def result_dtype(*avals: Aval) -> np.dtype:
-    toks = [(0.0 if a.dtype.kind == "f" else 0) if a.weak else a.dtype for a in avals]
+    toks = [{"f": 0.0, "c": 0j}.get(a.dtype.kind, 0) if a.weak else a.dtype for a in avals]
     return np.result_type(*toks)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..builder import bind, innermost_builder
+from ..prims import complex as cx
 from ..prims import elementwise as ew
 from ..prims import shape as sh
 from ..tracer import TracerError
@@ -152,11 +153,11 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     except TypeError:
         with_dt = "" if dtype is None else f" with dtype={np.dtype(dtype)}"
         _fail(TypeError, f"{ufunc_name(ufunc)}: no implementation for operands {_fmt(avals)}{with_dt}")
-    if any(dt.kind == "c" for dt in loop):
-        _fail(TypeError, f"{ufunc_name(ufunc)}: complex numbers are not supported yet ({_fmt(avals)})")
     shape = broadcast_shapes(avals, ufunc_name(ufunc))
     if ufunc is np.reciprocal and loop[0].kind in "iu":
         comp = _int_reciprocal
+    if loop[0].kind == "c":
+        comp = COMPLEX_COMPOSITES.get(ufunc, comp)
     if comp is not None:
         # a composite computes in NumPy's loop dtype, as the ufunc itself would; a
         # float16 loop (NumPy's for booleans) in float32, as NumPy's half loops do
@@ -250,7 +251,37 @@ def astype(x, dtype):
         return np.asarray(x).astype(dtype)
     if x.dtype == dtype and not x.aval.weak:
         return x
+    if x.dtype.kind == "c" and dtype.kind != "c":  # NumPy keeps the real part
+        x = bind(cx.real_p, x)
+        if x.dtype == dtype:
+            return x
     return bind(ew.convert_p, x, dtype=dtype)
+
+
+def real(x):
+    x = _lift(x)
+    return bind(cx.real_p, x) if traced(x) and x.dtype.kind == "c" else x
+
+
+def imag(x):
+    x = _lift(x)
+    if traced(x) and x.dtype.kind == "c":
+        return bind(cx.imag_p, x)
+    return zeros_like(x)
+
+
+def angle(z, deg=False):
+    z = strong(_lift(z))
+    a = np.arctan2(imag(z), real(z)) if aval_of(z).dtype.kind == "c" else np.arctan2(np.zeros_like(z), z)
+    return a * (180.0 / math.pi) if deg else a
+
+
+# ufuncs on complex operands that are not holomorphic elementwise primitives
+COMPLEX_COMPOSITES = {
+    np.absolute: lambda z: np.hypot(real(z), imag(z)),
+    np.conjugate: lambda z: bind(cx.conj_p, z),
+    np.sign: lambda z: np.where(z == 0, z, z / astype(np.hypot(real(z), imag(z)), z.dtype)),
+}
 
 
 def clip(x, a_min=None, a_max=None, out=None, *, min=None, max=None, **kw):

@@ -1,3 +1,3 @@
 """Every primitive, one block each, grouped by kind."""
 
-from . import control, elementwise, indexing, linalg, reduce, region, scan, shape  # noqa: F401
+from . import complex, control, elementwise, indexing, linalg, reduce, region, scan, shape  # noqa: F401

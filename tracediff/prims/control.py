@@ -68,7 +68,7 @@ def _cond_vjp(cts, ans, index, *ops, branches):
     from ..builder import bind
     from ..passes.dce import dce
 
-    wrt = [v.aval.is_float for v in branches[0].invars]
+    wrt = [v.aval.is_inexact for v in branches[0].invars]
     if not any(wrt):
         return [None] * (1 + len(ops))
     m = len(branches[0].outvars)
@@ -256,7 +256,7 @@ def _per_member_cond(index, d_index, ops, dims, size, branches):
     body_ir, c1 = trace(body, avals)
     fwd_ir, c2 = trace(fwd, avals)
     assert not c1 and not c2
-    wrt = [v.aval.is_float for v in branches[0].invars]
+    wrt = [v.aval.is_inexact for v in branches[0].invars]
 
     def bwd(res, g):
         index, *rest = res

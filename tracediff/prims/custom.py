@@ -106,7 +106,7 @@ def _jvp_vjp(cts, ans, *ins, body, jvp, nondiff, in_tree, out_tree, name):
     tangents = [zeros(v.aval) for v in jvp.invars[n:]]
     cts = [zeros(o.aval) if c is None else c for c, o in zip(cts, body.outvars)]
     grads = iter(eval_ir(back, list(ins) + tangents + cts)[m:])
-    return [next(grads) if v.aval.is_float else None for v in jvp.invars[n:]]
+    return [next(grads) if v.aval.is_inexact else None for v in jvp.invars[n:]]
 
 
 def _transposed(jvp, n: int, m: int):
@@ -118,7 +118,7 @@ def _transposed(jvp, n: int, m: int):
         from ..core import IR
 
         lin = IR(jvp.invars, jvp.eqns, jvp.outvars[m:])
-        wrt = [False] * n + [v.aval.is_float for v in jvp.invars[n:]]
+        wrt = [False] * n + [v.aval.is_inexact for v in jvp.invars[n:]]
         back = jvp.__dict__["_transposed"] = vjp_ir(lin, wrt)
     return back
 
@@ -166,7 +166,7 @@ def _ckpt_vjp(cts, ans, *ins, body, save, n_out, name):
     # what the policy saved is read, not recomputed; a cotangent of a saved value (a
     # derivative of the derivative) flows back through the equation that made it
     known = dict(zip(body.outvars[n_out:], ans[n_out:]))
-    wrt = [v.aval.is_float for v in body.invars]
+    wrt = [v.aval.is_inexact for v in body.invars]
     _, grads = backward_pass(body, xs, cts, wrt, replay="bwd", known=known)
     it = iter(grads)
     return [next(it) if w else None for w in wrt]

@@ -219,9 +219,9 @@ def _convert_impl(x, *, dtype, weak=False):
 
 @convert_p.def_vjp
 def _convert_vjp(ct, ans, x, *, dtype, weak=False):
-    if np.dtype(x.dtype).kind != "f":
+    if np.dtype(x.dtype).kind not in "fc":
         return [None]
-    return [ct.astype(x.dtype)]
+    return [ct.astype(x.dtype)]  # (complex to real: the real part, JAX's transpose)
 
 
 stop_gradient_p = Primitive("stop_gradient", ELEMENTWISE)

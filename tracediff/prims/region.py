@@ -37,7 +37,7 @@ def _fused_impl(*args, body, name):
 def _fused_vjp(cts, ans, *ins, body, name):
     from ..ad import backward_pass
 
-    wrt = [v.aval.is_float for v in body.invars]
+    wrt = [v.aval.is_inexact for v in body.invars]
     _, grads = backward_pass(body, ins, cts, wrt)
     it = iter(grads)
     return [next(it) if w else None for w in wrt]

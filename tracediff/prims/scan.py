@@ -177,7 +177,7 @@ def scan_vjp(
 
     count_op, xs, carry, consts = scan_parts(ops, length, cond, n_xs, n_carry)
     ins = body.in_avals[n_counter:]
-    wrt = [False] * n_counter + [a.is_float for a in ins]
+    wrt = [False] * n_counter + [a.is_inexact for a in ins]
     lead_ops = [count_op] if count_op is not None else []
     if not any(wrt):
         return [None] * len(ops)
@@ -208,11 +208,11 @@ def scan_vjp(
     tapes = [{"xs": xs, "ys": ys, "new": new}[kind][j] for kind, j in tape_of]
 
     row = [a for a in ins[:n_xs]]
-    fx = [j for j in range(n_xs) if row[j].is_float]
-    fc = [j for j in range(n_carry) if ins[n_xs + j].is_float]
-    fk = [j for j in range(len(consts)) if ins[n_xs + n_carry + j].is_float]
+    fx = [j for j in range(n_xs) if row[j].is_inexact]
+    fc = [j for j in range(n_carry) if ins[n_xs + j].is_inexact]
+    fk = [j for j in range(len(consts)) if ins[n_xs + n_carry + j].is_inexact]
     y_avals = [o.aval for o in body.outvars[n_carry:]]
-    py = [j for j in range(n_ys) if cts[n_carry + 1 + j] is not None and y_avals[j].is_float]
+    py = [j for j in range(n_ys) if cts[n_carry + 1 + j] is not None and y_avals[j].is_inexact]
     # a ys' cotangent of a length known at run time comes as its terms (see ad.py):
     # the backward body adds their rows
     terms = [list(c) if isinstance(c, tuple) else [c] for c in (cts[n_carry + 1 + j] for j in py)]
