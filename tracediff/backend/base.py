@@ -140,7 +140,7 @@ def check_dtypes(ir: IR, target: str) -> None:
             for body in regions(e.params):
                 check_dtypes(body, target)
         for v in list(e.inputs) + list(e.outvars):
-            if v.aval.dtype not in SUPPORTED_DTYPES:
+            if v.aval.dtype not in SUPPORTED_DTYPES or (v.aval.dtype.kind == "c" and target != "cpu"):
                 raise TypeError(
                     f"{e.prim.name}: dtype {v.aval.dtype} ({v.aval}) is not supported by target "
                     f"{target!r}"
