@@ -14,6 +14,10 @@ import numba
 import numpy as np
 from numba.extending import overload
 
+# Each operation is a thin function of any number of leading axes, which views its
+# operands as stacks [nb, m, n], and a loop over the stack that calls LAPACK: the loop
+# (slow to compile) is compiled once per dtype, not once per number of dimensions.
+
 
 @numba.njit(cache=True, nogil=True)
 def _count(shape, ncore):
@@ -25,35 +29,40 @@ def _count(shape, ncore):
 
 
 @numba.njit(cache=True, nogil=True)
+def _solve3(a, b, out):
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.solve(a[i], b[i])
+
+
+@numba.njit(cache=True, nogil=True)
 def solve(a, b):
     n, k = b.shape[-2], b.shape[-1]
     out = np.empty(b.shape, b.dtype)
     nb = _count(b.shape, 2)
-    if nb == 0 or n == 0 or k == 0:
-        return out
-    a3, b3, o3 = a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k))
-    for i in range(nb):
-        o3[i] = np.linalg.solve(a3[i], b3[i])
+    if nb and n and k:
+        _solve3(a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k)))
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _trsm(a, b, out, lower, trans, unit):
+def _trsm3(a, b, out, lower, trans, unit):
     """op(a) x = b by substitution, reading only a's `lower` (or upper) triangle;
     op(a) = a.T when `trans`."""
-    n, k = b.shape
+    nb, n, k = b.shape
     down = lower != trans  # op(a) is lower triangular: solve from the top row down
-    for step in range(n):
-        i = step if down else n - 1 - step
-        for c in range(k):
-            acc = b[i, c]
-            if down:
-                for j in range(i):
-                    acc -= (a[j, i] if trans else a[i, j]) * out[j, c]
-            else:
-                for j in range(i + 1, n):
-                    acc -= (a[j, i] if trans else a[i, j]) * out[j, c]
-            out[i, c] = acc if unit else acc / a[i, i]
+    for m in range(nb):
+        if not unit:
+            for d in range(n):
+                if a[m, d, d] == 0:  # as scipy.linalg.solve_triangular
+                    raise np.linalg.LinAlgError("solve_triangular: singular matrix (a zero on the diagonal)")
+        for step in range(n):
+            i = step if down else n - 1 - step
+            lo, hi = (0, i) if down else (i + 1, n)
+            for c in range(k):
+                acc = b[m, i, c]
+                for j in range(lo, hi):
+                    acc -= (a[m, j, i] if trans else a[m, i, j]) * out[m, j, c]
+                out[m, i, c] = acc if unit else acc / a[m, i, i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -61,16 +70,16 @@ def triangular_solve(a, b, lower, trans, unit):
     n, k = b.shape[-2], b.shape[-1]
     out = np.empty(b.shape, b.dtype)
     nb = _count(b.shape, 2)
-    if nb == 0 or n == 0 or k == 0:
-        return out
-    a3, b3, o3 = a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k))
-    for i in range(nb):
-        if not unit:
-            for d in range(n):
-                if a3[i, d, d] == 0:  # as scipy.linalg.solve_triangular
-                    raise np.linalg.LinAlgError("solve_triangular: singular matrix (a zero on the diagonal)")
-        _trsm(a3[i], b3[i], o3[i], lower, trans, unit)
+    if nb and n and k:
+        _trsm3(a.reshape((nb, n, n)), b.reshape((nb, n, k)), out.reshape((nb, n, k)), lower, trans, unit)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _slogdet3(a, sign, logdet):
+    for i in range(a.shape[0]):
+        s, ld = np.linalg.slogdet(a[i])
+        sign[i], logdet[i] = s, ld
 
 
 @numba.njit(cache=True, nogil=True)
@@ -79,18 +88,15 @@ def _slogdet_stack(a):
     nb = _count(a.shape, 2)
     sign = np.empty(a.shape[:-2], a.dtype)
     logdet = np.empty(a.shape[:-2], a.dtype)
-    s1, l1 = sign.reshape(nb), logdet.reshape(nb)
-    a3 = a.reshape((nb, n, n))
-    for i in range(nb):
-        s, ld = np.linalg.slogdet(a3[i])
-        s1[i], l1[i] = s, ld
+    _slogdet3(a.reshape((nb, n, n)), sign.reshape(nb), logdet.reshape(nb))
     return sign, logdet
 
 
 @numba.njit(cache=True, nogil=True)
 def _slogdet_one(a):
-    s, ld = np.linalg.slogdet(a)
-    return a.dtype.type(s), a.dtype.type(ld)
+    sign, logdet = np.empty(1, a.dtype), np.empty(1, a.dtype)
+    _slogdet3(a.reshape((1,) + a.shape), sign, logdet)
+    return sign[0], logdet[0]
 
 
 def slogdet(a):
@@ -104,14 +110,26 @@ def _slogdet_overload(a):
 
 
 @numba.njit(cache=True, nogil=True)
+def _cholesky3(a, out):
+    for i in range(a.shape[0]):
+        out[i] = np.linalg.cholesky(a[i])  # reads the lower triangle, as NumPy's
+
+
+@numba.njit(cache=True, nogil=True)
 def cholesky(a):
     n = a.shape[-1]
     nb = _count(a.shape, 2)
     out = np.empty(a.shape, a.dtype)
-    a3, o3 = a.reshape((nb, n, n)), out.reshape((nb, n, n))
-    for i in range(nb):
-        o3[i] = np.linalg.cholesky(a3[i])  # reads the lower triangle, as NumPy's
+    if nb and n:
+        _cholesky3(a.reshape((nb, n, n)), out.reshape((nb, n, n)))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _eigh3(a, w, v):
+    for i in range(a.shape[0]):
+        wi, vi = np.linalg.eigh(a[i])  # the lower triangle, as NumPy's UPLO='L'
+        w[i], v[i] = wi, vi
 
 
 @numba.njit(cache=True, nogil=True)
@@ -120,11 +138,16 @@ def eigh(a):
     nb = _count(a.shape, 2)
     w = np.empty(a.shape[:-1], a.dtype)
     v = np.empty(a.shape, a.dtype)
-    a3, w2, v3 = a.reshape((nb, n, n)), w.reshape((nb, n)), v.reshape((nb, n, n))
-    for i in range(nb):
-        wi, vi = np.linalg.eigh(a3[i])  # the lower triangle, as NumPy's UPLO='L'
-        w2[i], v3[i] = wi, vi
+    if nb and n:
+        _eigh3(a.reshape((nb, n, n)), w.reshape((nb, n)), v.reshape((nb, n, n)))
     return w, v
+
+
+@numba.njit(cache=True, nogil=True)
+def _svd3(a, u, s, vt):
+    for i in range(a.shape[0]):
+        ui, si, vi = np.linalg.svd(a[i], full_matrices=False)
+        u[i], s[i], vt[i] = ui, si, vi
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,11 +158,16 @@ def svd(a):
     u = np.empty(a.shape[:-1] + (k,), a.dtype)
     s = np.empty(a.shape[:-2] + (k,), a.dtype)
     vt = np.empty(a.shape[:-2] + (k, n), a.dtype)
-    a3, u3, s2, v3 = a.reshape((nb, m, n)), u.reshape((nb, m, k)), s.reshape((nb, k)), vt.reshape((nb, k, n))
-    for i in range(nb):
-        ui, si, vi = np.linalg.svd(a3[i], full_matrices=False)
-        u3[i], s2[i], v3[i] = ui, si, vi
+    if nb and k:
+        _svd3(a.reshape((nb, m, n)), u.reshape((nb, m, k)), s.reshape((nb, k)), vt.reshape((nb, k, n)))
     return u, s, vt
+
+
+@numba.njit(cache=True, nogil=True)
+def _qr3(a, q, r):
+    for i in range(a.shape[0]):
+        qi, ri = np.linalg.qr(a[i])
+        q[i], r[i] = qi, ri
 
 
 @numba.njit(cache=True, nogil=True)
@@ -149,10 +177,8 @@ def qr(a):
     nb = _count(a.shape, 2)
     q = np.empty(a.shape[:-1] + (k,), a.dtype)
     r = np.empty(a.shape[:-2] + (k, n), a.dtype)
-    a3, q3, r3 = a.reshape((nb, m, n)), q.reshape((nb, m, k)), r.reshape((nb, k, n))
-    for i in range(nb):
-        qi, ri = np.linalg.qr(a3[i])
-        q3[i], r3[i] = qi, ri
+    if nb and k:
+        _qr3(a.reshape((nb, m, n)), q.reshape((nb, m, k)), r.reshape((nb, k, n)))
     return q, r
 
 
@@ -204,11 +230,16 @@ def _expm1(a):
 
 
 @numba.njit(cache=True, nogil=True)
+def _expm3(a, out):
+    for i in range(a.shape[0]):
+        out[i] = _expm1(a[i].astype(np.float64)).astype(out.dtype)
+
+
+@numba.njit(cache=True, nogil=True)
 def expm(a):
     n = a.shape[-1]
     nb = _count(a.shape, 2)
     out = np.empty(a.shape, a.dtype)
-    a3, o3 = a.reshape((nb, n, n)), out.reshape((nb, n, n))
-    for i in range(nb):
-        o3[i] = _expm1(a3[i].astype(np.float64)).astype(a.dtype)
+    if nb and n:
+        _expm3(a.reshape((nb, n, n)), out.reshape((nb, n, n)))
     return out
