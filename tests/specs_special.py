@@ -48,6 +48,14 @@ SPECS = [
         "beta", lambda a, b: S.beta(a, b) + S.betaln(a, 2.0 * b), pos, pos, shapes=((5,),), also=("betaln",)
     ),
     Spec(
+        "betainc",
+        lambda x, t: S.betainc(2.0, 3.5, 0.4 * x) + S.stdtr(3.0, t),
+        pos,
+        normal,
+        shapes=((5,),),
+        also=("stdtr",),
+    ),
+    Spec(
         "xlogy", lambda x, y: S.xlogy(x, y) + S.xlog1py(x, y), normal, pos, shapes=((5,),), also=("xlog1py",)
     ),
     Spec("iv", _bessel_i, away0, pos, shapes=((5,),), also=("ive", "i0", "i1", "i0e", "i1e")),

@@ -158,11 +158,13 @@ def test_errors_name_the_function(f, exc, text):
 STATS = [
     ("norm", lambda x: st.norm.logpdf(x, 0.3, 1.5) + st.norm.pdf(x) + st.norm.cdf(x, scale=2.0), X),
     ("norm-logcdf", lambda x: st.norm.logcdf(x, 1.0), X),
-    ("t", lambda x: st.t.logpdf(x, 3.5, 0.1, 2.0) + st.t.pdf(x, df=4.0), X),
+    ("t", lambda x: st.t.logpdf(x, 3.5, 0.1, 2.0) + st.t.pdf(x, df=4.0) + st.t.cdf(x, 2.5), X),
+    ("t-logcdf", lambda x: st.t.logcdf(x, 2.5, scale=3.0), EDGE),
     ("gamma", lambda x: st.gamma.logpdf(x, 2.5, scale=0.5) + st.gamma.cdf(x, 0.7), EDGE),
     ("gamma-logcdf", lambda x: st.gamma.logcdf(x, a=3.0), EDGE),
     ("chi2", lambda x: st.chi2.logpdf(x, 3.0) + st.chi2.cdf(x, 4.0, 0.1), EDGE),
     ("beta", lambda x: st.beta.logpdf(x, 2.0, 3.0) + st.beta.pdf(x, 0.5, 1.5), EDGE),
+    ("beta-cdf", lambda x: st.beta.cdf(x, 2.0, 3.0) + st.beta.logcdf(x, 0.5, 1.5), EDGE),
     ("expon", lambda x: st.expon.logpdf(x, scale=2.0) + st.expon.cdf(x) + st.expon.logcdf(x, -1.0), EDGE),
     ("laplace", lambda x: st.laplace.logpdf(x, 0.2) + st.laplace.cdf(x, 0.0, 3.0), EDGE),
     ("laplace-logcdf", lambda x: st.laplace.logcdf(x), EDGE),
@@ -179,7 +181,11 @@ STATS = [
         lambda m: st.poisson.logpmf(K, m[0]) + st.poisson.pmf(K, 2.0, 1.0) + st.poisson.cdf(K, m[1]),
         XP,
     ),
-    ("binom", lambda p: st.binom.logpmf(K, 5, p[0]) + st.binom.pmf(K, 3.0, 0.2), U),
+    (
+        "binom",
+        lambda p: st.binom.logpmf(K, 5, p[0]) + st.binom.pmf(K, 3.0, 0.2) + st.binom.cdf(K, 4, p[1]),
+        U,
+    ),
     (
         "bernoulli",
         lambda p: st.bernoulli.logpmf(K, p[0]) + st.bernoulli.cdf(K, p[1]) + st.bernoulli.pmf(K, 0.3),
@@ -212,18 +218,18 @@ def _log_likelihood(x, loc, scale, a, p):
     u = 1.0 / (1.0 + xp)
     return (
         np.sum(st.norm.logpdf(x, loc, scale) + st.norm.logcdf(x, loc, scale))
-        + np.sum(st.t.logpdf(x, a + 1.0, loc, scale))
+        + np.sum(st.t.logpdf(x, a + 1.0, loc, scale) + st.t.cdf(x, 3.0, loc, scale))
         + np.sum(
             st.gamma.logpdf(xp, a, scale=scale)
             + st.gamma.cdf(xp, 2.0, scale=scale)
             + st.chi2.cdf(xp, 3.0, loc)
         )
         + np.sum(st.chi2.logpdf(xp, a + 1.0))
-        + np.sum(st.beta.logpdf(u, a, a + p))
+        + np.sum(st.beta.logpdf(u, a, a + p) + st.beta.cdf(u, 2.0, 3.0, 0.0, scale + 0.5))
         + np.sum(st.expon.logpdf(xp, scale=scale) + st.laplace.logpdf(x, loc, scale))
         + np.sum(st.logistic.logpdf(x, loc, scale) + st.logistic.logcdf(x, loc, scale))
         + np.sum(st.uniform.logpdf(u, -scale, 2.0 * scale))
-        + np.sum(st.poisson.logpmf(K[:5], a) + st.binom.logpmf(K[:5], 6, p))
+        + np.sum(st.poisson.logpmf(K[:5], a) + st.binom.logpmf(K[:5], 6, p) + st.binom.cdf(K[:5], 6, p))
         + np.sum(st.bernoulli.logpmf(K[:2], p))
         + st.dirichlet.logpdf(np.array([0.2, 0.3, 0.5]), np.stack([a, p + 1.0, scale]))
         + np.sum(st.multivariate_normal.logpdf(np.reshape(x, (2, 3)), x[:3] * 0.1, np.eye(3) * scale + 0.1))

@@ -45,6 +45,8 @@ SCIPY_UFUNCS.update(
         "gammaincc": sp.gammaincc_p,
         "beta": sp.beta_p,
         "betaln": sp.betaln_p,
+        "betainc": sp.betainc_p,
+        "stdtr": sp.stdtr_p,
         "xlogy": sp.xlogy_p,
         "xlog1py": sp.xlog1py_p,
         "i0": sp.i0_p,

@@ -147,7 +147,7 @@ _Continuous(
     cdf=lambda z: sc.ndtr(z),
     logcdf=lambda z: sc.log_ndtr(z),
 )
-_Continuous("t", ("df",), _t_logpdf, valid=lambda df: df > 0)
+_Continuous("t", ("df",), _t_logpdf, valid=lambda df: df > 0, cdf=lambda z, df: sc.stdtr(df, z))
 _Continuous(
     "gamma",
     ("a",),
@@ -173,6 +173,7 @@ _Continuous(
     lo=0.0,
     hi=1.0,
     valid=lambda a, b: (a > 0) & (b > 0),
+    cdf=lambda z, a, b: sc.betainc(a, b, z),
 )
 _Continuous(
     "expon",
@@ -260,6 +261,7 @@ _Discrete(
     _binom_logpmf,
     hi=lambda n, p: n,
     valid=lambda n, p: (n >= 0) & (n == np.floor(n)) & (p >= 0) & (p <= 1),
+    cdf=lambda k, n, p: sc.betainc(n - k, k + 1.0, 1.0 - p),  # P(X <= k) (DLMF 8.17.5)
 )
 _Discrete(
     "bernoulli",

@@ -9,7 +9,7 @@ Sources of the rules: DLMF (chapters 5, 7, 8, 10: 5.15.1, 7.2, 8.8.13, 10.6.1,
 
 The first operand of a binary function whose derivative with respect to it is
 not implemented (the order v of iv/ive/jv/yv, the parameter a of gammainc and
-gammaincc) gets a NaN cotangent, so asking for that derivative gives NaN, never
+gammaincc, a and b of betainc, the degrees of freedom of stdtr) gets a NaN cotangent, so asking for that derivative gives NaN, never
 a silently wrong number; the order n of polygamma is an integer (no derivative).
 """
 
@@ -130,8 +130,26 @@ def _safe_ratio(x, y):
 xlogy_p = _special("xlogy", lambda ct, ans, x, y: [ct * np.log(y), ct * _safe_ratio(x, y)], nin=2)
 xlog1py_p = _special("xlog1py", lambda ct, ans, x, y: [ct * np.log1p(y), ct * _safe_ratio(x, y + 1.0)], nin=2)
 
+# --- incomplete beta and Student's t distribution -------------------------------------
+
+
+def _betainc_vjp(ct, ans, a, b, x):
+    # d/dx I_x(a, b) = x^(a-1) (1-x)^(b-1) / B(a, b) (DLMF 8.17.1)
+    d = np.exp(bind(xlogy_p, a - 1.0, x) + bind(xlog1py_p, b - 1.0, -x) - bind(betaln_p, a, b))
+    return [_nan_ct(ct), _nan_ct(ct), ct * d]
+
+
+def _stdtr_vjp(ct, ans, df, t):
+    # the density of Student's t: Gamma((df+1)/2) / (sqrt(df pi) Gamma(df/2)) (1 + t^2/df)^(-(df+1)/2)
+    logc = bind(gammaln_p, 0.5 * df + 0.5) - bind(gammaln_p, 0.5 * df) - 0.5 * np.log(df * math.pi)
+    return [_nan_ct(ct), ct * np.exp(logc - (0.5 * df + 0.5) * np.log1p(t * t / df))]
+
+
+betainc_p = _special("betainc", _betainc_vjp, nin=3, cost=80)
+stdtr_p = _special("stdtr", _stdtr_vjp, nin=2, cost=80)
+
 # SciPy's float32 loops of these compute in single precision: so does compiled code
-for _p in (erfinv_p, xlogy_p, xlog1py_p):
+for _p in (erfinv_p, xlogy_p, xlog1py_p, betainc_p, stdtr_p):
     _p.scalar["cpu:float32"] = f"lib_special.{_p.name}_f32({', '.join(f'{{{i}}}' for i in range(_p.nin))})"
 
 # --- Bessel functions ----------------------------------------------------------------

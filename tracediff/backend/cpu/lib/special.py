@@ -25,10 +25,10 @@ from numba import types
 from numba.extending import get_cython_function_address
 
 
-def _capsule_name(name: str, nargs: int) -> str:
-    """The exported name of cython_special's real double version of `name`
+def _capsule_name(name: str, nargs: int, ctype: str) -> str:
+    """The exported name of cython_special's real `ctype` version of `name`
     (fused functions are exported as __pyx_fuse_<k><name>, one per type)."""
-    want = "double (" + ", ".join(["double"] * nargs) + ", int __pyx_skip_dispatch)"
+    want = f"{ctype} (" + ", ".join([ctype] * nargs) + ", int __pyx_skip_dispatch)"
     for cand in (name, *(f"__pyx_fuse_{k}{name}" for k in range(4))):
         cap = _cs.__pyx_capi__.get(cand)
         if cap is not None and want in repr(cap):
@@ -36,13 +36,13 @@ def _capsule_name(name: str, nargs: int) -> str:
     raise ImportError(f"scipy.special.cython_special exports no {want} version of {name}")
 
 
-def _external(name: str, nargs: int):
-    """A Numba-callable external function `double name(double..., int)`."""
-    sym = f"tracediff_scipy_{name}"
-    llvm.add_symbol(
-        sym, get_cython_function_address("scipy.special.cython_special", _capsule_name(name, nargs))
-    )
-    return types.ExternalFunction(sym, types.float64(*([types.float64] * nargs), types.intc))
+def _external(name: str, nargs: int, ctype: str = "double"):
+    """A Numba-callable external function `ctype name(ctype..., int)`."""
+    sym = f"tracediff_scipy_{name}_{ctype}"
+    addr = get_cython_function_address("scipy.special.cython_special", _capsule_name(name, nargs, ctype))
+    llvm.add_symbol(sym, addr)
+    t = types.float64 if ctype == "double" else types.float32
+    return types.ExternalFunction(sym, t(*([t] * nargs), types.intc))
 
 
 _erf = _external("erf", 1)
@@ -76,21 +76,40 @@ _betaln = _external("betaln", 2)
 _xlogy = _external("xlogy", 2)
 _xlog1py = _external("xlog1py", 2)
 
-_erfinv_f32 = types.ExternalFunction("tracediff_scipy_erfinv_f32", types.float32(types.float32, types.intc))
-llvm.add_symbol(
-    "tracediff_scipy_erfinv_f32",
-    get_cython_function_address("scipy.special.cython_special", "__pyx_fuse_1erfinv"),
-)
-if "float (float, int __pyx_skip_dispatch)" not in repr(_cs.__pyx_capi__["__pyx_fuse_1erfinv"]):
-    raise ImportError("scipy.special.cython_special: no float version of erfinv")
+_erfinv_f32 = _external("erfinv", 1, "float")
+_betainc = _external("betainc", 3)
+_betainc_f32 = _external("betainc", 3, "float")
+_stdtr = _external("stdtr", 2)
+_stdtr_f32 = _external("stdtr", 2, "float")
 
 _jit = numba.njit(cache=True, nogil=True)
 
 
-# float32: SciPy has its own single-precision erfinv, and computes x log y in float32
+# float32: SciPy has its own single-precision erfinv, betainc and stdtr, and computes
+# x log y in float32
 @_jit
 def erfinv_f32(x):
     return _erfinv_f32(x, 0)
+
+
+@_jit
+def betainc(a, b, x):
+    return _betainc(a, b, x, 0)
+
+
+@_jit
+def betainc_f32(a, b, x):
+    return _betainc_f32(a, b, x, 0)
+
+
+@_jit
+def stdtr(df, t):
+    return _stdtr(df, t, 0)
+
+
+@_jit
+def stdtr_f32(df, t):
+    return _stdtr_f32(df, t, 0)
 
 
 @_jit
