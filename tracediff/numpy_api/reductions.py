@@ -126,7 +126,8 @@ def var(
                 f"np.var: mean= must have the shape {want} of a keepdims=True mean, got {aval_of(mean)}",
             )
     d = x - mean
-    return sum(d * d, axis=axis, keepdims=keepdims) / float(builtins.max(n - ddof, 0))  # as NumPy: inf/nan
+    sq = d * d if aval_of(d).dtype.kind != "c" else np.real(d * np.conjugate(d))  # |d|^2, as NumPy
+    return sum(sq, axis=axis, keepdims=keepdims) / float(builtins.max(n - ddof, 0))  # as NumPy: inf/nan
 
 
 def std(

@@ -115,9 +115,11 @@ div_p = _binary("div", np.true_divide, lambda ct, ans, x, y: [ct / y, -(ct * ans
 
 
 def _pow_vjp(ct, ans, x, y):
-    # d/dx x**y = y * x**(y-1), exactly 0 where y == 0 (no 0 * inf at x == 0, as JAX);
+    # d/dx x**y = y * x**(y-1), exactly 0 where y == 0 (no 0 * inf at x == 0, as JAX),
+    # also in its own derivatives: the untaken side sees x = 1 there ("double where");
     # d/dy x**y = log(x) * x**y, taken as 0 at x == 0
-    gx = ct * np.where(y == 0.0, 0.0, y * x ** (y - 1.0))
+    y0 = y == 0.0
+    gx = ct * np.where(y0, 0.0, y * np.where(y0, 1.0, x) ** (y - 1.0))
     safe_x = np.where(x == 0.0, 1.0, x)
     gy = ct * (np.log(safe_x) * ans)
     return [gx, gy]
