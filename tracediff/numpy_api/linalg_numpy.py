@@ -17,6 +17,7 @@ from ..builder import bind
 from ..core import Aval
 from ..prims import decompositions as dec
 from ..prims import linalg as la
+from ..prims import shape as sh
 from .common import _fail, _lift, aval_of, broadcast_shapes, normalize_axes, result_dtype
 from .ufuncs import astype
 
@@ -63,7 +64,8 @@ def eye_like(x, n: int | None = None):
     """Identity matrices [..., n, n] with x's leading axes and dtype."""
     a = aval_of(x)
     n = a.shape[-1] if n is None else n
-    return np.broadcast_to(np.eye(n, dtype=a.dtype), a.shape[:-2] + (n, n))
+    eye = np.eye(n, dtype=a.dtype)
+    return bind(sh.broadcast_p, eye, shape=a.shape[:-2] + (n, n)) if a.ndim > 2 else eye  # no stacked copy
 
 
 def _common_batch(name: str, a, b):
@@ -232,7 +234,7 @@ def matrix_power(a, n):
         )
     a = _lift(a)
     if n == 0:
-        return np.broadcast_to(np.eye(av.shape[-1], dtype=av.dtype), av.shape) * np.ones_like(a)[..., :1, :1]
+        return bind(sh.broadcast_p, np.eye(av.shape[-1], dtype=av.dtype), shape=av.shape)
     if n < 0:
         a, n = inv(a), -n
     result, power = None, a  # binary powering, as NumPy

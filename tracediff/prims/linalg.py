@@ -127,7 +127,30 @@ solve_p.def_abstract(_solve_abstract_of("solve"))
 solve_p.def_impl(np.linalg.solve)
 solve_p.call["cpu"] = "lib_linalg.solve({0}, {1})"
 solve_p.imports["cpu"] = _LIB
-solve_p.def_batch(leading_batch_rule(solve_p))
+
+
+def _solve_batch_rule(prim):
+    """One matrix for a batch of right-hand sides: the batch becomes more columns of
+    b (one factorization instead of one per member, as JAX's rule)."""
+    general = leading_batch_rule(prim)
+
+    def rule(args, dims, size, **params):
+        from ..batching import move_axis, shape_of
+        from ..builder import bind
+        from .shape import reshape_p
+
+        (a, b), (da, db) = args, dims
+        if da is not None:
+            return general(args, dims, size, **params)
+        b = move_axis(b, db, len(shape_of(b)) - 2)  # [..., n, B, k]
+        *lead, n, _, k = shape_of(b)
+        x = bind(prim, a, bind(reshape_p, b, shape=(*lead, n, size * k)), **params)
+        return [bind(reshape_p, x, shape=(*lead, n, size, k))], [len(lead) + 1]
+
+    return rule
+
+
+solve_p.def_batch(_solve_batch_rule(solve_p))
 
 
 @solve_p.def_vjp
@@ -143,7 +166,7 @@ triangular_solve_p = Primitive("triangular_solve", OTHER)
 triangular_solve_p.def_abstract(_solve_abstract_of("triangular_solve"))
 triangular_solve_p.call["cpu"] = "lib_linalg.triangular_solve({0}, {1}, {lower}, {trans}, {unit})"
 triangular_solve_p.imports["cpu"] = _LIB
-triangular_solve_p.def_batch(leading_batch_rule(triangular_solve_p))
+triangular_solve_p.def_batch(_solve_batch_rule(triangular_solve_p))
 
 
 @triangular_solve_p.def_impl
@@ -204,6 +227,7 @@ def _slogdet_vjp(cts, ans, a):
     ct = cts[1]
     if ct is None:
         return [None]
-    n = np.shape(a)[-1]
-    eye = np.broadcast_to(np.eye(n, dtype=ct.dtype), np.shape(a))
+    from .shape import broadcast_p
+
+    eye = bind(broadcast_p, np.eye(np.shape(a)[-1], dtype=ct.dtype), shape=np.shape(a))
     return [np.expand_dims(ct, (-1, -2)) * bind(solve_p, _mT(a), eye)]
