@@ -124,6 +124,28 @@ def test_np_linalg_functions():
     _close(interp(f, A, AB, B, S, M), want, rtol=1e-9)
 
 
+def test_array_api_names_and_tensor_solves():
+    t = (RNG.standard_normal((6, 6)) + 3 * np.eye(6)).reshape(2, 3, 6)
+
+    def f(x, y, t, b):
+        return (
+            np.linalg.matrix_transpose(y),
+            np.linalg.outer(x[0], x[1]),
+            np.linalg.matmul(x, y[0]),
+            np.linalg.tensordot(y, y[0], axes=2),
+            np.linalg.trace(y, offset=1),
+            np.linalg.diagonal(y),
+            np.linalg.vecdot(y, y),
+            np.linalg.cross(x, x[::-1]),
+            np.linalg.tensorsolve(t, b),
+            np.linalg.tensorsolve(np.moveaxis(t, 2, 0), b, axes=(0,)),
+            np.linalg.tensorinv(t.reshape(6, 2, 3), ind=1),
+        )
+
+    args = (A, X3, t, RNG.standard_normal((2, 3)))
+    _close(interp(f, *args), f(*args), rtol=1e-9)
+
+
 @pytest.mark.parametrize("shape_b", [(4,), (4, 2)])
 @pytest.mark.parametrize("rcond", [None, 1e-3])
 def test_lstsq(shape_b, rcond):

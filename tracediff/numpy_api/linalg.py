@@ -1,10 +1,12 @@
-"""np.linalg (linalg_numpy.py) and scipy.linalg (linalg_scipy.py) on traced arrays:
-np.linalg's functions dispatch through FUNCTIONS; scipy.linalg's, which call
-np.asarray, are registered by path as traced forms."""
+"""np.linalg (linalg_numpy.py, linalg_norms.py) and scipy.linalg (linalg_scipy.py) on
+traced arrays: np.linalg's functions dispatch through FUNCTIONS; scipy.linalg's, which
+call np.asarray, are registered by path as traced forms."""
 
 from __future__ import annotations
 
-from . import linalg_scipy  # noqa: F401  (registers scipy.linalg's forms)
-from .linalg_numpy import FUNCTIONS  # noqa: F401
+import numpy as np
 
-VIEW_FUNCS: set = set()
+from . import linalg_norms, linalg_numpy, linalg_scipy  # noqa: F401  (linalg_scipy registers its forms)
+
+FUNCTIONS: dict = {**linalg_numpy.FUNCTIONS, **linalg_norms.FUNCTIONS}
+VIEW_FUNCS: set = {np.linalg.matrix_transpose, np.linalg.diagonal}

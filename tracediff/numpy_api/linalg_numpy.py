@@ -18,7 +18,7 @@ from ..core import Aval
 from ..prims import decompositions as dec
 from ..prims import linalg as la
 from ..prims import shape as sh
-from .common import _fail, _lift, aval_of, broadcast_shapes, normalize_axes, result_dtype
+from .common import _fail, _lift, aval_of, broadcast_shapes, result_dtype
 from .ufuncs import astype
 
 # NumPy's own result types, so results unpack and print as NumPy's do
@@ -298,117 +298,48 @@ def _chain(xs, split, i, j):
     return np.matmul(_chain(xs, split, i, k), _chain(xs, split, k + 1, j))
 
 
-# --- norms ---------------------------------------------------------------------------------
+# --- the array API's names in np.linalg, and tensor solves -------------------------------
 
 
-def _vector_norm(x, ord, axis, keepdims):
-    ax = np.abs(x)
-    if ord is None or ord == 2:
-        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
-    if isinstance(ord, str):
-        _fail(ValueError, f"np.linalg.norm: invalid norm order {ord!r} for vectors")
-    if ord == np.inf:
-        return np.max(ax, axis=axis, keepdims=keepdims)
-    if ord == -np.inf:
-        return np.min(ax, axis=axis, keepdims=keepdims)
-    if ord == 0:  # the number of nonzero entries
-        return np.sum(astype(x != 0, aval_of(x).dtype), axis=axis, keepdims=keepdims)
-    if ord == 1:
-        return np.sum(ax, axis=axis, keepdims=keepdims)
-    p = aval_of(x).dtype.type(ord)
-    return np.sum(ax**p, axis=axis, keepdims=keepdims) ** (1 / p)
+def matrix_transpose(x, /):
+    if aval_of(x).ndim < 2:
+        _fail(
+            ValueError,
+            f"np.linalg.matrix_transpose: the input must be at least 2-dimensional, got {aval_of(x)}",
+        )
+    return mT(_lift(x))
 
 
-def _svd_norm(x, row, col, reduce):
-    s = bind(dec.svd_p, astype(np.moveaxis(x, (row, col), (-2, -1)), linalg_dtype("np.linalg.norm", x)))[1]
-    return reduce(s, axis=-1)
+def outer(x1, x2, /):
+    if aval_of(x1).ndim != 1 or aval_of(x2).ndim != 1:
+        _fail(ValueError, f"np.linalg.outer: inputs must be vectors, got {aval_of(x1)} and {aval_of(x2)}")
+    return np.outer(x1, x2)
 
 
-def _matrix_norm(x, ord, row, col):
-    ax = np.abs(x)
-    if ord is None or ord in ("fro", "f"):
-        return np.sqrt(np.sum(x * x, axis=(row, col)))
-    if ord == "nuc":
-        return _svd_norm(x, row, col, np.sum)
-    if ord in (2, -2):
-        return _svd_norm(x, row, col, np.max if ord == 2 else np.min)
-    if ord in (1, -1):  # the largest (smallest) column sum
-        red = np.max if ord == 1 else np.min
-        return red(np.sum(ax, axis=row), axis=col - (col > row))
-    if ord in (np.inf, -np.inf):  # the largest (smallest) row sum
-        red = np.max if ord == np.inf else np.min
-        return red(np.sum(ax, axis=col), axis=row - (row > col))
-    _fail(ValueError, f"np.linalg.norm: invalid norm order {ord!r} for matrices")
+def tensorsolve(a, b, axes=None):
+    """x with tensordot(a, x, x.ndim) = b, as one solve of the flattened system (as NumPy)."""
+    a, b = _lift(a), _lift(b)
+    an, bn = aval_of(a).ndim, aval_of(b).ndim
+    if axes is not None:
+        order = [k for k in range(an) if k not in [int(ax) % an for ax in axes]]
+        a = np.transpose(a, order + [int(ax) % an for ax in axes])
+    shape = aval_of(a).shape[bn:]
+    size = int(np.prod(shape, dtype=np.int64))
+    if int(np.prod(aval_of(a).shape, dtype=np.int64)) != size * size:
+        _fail(
+            np.linalg.LinAlgError,
+            f"np.linalg.tensorsolve: input arrays must satisfy prod(a.shape[b.ndim:]) ** 2 == a.size ({aval_of(a)}, {aval_of(b)})",
+        )
+    return np.reshape(solve(np.reshape(a, (size, size)), np.reshape(b, (-1,))), shape)
 
 
-def norm(x, ord=None, axis=None, keepdims=False):
-    x = _lift(x)
-    a = aval_of(x)
-    if a.dtype.kind != "f":  # NumPy computes the norm of integers in float64
-        x = astype(x, np.float64)
-    nd = a.ndim
-    if axis is None:
-        if ord is None or (ord == 2 and nd == 1) or (ord in ("f", "fro") and nd == 2):
-            return np.sqrt(np.sum(x * x, axis=None, keepdims=keepdims))
-        if nd not in (1, 2):
-            _fail(ValueError, f"np.linalg.norm: improper number of dimensions to norm ({a} with ord={ord!r})")
-        axis = tuple(range(nd))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    if len(axes) == 1:
-        return _vector_norm(x, ord, normalize_axes(axes, nd, "np.linalg.norm"), keepdims)
-    if len(axes) != 2:
-        _fail(ValueError, f"np.linalg.norm: improper number of dimensions to norm (axis={axis!r})")
-    for ax_ in axes:
-        normalize_axes(ax_, nd, "np.linalg.norm")
-    row, col = (int(ax_) % nd for ax_ in axes)
-    if row == col:
-        _fail(ValueError, f"np.linalg.norm: duplicate axes given (axis={axis!r})")
-    r = _matrix_norm(x, ord, row, col)
-    if keepdims:
-        r = np.expand_dims(r, (row, col))
-    return r
-
-
-def vector_norm(x, /, *, axis=None, keepdims=False, ord=2):
-    x = _lift(x)
-    if axis is None:
-        r = norm(np.reshape(x, (-1,)), ord=ord)
-        return np.reshape(r, (1,) * aval_of(x).ndim) if keepdims else r
-    if isinstance(axis, tuple) and len(axis) > 1:  # several axes: one vector each
-        nd = aval_of(x).ndim
-        axes = normalize_axes(axis, nd, "np.linalg.vector_norm")
-        rest = [i for i in range(nd) if i not in axes]
-        y = np.transpose(x, rest + list(axes))
-        y = np.reshape(y, tuple(aval_of(y).shape[: len(rest)]) + (-1,))
-        r = norm(y, ord=ord, axis=-1)
-        return np.expand_dims(r, axes) if keepdims else r
-    return norm(x, ord=ord, axis=axis, keepdims=keepdims)
-
-
-def matrix_norm(x, /, *, keepdims=False, ord="fro"):
-    return norm(x, ord=ord, axis=(-2, -1), keepdims=keepdims)
-
-
-def cond(x, p=None):
-    (x,) = matrices("np.linalg.cond", x, square=p not in (None, 2, -2))
-    if p in (None, 2, -2):
-        s = bind(dec.svd_p, x)[1]
-        return np.max(s, axis=-1) / np.min(s, axis=-1) if p != -2 else np.min(s, axis=-1) / np.max(s, axis=-1)
-    return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
-
-
-def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
-    a = aval_of(A)
-    if a.ndim < 2:
-        return np.sum(np.not_equal(A, 0)) * 1  # as NumPy: nonzero or not
-    if hermitian:
-        _fail(NotImplementedError, "np.linalg.matrix_rank: hermitian=True is not supported")
-    (x,) = matrices("np.linalg.matrix_rank", A, square=False)
-    s = bind(dec.svd_p, x)[1]
-    if tol is None:
-        rtol = max(a.shape[-2:]) * np.finfo(aval_of(x).dtype).eps if rtol is None else rtol
-        tol = np.max(s, axis=-1) * rtol
-    return np.sum(s > np.expand_dims(tol, -1), axis=-1)
+def tensorinv(a, ind=2):
+    if ind <= 0:
+        _fail(ValueError, f"np.linalg.tensorinv: invalid ind argument {ind}")
+    a = _lift(a)
+    shape = aval_of(a).shape
+    size = int(np.prod(shape[ind:], dtype=np.int64))
+    return np.reshape(inv(np.reshape(a, (size, -1))), shape[ind:] + shape[:ind])
 
 
 def _complex_unsupported(name: str):
@@ -437,11 +368,16 @@ FUNCTIONS: dict = {
     np.linalg.lstsq: lstsq,
     np.linalg.matrix_power: matrix_power,
     np.linalg.multi_dot: multi_dot,
-    np.linalg.norm: norm,
-    np.linalg.vector_norm: vector_norm,
-    np.linalg.matrix_norm: matrix_norm,
-    np.linalg.cond: cond,
-    np.linalg.matrix_rank: matrix_rank,
+    np.linalg.tensorsolve: tensorsolve,
+    np.linalg.tensorinv: tensorinv,
+    np.linalg.matrix_transpose: matrix_transpose,
+    np.linalg.outer: outer,
+    np.linalg.matmul: lambda x1, x2, /: np.matmul(x1, x2),
+    np.linalg.tensordot: lambda x1, x2, /, *, axes=2: np.tensordot(x1, x2, axes=axes),
+    np.linalg.trace: lambda x, /, *, offset=0, dtype=None: np.trace(x, offset, -2, -1, dtype),
+    np.linalg.diagonal: lambda x, /, *, offset=0: np.diagonal(x, offset, -2, -1),
+    np.linalg.vecdot: lambda x1, x2, /, *, axis=-1: np.sum(np.multiply(x1, x2), axis=axis),
+    np.linalg.cross: lambda x1, x2, /, *, axis=-1: np.cross(x1, x2, axis=axis),
     np.linalg.eig: _complex_unsupported("eig"),
     np.linalg.eigvals: _complex_unsupported("eigvals"),
 }
