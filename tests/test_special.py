@@ -138,6 +138,11 @@ def test_derivatives_not_implemented_are_nan():
         (lambda x: ss.convolve(x, np.ones((2, 2))), ValueError, "dimensionality"),
         (lambda x: ss.convolve(x, np.ones(2), mode="middle"), ValueError, "mode"),
         (lambda x: ss.correlate(np.reshape(x, (2, 3)), np.ones((3, 2)), mode="valid"), ValueError, "valid"),
+        (
+            lambda x: ss.convolve2d(np.ones((2, 2)), np.ones((2, 2)), boundary="wrap"),
+            NotImplementedError,
+            "fill",
+        ),
         (lambda x: st.gamma.logpdf(x), TypeError, "shape parameter"),
         (lambda x: st.norm.logpdf(x, 0.0, 1.0, 2.0), TypeError, "at most"),
         (lambda x: st.dirichlet.logpdf(x[:4], np.ones(3)), ValueError, "dirichlet"),
@@ -279,6 +284,11 @@ def test_signal_matches_scipy(fn, shapes):
             continue
         want = fn(a, b, mode=mode)
         assert_same(interp(lambda a, b, m=mode: fn(a, b, mode=m, method="direct"))(a, b), want, 1e-12)
+        if len(shapes[0]) == 2:  # the 2-D functions (correlate2d's 'same' is placed differently)
+            fn2 = ss.convolve2d if fn is ss.convolve else ss.correlate2d
+            assert_same(
+                interp(lambda a, b, m=mode, g=fn2: g(a, b, mode=m))(a, b), fn2(a, b, mode=mode), 1e-12
+            )
 
 
 def test_signal_derivatives_and_compiled():

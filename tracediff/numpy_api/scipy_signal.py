@@ -20,10 +20,11 @@ from .common import _fail, traced
 MODES = ("full", "valid", "same")
 
 
-def _windows(shape1: tuple, shape2: tuple, mode: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+def _windows(shape1: tuple, shape2: tuple, mode: str, late: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Flat indices into in1 of every (output, kernel offset) pair, whether each lies
     inside in1, and the output shape: out[k] = sum_j in1[k - (m-1) + j] * flip(in2)[j]
-    with k running over the mode's part of the full output."""
+    with k running over the mode's part of the full output (`late`: 'same' starts at m // 2,
+    as scipy.signal.correlate2d, instead of (m - 1) // 2)."""
     D = len(shape1)
     pos, ok, out_shape = [], [], []
     for d, (n, m) in enumerate(zip(shape1, shape2)):
@@ -33,7 +34,7 @@ def _windows(shape1: tuple, shape2: tuple, mode: str) -> tuple[np.ndarray, np.nd
         elif mode == "valid":
             lo, size = m - 1, n - m + 1
         else:  # same: centered, the size of in1
-            lo, size = (full - n) // 2, n
+            lo, size = (m // 2 if late else (m - 1) // 2), n
         k = np.arange(lo, lo + size).reshape([-1 if a == d else 1 for a in range(2 * D)])
         j = np.arange(m).reshape([-1 if a == D + d else 1 for a in range(2 * D)])
         p = k - (m - 1) + j
@@ -47,7 +48,7 @@ def _windows(shape1: tuple, shape2: tuple, mode: str) -> tuple[np.ndarray, np.nd
     return np.broadcast_to(flat, full_shape), np.broadcast_to(inside, full_shape), tuple(out_shape)
 
 
-def _convolve(name: str, in1: Any, in2: Any, mode: str, method: str, flip: bool) -> Any:
+def _convolve(name: str, in1: Any, in2: Any, mode: str, method: str, flip: bool, late: bool = False) -> Any:
     if mode not in MODES:
         _fail(ValueError, f"{name}: acceptable mode flags are 'valid', 'same', or 'full', got {mode!r}")
     if method not in ("auto", "direct", "fft"):
@@ -77,7 +78,7 @@ def _convolve(name: str, in1: Any, in2: Any, mode: str, method: str, flip: bool)
     dt = np.result_type(in1.dtype, in2.dtype)
     if len(s1) == 0:
         return in1 * in2
-    flat, inside, out_shape = _windows(s1, s2, mode)
+    flat, inside, out_shape = _windows(s1, s2, mode, late)
     win = np.reshape(in1, (-1,))[flat]  # [outputs..., kernel...]
     win = np.where(inside, win, np.zeros((), dt))
     P, M = int(np.prod(out_shape)), int(np.prod(s2))
@@ -96,5 +97,32 @@ def correlate(in1: Any, in2: Any, mode: str = "full", method: str = "auto") -> A
     return _convolve("scipy.signal.correlate", in1, in2, mode, method, flip=True)
 
 
-register_form("scipy.signal.convolve", convolve)
-register_form("scipy.signal.correlate", correlate)
+def _check_2d(name: str, in1: Any, in2: Any, boundary: str, fillvalue: Any) -> None:
+    if np.ndim(in1) != 2 or np.ndim(in2) != 2:
+        _fail(
+            ValueError,
+            f"{name}: in1 and in2 should both be 2-D, got shapes {np.shape(in1)} and {np.shape(in2)}",
+        )
+    if boundary != "fill" or traced(fillvalue) or fillvalue != 0:
+        _fail(NotImplementedError, f"{name}: only boundary='fill' with fillvalue=0 is supported")
+
+
+def convolve2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0) -> Any:
+    """scipy.signal.convolve2d (zero fill)."""
+    _check_2d("scipy.signal.convolve2d", in1, in2, boundary, fillvalue)
+    return _convolve("scipy.signal.convolve2d", in1, in2, mode, "direct", flip=False)
+
+
+def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0) -> Any:
+    """scipy.signal.correlate2d (zero fill)."""
+    _check_2d("scipy.signal.correlate2d", in1, in2, boundary, fillvalue)
+    return _convolve("scipy.signal.correlate2d", in1, in2, mode, "direct", flip=True, late=True)
+
+
+for _name, _form in (
+    ("convolve", convolve),
+    ("correlate", correlate),
+    ("convolve2d", convolve2d),
+    ("correlate2d", correlate2d),
+):
+    register_form(f"scipy.signal.{_name}", _form)
