@@ -2,9 +2,11 @@
 
 - `linrec[a, b; reverse]`: the linear recurrence z[i] = a[i] * z[i-1] + b[i]
   (z[-1] = 0; with `reverse`, z[i] = a[i] * z[i+1] + b[i]). `np.cumprod` is
-  linrec(x, [x0, 0, 0...]). Its VJP is a linrec the other way, with no
-  division, so derivatives are exact where x has zeros (the adjoint recurrence
-  of a first-order linear scan, as JAX's associative_scan derivative computes).
+  linrec(x, [x0, 0, 0...]). Its VJP is a linrec the other way (the transpose
+  of the linear map b -> z, with a's cotangent from the saved z; first-order
+  linear recurrences as scans: Blelloch 1990, "Prefix sums and their
+  applications"). No division, so derivatives are exact where x has zeros
+  (JAX gets the same by differentiating an associative scan of products).
 - `cumarg[x; op]`: the index of the running max/min (op: max, min propagating
   NaN as np.maximum/np.minimum; fmax, fmin ignoring it), not differentiable:
   the running extreme is a gather at it, so its gradient goes to that element.
