@@ -10,7 +10,9 @@ Sources of the rules: DLMF (chapters 5, 7, 8, 10: 5.15.1, 7.2, 8.8.13, 10.6.1,
 The first operand of a binary function whose derivative with respect to it is
 not implemented (the order v of iv/ive/jv/yv, the parameter a of gammainc and
 gammaincc, a and b of betainc, the degrees of freedom of stdtr) gets a NaN cotangent, so asking for that derivative gives NaN, never
-a silently wrong number; the order n of polygamma is an integer (no derivative).
+a silently wrong number (also an explicit zero tangent in forward mode: 0 * NaN;
+leave such an operand out of the differentiated arguments); the order n of polygamma
+is an integer (no derivative).
 """
 
 from __future__ import annotations
