@@ -21,7 +21,6 @@ import math
 
 import numpy as np
 
-from ..builder import bind
 from .elementwise import _elementwise
 
 SQRT_PI_2 = math.sqrt(math.pi) / 2.0  # sqrt(pi) / 2
@@ -56,6 +55,12 @@ def _special(name: str, vjp, *, nin: int = 1, scipy_name: str | None = None, cos
     return p
 
 
+def _bind(prim, *args):
+    from ..builder import bind  # (the tracing layer sits above the primitives)
+
+    return bind(prim, *args)
+
+
 def _nan_ct(ct):
     """The cotangent of an operand whose derivative is not implemented: NaN."""
     return ct * math.nan
@@ -84,21 +89,21 @@ log_ndtr_p = _special("log_ndtr", lambda ct, ans, x: [ct * (INV_SQRT_2PI * np.ex
 
 
 def _polygamma_vjp(ct, ans, n, x):
-    return [None, ct * bind(polygamma_p, n + 1.0, x)]
+    return [None, ct * _bind(polygamma_p, n + 1.0, x)]
 
 
 polygamma_p = _special("polygamma", _polygamma_vjp, nin=2)
 digamma_p = _special(
-    "digamma", lambda ct, ans, x: [ct * bind(polygamma_p, _full(x, 1.0), x)], scipy_name="psi"
+    "digamma", lambda ct, ans, x: [ct * _bind(polygamma_p, _full(x, 1.0), x)], scipy_name="psi"
 )
-gammaln_p = _special("gammaln", lambda ct, ans, x: [ct * bind(digamma_p, x)])
-gamma_p = _special("gamma", lambda ct, ans, x: [ct * (ans * bind(digamma_p, x))])
+gammaln_p = _special("gammaln", lambda ct, ans, x: [ct * _bind(digamma_p, x)])
+gamma_p = _special("gamma", lambda ct, ans, x: [ct * (ans * _bind(digamma_p, x))])
 gammasgn_p = _special("gammasgn", None, cost=20)  # piecewise constant: derivative 0
 
 
 def _gammainc_dx(a, x):
     # d/dx P(a, x) = x^(a-1) e^-x / Gamma(a) (DLMF 8.8.13); xlogy: 0^0 = 1 at a = 1
-    return np.exp(bind(xlogy_p, a - 1.0, x) - x - bind(gammaln_p, a))
+    return np.exp(_bind(xlogy_p, a - 1.0, x) - x - _bind(gammaln_p, a))
 
 
 gammainc_p = _special("gammainc", lambda ct, ans, a, x: [_nan_ct(ct), ct * _gammainc_dx(a, x)], nin=2)
@@ -107,13 +112,13 @@ gammaincc_p = _special("gammaincc", lambda ct, ans, a, x: [_nan_ct(ct), -(ct * _
 
 def _beta_vjp(ct, ans, a, b):
     # d/da B(a, b) = B(a, b) (psi(a) - psi(a + b)) (DLMF 5.12.1 differentiated)
-    pab = bind(digamma_p, a + b)
-    return [ct * (ans * (bind(digamma_p, a) - pab)), ct * (ans * (bind(digamma_p, b) - pab))]
+    pab = _bind(digamma_p, a + b)
+    return [ct * (ans * (_bind(digamma_p, a) - pab)), ct * (ans * (_bind(digamma_p, b) - pab))]
 
 
 def _betaln_vjp(ct, ans, a, b):
-    pab = bind(digamma_p, a + b)
-    return [ct * (bind(digamma_p, a) - pab), ct * (bind(digamma_p, b) - pab)]
+    pab = _bind(digamma_p, a + b)
+    return [ct * (_bind(digamma_p, a) - pab), ct * (_bind(digamma_p, b) - pab)]
 
 
 beta_p = _special("beta", _beta_vjp, nin=2)
@@ -137,13 +142,13 @@ xlog1py_p = _special("xlog1py", lambda ct, ans, x, y: [ct * np.log1p(y), ct * _s
 
 def _betainc_vjp(ct, ans, a, b, x):
     # d/dx I_x(a, b) = x^(a-1) (1-x)^(b-1) / B(a, b) (DLMF 8.17.1)
-    d = np.exp(bind(xlogy_p, a - 1.0, x) + bind(xlog1py_p, b - 1.0, -x) - bind(betaln_p, a, b))
+    d = np.exp(_bind(xlogy_p, a - 1.0, x) + _bind(xlog1py_p, b - 1.0, -x) - _bind(betaln_p, a, b))
     return [_nan_ct(ct), _nan_ct(ct), ct * d]
 
 
 def _stdtr_vjp(ct, ans, df, t):
     # the density of Student's t: Gamma((df+1)/2) / (sqrt(df pi) Gamma(df/2)) (1 + t^2/df)^(-(df+1)/2)
-    logc = bind(gammaln_p, 0.5 * df + 0.5) - bind(gammaln_p, 0.5 * df) - 0.5 * np.log(df * math.pi)
+    logc = _bind(gammaln_p, 0.5 * df + 0.5) - _bind(gammaln_p, 0.5 * df) - 0.5 * np.log(df * math.pi)
     return [_nan_ct(ct), ct * np.exp(logc - (0.5 * df + 0.5) * np.log1p(t * t / df))]
 
 
@@ -164,35 +169,35 @@ def _two(x):
 
 
 def _iv_vjp(ct, ans, v, x):
-    return [_nan_ct(ct), ct * (0.5 * (bind(iv_p, v - 1.0, x) + bind(iv_p, v + 1.0, x)))]
+    return [_nan_ct(ct), ct * (0.5 * (_bind(iv_p, v - 1.0, x) + _bind(iv_p, v + 1.0, x)))]
 
 
 def _ive_vjp(ct, ans, v, x):
-    d = 0.5 * (bind(ive_p, v - 1.0, x) + bind(ive_p, v + 1.0, x)) - np.sign(x) * ans
+    d = 0.5 * (_bind(ive_p, v - 1.0, x) + _bind(ive_p, v + 1.0, x)) - np.sign(x) * ans
     return [_nan_ct(ct), ct * d]
 
 
 def _jv_vjp(ct, ans, v, x):
-    return [_nan_ct(ct), ct * (0.5 * (bind(jv_p, v - 1.0, x) - bind(jv_p, v + 1.0, x)))]
+    return [_nan_ct(ct), ct * (0.5 * (_bind(jv_p, v - 1.0, x) - _bind(jv_p, v + 1.0, x)))]
 
 
 def _yv_vjp(ct, ans, v, x):
-    return [_nan_ct(ct), ct * (0.5 * (bind(yv_p, v - 1.0, x) - bind(yv_p, v + 1.0, x)))]
+    return [_nan_ct(ct), ct * (0.5 * (_bind(yv_p, v - 1.0, x) - _bind(yv_p, v + 1.0, x)))]
 
 
 iv_p = _special("iv", _iv_vjp, nin=2, cost=80)
 ive_p = _special("ive", _ive_vjp, nin=2, cost=80)
 jv_p = _special("jv", _jv_vjp, nin=2, cost=80)
 yv_p = _special("yv", _yv_vjp, nin=2, cost=80)
-i0_p = _special("i0", lambda ct, ans, x: [ct * bind(i1_p, x)])
+i0_p = _special("i0", lambda ct, ans, x: [ct * _bind(i1_p, x)])
 # I1' = (I0 + I2) / 2: finite at 0, where I0 - I1/x is 0/0
-i1_p = _special("i1", lambda ct, ans, x: [ct * (0.5 * (bind(i0_p, x) + bind(iv_p, _two(x), x)))])
-i0e_p = _special("i0e", lambda ct, ans, x: [ct * (bind(i1e_p, x) - np.sign(x) * ans)])
+i1_p = _special("i1", lambda ct, ans, x: [ct * (0.5 * (_bind(i0_p, x) + _bind(iv_p, _two(x), x)))])
+i0e_p = _special("i0e", lambda ct, ans, x: [ct * (_bind(i1e_p, x) - np.sign(x) * ans)])
 i1e_p = _special(
     "i1e",
-    lambda ct, ans, x: [ct * (0.5 * (bind(i0e_p, x) + bind(ive_p, _two(x), x)) - np.sign(x) * ans)],
+    lambda ct, ans, x: [ct * (0.5 * (_bind(i0e_p, x) + _bind(ive_p, _two(x), x)) - np.sign(x) * ans)],
 )
-j0_p = _special("j0", lambda ct, ans, x: [-(ct * bind(j1_p, x))])
-j1_p = _special("j1", lambda ct, ans, x: [ct * (0.5 * (bind(j0_p, x) - bind(jv_p, _two(x), x)))])
-y0_p = _special("y0", lambda ct, ans, x: [-(ct * bind(y1_p, x))])
-y1_p = _special("y1", lambda ct, ans, x: [ct * (0.5 * (bind(y0_p, x) - bind(yv_p, _two(x), x)))])
+j0_p = _special("j0", lambda ct, ans, x: [-(ct * _bind(j1_p, x))])
+j1_p = _special("j1", lambda ct, ans, x: [ct * (0.5 * (_bind(j0_p, x) - _bind(jv_p, _two(x), x)))])
+y0_p = _special("y0", lambda ct, ans, x: [-(ct * _bind(y1_p, x))])
+y1_p = _special("y1", lambda ct, ans, x: [ct * (0.5 * (_bind(y0_p, x) - _bind(yv_p, _two(x), x)))])
