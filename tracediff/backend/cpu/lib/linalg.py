@@ -28,8 +28,49 @@ def _count(shape, ncore):
     return c
 
 
+_SMALL = 8  # up to this order, an LU written here: LAPACK's per-call copies cost more than the work
+
+
+@numba.njit(cache=True, nogil=True)
+def _lu_solve_small(a, b, out, lu):
+    """a x = b by LU with partial pivoting (LAPACK's getrf/getrs, unblocked)."""
+    n, k = b.shape
+    lu[:] = a
+    out[:] = b
+    for j in range(n):
+        p, best = j, abs(lu[j, j])
+        for i in range(j + 1, n):
+            if abs(lu[i, j]) > best:
+                p, best = i, abs(lu[i, j])
+        if best == 0:
+            raise np.linalg.LinAlgError("Matrix is singular to machine precision.")
+        if p != j:
+            for c in range(n):
+                lu[j, c], lu[p, c] = lu[p, c], lu[j, c]
+            for c in range(k):
+                out[j, c], out[p, c] = out[p, c], out[j, c]
+        for i in range(j + 1, n):
+            m = lu[i, j] / lu[j, j]
+            for c in range(j + 1, n):
+                lu[i, c] -= m * lu[j, c]
+            for c in range(k):
+                out[i, c] -= m * out[j, c]
+    for i in range(n - 1, -1, -1):
+        for c in range(k):
+            acc = out[i, c]
+            for j in range(i + 1, n):
+                acc -= lu[i, j] * out[j, c]
+            out[i, c] = acc / lu[i, i]
+
+
 @numba.njit(cache=True, nogil=True)
 def _solve3(a, b, out):
+    n = a.shape[1]
+    if n <= _SMALL:
+        lu = np.empty((n, n), a.dtype)
+        for i in range(a.shape[0]):
+            _lu_solve_small(a[i], b[i], out[i], lu)
+        return
     for i in range(a.shape[0]):
         out[i] = np.linalg.solve(a[i], b[i])
 
