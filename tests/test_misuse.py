@@ -1017,7 +1017,7 @@ CASES = [
     Case(
         "grad_shape_1_output",
         lambda: td.grad(f_shape1)(X3),
-        Raises(TypeError, r"grad", r"scalar", r"f64\[1\]"),
+        Ok(equals(np.ones(3))),  # one element of any shape: its gradient, as autograd and PyTorch
     ),
     Case("grad_returns_none", lambda: td.grad(f_none_ret)(X3), Raises(TypeError, r"grad", r"None")),
     Case("jit_returns_str", lambda: td.jit(f_str_ret)(X3), Raises(TypeError, r"str")),

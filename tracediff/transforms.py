@@ -154,8 +154,8 @@ class Grad(Transformed):
         val = ir.outvars[0]
         if self.holomorphic:
             _check_holomorphic(ir, mask, val, self.fun, what)
-        elif val.aval.shape != () or not val.aval.is_float:
-            complex_out = val.aval.shape == () and val.aval.is_inexact
+        elif val.aval.size != 1 or not val.aval.is_float:  # (one element of any shape, as NumPy's .item())
+            complex_out = val.aval.size == 1 and val.aval.is_inexact
             raise TypeError(
                 f"{what}: {_name(self.fun)} must return a float scalar, got {val.aval}; "
                 + (
@@ -165,7 +165,7 @@ class Grad(Transformed):
                 )
                 + at(user_src())
             )
-        seeds = [np.ones((), val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
+        seeds = [np.ones(val.aval.shape, val.aval.dtype)] + [None] * (len(ir.outvars) - 1)
         with loop_checkpoints(self.loop_checkpoint):
             full = vjp_ir(ir, mask + [False] * n_extra, seeds=seeds)
         n_out = len(ir.outvars)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core import Aval
 from ..tracer import Tracer, TracerError, install_front_end
-from . import fft, inplace, linalg, more, special
+from . import fft, inplace, linalg, misc, more, special
 from .common import (
     _fail,
     _lift,
@@ -239,7 +239,7 @@ FUNCTIONS = {
 
 
 # the families of functions beyond the core (each module: FUNCTIONS, VIEW_FUNCS)
-for _family in (linalg, special, more, fft):
+for _family in (linalg, special, more, fft, misc):
     FUNCTIONS.update(_family.FUNCTIONS)
 
 
@@ -280,7 +280,7 @@ VIEW_FUNCS = {
     np.diagonal,
     np.real,
 }
-for _family in (linalg, special, more, fft):
+for _family in (linalg, special, more, fft, misc):
     VIEW_FUNCS |= getattr(_family, "VIEW_FUNCS", set())
 
 

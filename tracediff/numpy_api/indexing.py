@@ -89,9 +89,9 @@ def _index_array(i):
         if i.dtype.kind not in "iu":
             _fail(IndexError, f"arrays used as indices must be of integer type, got {i.aval}")
         return i
-    if isinstance(i, (list, np.ndarray)):
+    if isinstance(i, (list, tuple, np.ndarray)):  # (a tuple inside the index is a sequence, as in NumPy)
         arr = np.asarray(i)
-        if isinstance(i, list) and not arr.size:  # NumPy reads an empty list as integers
+        if isinstance(i, (list, tuple)) and not arr.size:  # NumPy reads an empty list as integers
             arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iub":
             _fail(IndexError, f"arrays used as indices must be of integer or boolean type, got {arr.dtype}")

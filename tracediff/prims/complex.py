@@ -100,6 +100,20 @@ _HOLOMORPHIC = {
     "cosh": "cmath.cosh({0})",
     "tanh": "cmath.tanh({0})",
     "log10": "cmath.log10({0})",
+    "log2": "(cmath.log({0}) * {dt}(1.4426950408889634))",
+    "exp2": "cmath.exp({0} * {dt}(0.6931471805599453))",
+    # cmath has no expm1/log1p: exp(x)cos(y) - 1 = expm1(x)cos(y) - 2 sin(y/2)^2 and
+    # |1 + z|^2 = 1 + x(2 + x) + y^2 keep the accuracy of the real ones near 0
+    "expm1": "{dt}(complex(math.expm1({0}.real) * math.cos({0}.imag) - 2.0 * math.sin(0.5 * {0}.imag) ** 2, "
+    "math.exp({0}.real) * math.sin({0}.imag)))",
+    "log1p": "{dt}(complex(0.5 * math.log1p({0}.real * (2.0 + {0}.real) + {0}.imag * {0}.imag), "
+    "math.atan2({0}.imag, 1.0 + {0}.real)))",
+    "arcsinh": "cmath.asinh({0})",
+    "arccosh": "cmath.acosh({0})",
+    "arctanh": "cmath.atanh({0})",
+    "arcsin": "cmath.asin({0})",
+    "arccos": "cmath.acos({0})",
+    "arctan": "cmath.atan({0})",
 }
 for _name, _code in _HOLOMORPHIC.items():
     REGISTRY[_name].complex = True
