@@ -392,31 +392,35 @@ def test_derivatives(fn, args):
     td.check_grads(_total(fn), args, order=2)
 
 
-def _library_ops(x, v):
-    return (
-        np.sort(x, axis=0),
-        np.argsort(x, axis=1),
-        np.searchsorted(np.sort(x, axis=None), v),
-        np.searchsorted(np.sort(x, axis=None), v, side="right"),
-        np.cumprod(x, axis=1),
-        np.maximum.accumulate(x, axis=1),
-        np.minimum.accumulate(x, axis=0),
-        np.fmax.accumulate(x, axis=1),
-        np.fmin.accumulate(x, axis=1),
-    )
+def test_library_functions_match_numpy():
+    """The Numba functions compiled programs call, on NaN, infinities, ties and zeros
+    (called directly: the registry runs them inside compiled programs)."""
+    from tracediff.backend.cpu.lib import more as lib
 
-
-def test_compiled_library_calls_match_numpy():
-    """The Numba library functions (NaN, ties, infinities, zeros) against NumPy (the
-    registry compares compiled gradients with the interpreter's)."""
     x = np.array(
         [[1.0, np.nan, 3.0, 1.0, 0.0], [2.0, 2.0, -np.inf, np.nan, np.nan], [np.nan, 0.5, 0.5, np.inf, -1.0]]
     )
-    v = np.array([np.nan, 0.5, 1.0, -np.inf, 7.0])
-    want = _library_ops(x, v)
-    got = td.jit(_library_ops)(x, v)
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(lib.argsort(x), np.argsort(x, axis=1, kind="stable"))
+    a = np.sort(x, axis=None).reshape(1, -1)
+    v = np.array([[np.nan, 0.5, 1.0, -np.inf, 7.0, np.inf]])
+    for side in ("left", "right"):
+        np.testing.assert_array_equal(
+            lib.searchsorted(a, v, side == "right"), np.searchsorted(a[0], v[0], side)[None]
+        )
+    z = np.nan_to_num(x, posinf=2.0, neginf=-3.0)
+    np.testing.assert_array_equal(lib.linrec(z, z * (np.arange(5) == 0), False), np.cumprod(z, axis=1))
+    np.testing.assert_array_equal(lib.linrec(z, z, True)[:, 0], _rev_linrec(z))
+    for op, uf in (("max", np.maximum), ("min", np.minimum), ("fmax", np.fmax), ("fmin", np.fmin)):
+        idx = lib.cumarg(x, op)
+        np.testing.assert_array_equal(np.take_along_axis(x, idx, axis=1), uf.accumulate(x, axis=1))
+
+
+def _rev_linrec(z):
+    """The first column of the reverse recurrence y[i] = z[i] * y[i+1] + z[i], by a loop."""
+    out = np.zeros(z.shape[0])
+    for i in reversed(range(z.shape[1])):
+        out = z[:, i] * out + z[:, i]
+    return out
 
 
 def test_vmap_of_compositions():

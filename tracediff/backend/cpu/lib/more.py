@@ -17,23 +17,8 @@ def argsort(x):
     rows = x.reshape((x.size // n, n))
     res = out.reshape((x.size // n, n))
     for r in range(rows.shape[0]):
-        row = rows[r]
-        idx = np.argsort(row)  # quicksort (NaN last): 1.6x faster here than Numba's mergesort
-        i = 0
-        while i < n:  # each run of equal keys (NaNs included) in index order: stable, as kind="stable"
-            j = i + 1
-            while j < n and _same(row[idx[j]], row[idx[i]]):
-                j += 1
-            if j - i > 1:
-                idx[i:j] = np.sort(idx[i:j])
-            i = j
-        res[r] = idx
+        res[r] = np.argsort(rows[r], kind="mergesort")  # stable, NaN last: as NumPy's "stable"
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _same(a, b):
-    return a == b or (a != a and b != b)
 
 
 @numba.njit(cache=True, nogil=True)
