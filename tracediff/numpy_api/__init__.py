@@ -241,6 +241,7 @@ FUNCTIONS = {
 # the families of functions beyond the core (each module: FUNCTIONS, VIEW_FUNCS)
 for _family in (linalg, special, more, fft, misc):
     FUNCTIONS.update(_family.FUNCTIONS)
+FUNCTIONS[np.linalg.norm] = misc.complex_norm(FUNCTIONS[np.linalg.norm])
 
 
 def _write_out(ufunc, out, r):

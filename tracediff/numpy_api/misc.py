@@ -96,6 +96,27 @@ def gradient(f, *varargs, axis=None, edge_order=1):
     return out[0] if len(out) == 1 else tuple(out)
 
 
+def complex_norm(norm):
+    """np.linalg.norm that also takes complex arrays: every norm but the matrix
+    2-norms and the nuclear norm (singular values) is the norm of |x|."""
+
+    def fn(x, ord=None, axis=None, keepdims=False):
+        a = aval_of(x)
+        if a.dtype.kind != "c":
+            return norm(x, ord=ord, axis=axis, keepdims=keepdims)
+        matrix = (isinstance(axis, tuple) and len(axis) == 2) or (
+            axis is None and a.ndim == 2 and ord is not None
+        )
+        if matrix and ord in (2, -2, "nuc"):
+            _fail(
+                NotImplementedError, f"np.linalg.norm(ord={ord!r}) of a complex matrix {a} is not supported"
+            )
+        return norm(np.abs(x), ord=ord, axis=axis, keepdims=keepdims)
+
+    fn.__name__ = "norm"
+    return fn
+
+
 FUNCTIONS = {
     np.hsplit: _split_on("hsplit", 1, 1),
     np.vsplit: _split_on("vsplit", 0, 2),

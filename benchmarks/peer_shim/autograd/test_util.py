@@ -89,32 +89,28 @@ def _check(f, x, modes, order):
 
 
 def check_grads(fun, argnum=0, modes=None, order=2):
-    """check_grads(fun, argnum)(*args, **kwargs) as autograd's."""
+    """check_grads(fun, argnum)(*args, **kwargs) as autograd's: the arguments at
+    argnum (any pytrees of arrays and numbers) become one flat vector."""
     modes = modes or ["fwd", "rev"]
 
     def checker(*args, **kwargs):
-        nums = argnum if isinstance(argnum, (list, tuple)) else [argnum]
-        xs = [np.asarray(args[i]) if not isinstance(args[i], float) else args[i] for i in nums]
+        nums = list(argnum) if isinstance(argnum, (list, tuple)) else [argnum]
+        leaves, tree = pytree.flatten([args[i] for i in nums])
+        shapes = [np.shape(x) for x in leaves]
+        sizes = [int(np.size(x)) for x in leaves]
+        dt = np.result_type(*[np.asarray(x) for x in leaves])
+        x0 = np.concatenate([np.ravel(np.asarray(x, dt)) for x in leaves])
 
         def f(flat):
+            parts, k = [], 0
+            for s, n in zip(shapes, sizes):
+                parts.append(flat[k : k + n].reshape(s))
+                k += n
             a = list(args)
-            for i, x in zip(nums, unflatten(flat)):
+            for i, x in zip(nums, pytree.unflatten(tree, parts)):
                 a[i] = x
             return fun(*a, **kwargs)
 
-        sizes = [np.size(x) for x in xs]
-        shapes = [np.shape(x) for x in xs]
-
-        def unflatten(flat):
-            out, k = [], 0
-            for s, n, x in zip(shapes, sizes, xs):
-                part = flat[k : k + n]
-                out.append(part.reshape(s) if s else part[0] if isinstance(x, float) else part.reshape(s))
-                k += n
-            return out
-
-        dt = np.result_type(*[np.asarray(x) for x in xs])
-        x0 = np.concatenate([np.ravel(np.asarray(x, dt)) for x in xs])
         _check(f, x0, modes, order)
 
     return checker
