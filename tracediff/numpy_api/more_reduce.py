@@ -68,8 +68,9 @@ def _with_keywords(name: str, base):
                     r if keepdims else np.reshape(r, tuple(d for i, d in enumerate(shape) if i not in axes))
                 )
         r = base(x, axis=axis, out=out, keepdims=keepdims, **kw)
-        if initial is not None:
-            r = red(r, initial).astype(aval_of(r).dtype)
+        if initial is not None:  # in the result's dtype first, as NumPy
+            dt = aval_of(r).dtype
+            r = red(r, initial.astype(dt) if traced(initial) else np.asarray(initial).astype(dt))
         return r
 
     if name in ("max", "min"):
