@@ -240,6 +240,7 @@ VALUES = [
             np.average(x, weights=w),
             np.average(x, axis=0, weights=w, returned=True),
             np.average(x, axis=1, keepdims=True),
+            np.average(B * 1.0, axis=(2, 0), weights=w.T[:, :2]),
         ),
         (A, W),
     ),

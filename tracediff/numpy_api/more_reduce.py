@@ -213,16 +213,12 @@ def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
                 TypeError,
                 f"np.average: axis must be specified when shapes of a and weights differ ({sa}, {sw})",
             )
-        axes = normalize_axes(axis, sa.ndim, "np.average")
-        if sw.shape != tuple(sa.shape[i] for i in axes):
+        given = [normalize_axes(i, sa.ndim, "np.average")[0] for i in np.atleast_1d(axis)]  # user's order
+        if sw.shape != tuple(sa.shape[i] for i in given):
             _fail(ValueError, f"np.average: shape of weights {sw} must be that of a {sa} along axis {axis}")
-        # weights along the axes: moved there, ones elsewhere
-        shape = [1] * sa.ndim
-        order = np.argsort(axes)
-        w = np.transpose(w, tuple(order)) if sw.ndim > 1 else w
-        for i in axes:
-            shape[i] = sa.shape[i]
-        w = np.reshape(w, tuple(shape))
+        # the weights' axes put in a's order, then ones elsewhere (as NumPy)
+        w = np.transpose(w, tuple(int(i) for i in np.argsort(given)))
+        w = np.reshape(w, tuple(d if i in given else 1 for i, d in enumerate(sa.shape)))
     a, w = a.astype(dt), w.astype(dt)
     scl = core.sum(np.broadcast_to(w, aval_of(a).shape), axis=axis, keepdims=keepdims)
     avg = core.sum(a * w, axis=axis, keepdims=keepdims) / scl
