@@ -19,6 +19,10 @@ M = RNG.standard_normal((4, 3))  # tall
 X3 = RNG.standard_normal((2, 3, 4))
 
 
+def mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
 def interp(f, *args):
     return td.jit(f, target="interpret")(*args)
 
@@ -118,6 +122,10 @@ def test_np_linalg_functions():
             np.linalg.cond(a, -2),
             np.linalg.matrix_rank(m),
             np.linalg.det(np.arange(9).reshape(3, 3) % 4 + np.eye(3, dtype=int)),
+            np.linalg.svd(a + a.T, hermitian=True),  # indefinite: signs move into vt
+            np.linalg.svd(ab + mT(ab), compute_uv=False, hermitian=True),
+            np.linalg.pinv(a + a.T, hermitian=True),
+            np.linalg.matrix_rank(s, hermitian=True),
         )
 
     want = f(A, AB, B, S, M)

@@ -9,7 +9,7 @@ import numpy as np
 from ..builder import bind
 from ..prims import decompositions as dec
 from .common import _fail, _lift, aval_of, normalize_axes
-from .linalg_numpy import inv, linalg_dtype, matrices
+from .linalg_numpy import inv, linalg_dtype, matrices, svd_parts
 from .ufuncs import astype
 
 
@@ -113,10 +113,8 @@ def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     a = aval_of(A)
     if a.ndim < 2:
         return np.sum(np.not_equal(A, 0)) * 1  # as NumPy: nonzero or not
-    if hermitian:
-        _fail(NotImplementedError, "np.linalg.matrix_rank: hermitian=True is not supported")
-    (x,) = matrices("np.linalg.matrix_rank", A, square=False)
-    s = bind(dec.svd_p, x)[1]
+    (x,) = matrices("np.linalg.matrix_rank", A, square=bool(hermitian))
+    s = svd_parts(x, hermitian)[1]
     if tol is None:
         rtol = max(a.shape[-2:]) * np.finfo(aval_of(x).dtype).eps if rtol is None else rtol
         tol = np.max(s, axis=-1) * rtol

@@ -34,6 +34,8 @@ def linalg_dtype(name: str, *xs: Any) -> np.dtype:
     dt = result_dtype(*avals)
     if dt.kind in "biu":
         return np.dtype(np.float64)
+    if dt.kind == "c":
+        _fail(TypeError, f"{name}: complex matrices are not supported yet ({', '.join(map(str, avals))})")
     if dt not in (np.float32, np.float64):
         _fail(TypeError, f"{name}: array type {dt} is unsupported in linalg ({', '.join(map(str, avals))})")
     return dt
@@ -134,18 +136,28 @@ def eigvalsh(a, UPLO="L"):
     return bind(dec.eigh_p, _uplo("np.linalg.eigvalsh", a, UPLO))[0]
 
 
+def svd_parts(a, hermitian: bool = False):
+    """(u, s, vt) of float matrices a; `hermitian`: from eigh, as NumPy (|w| in
+    decreasing order, the eigenvalues' signs moved into vt)."""
+    if not hermitian:
+        return bind(dec.svd_p, a)
+    w, v = bind(dec.eigh_p, a)
+    order = np.flip(np.argsort(np.abs(w), axis=-1), axis=-1)
+    w = np.take_along_axis(w, order, axis=-1)
+    u = np.take_along_axis(v, np.expand_dims(order, -2), axis=-1)
+    return u, np.abs(w), mT(u * np.expand_dims(np.sign(w), -2))
+
+
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
-    (a,) = matrices("np.linalg.svd", a, square=False)
+    (a,) = matrices("np.linalg.svd", a, square=bool(hermitian))
     m, n = aval_of(a).shape[-2:]
-    if hermitian:
-        _fail(NotImplementedError, "np.linalg.svd: hermitian=True is not supported (use the default False)")
     if compute_uv and full_matrices and m != n:
         _fail(
             NotImplementedError,
             f"np.linalg.svd: full_matrices=True of a non-square matrix ({aval_of(a)}) is not supported; "
             "pass full_matrices=False",
         )
-    u, s, vt = bind(dec.svd_p, a)
+    u, s, vt = svd_parts(a, hermitian)
     return _SVD(u, s, vt) if compute_uv else s
 
 
@@ -171,8 +183,8 @@ def _cutoff(s, rtol):
     return s > rtol * np.max(s, axis=-1, keepdims=True)
 
 
-def _pinv(a, rtol):
-    u, s, vt = bind(dec.svd_p, a)
+def _pinv(a, rtol, hermitian=False):
+    u, s, vt = svd_parts(a, hermitian)
     keep = _cutoff(s, rtol)
     s_inv = np.where(keep, 1 / np.where(keep, s, 1), 0)  # no 1/0 even in the unused branch
     return np.matmul(mT(vt) * np.expand_dims(s_inv, -2), mT(u))
@@ -182,9 +194,7 @@ _NO_VALUE = object()
 
 
 def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
-    (a,) = matrices("np.linalg.pinv", a, square=False)
-    if hermitian:
-        _fail(NotImplementedError, "np.linalg.pinv: hermitian=True is not supported")
+    (a,) = matrices("np.linalg.pinv", a, square=bool(hermitian))
     if rcond is None:  # NumPy 2: rcond, else rtol, else 1e-15 (rtol=None: max(m, n) * eps)
         if rtol is _NO_VALUE:
             rcond = 1e-15
@@ -192,7 +202,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
             rcond = max(aval_of(a).shape[-2:]) * np.finfo(aval_of(a).dtype).eps
         else:
             rcond = rtol
-    return _pinv(a, rcond)
+    return _pinv(a, rcond, hermitian)
 
 
 def lstsq(a, b, rcond=None):
@@ -346,8 +356,8 @@ def _complex_unsupported(name: str):
     def fn(*args, **kwargs):
         _fail(
             NotImplementedError,
-            f"np.linalg.{name}: general eigenvalues are complex, and tracediff does not support complex "
-            "numbers yet; for a symmetric matrix use np.linalg.eigh / eigvalsh",
+            f"np.linalg.{name} is not supported (general eigenvalues are complex); "
+            "for a symmetric matrix use np.linalg.eigh / eigvalsh",
         )
 
     return fn
