@@ -312,3 +312,19 @@ def test_derivative_limits():
     _close(g, 2 * np.eye(3))
     g = td.grad(lambda a: np.sum(np.linalg.eigh(a)[1][:, 0] ** 3))(np.eye(3))
     assert not np.all(np.isfinite(g))
+
+
+def _shrink(a, x):
+    k = 0
+    while np.linalg.norm(x) > 0.1 and k < 50:  # a library call inside a compiled loop
+        x = sl.solve_triangular(a, x, lower=True) * 0.9
+        k += 1
+    return np.sum(x)
+
+
+def test_inside_loops():
+    f = td.value_and_grad(_shrink, argnums=(0, 1))
+    args = (S, np.ones(3))
+    _close(td.jit(f)(*args), td.jit(f, target="interpret")(*args))
+    _close(f(*args)[0], _shrink(*args))
+    td.check_grads(_shrink, args, order=1)
