@@ -90,6 +90,27 @@ def _qr(a):
     return np.concatenate([q, r], axis=-2)
 
 
+def pivoting(rng, dt, shape):
+    """Well conditioned, rows reversed: LU with partial pivoting swaps rows."""
+    return np.flip(wellcond(rng, dt, shape), -2).copy()
+
+
+def pivots(rng, dt, shape):
+    """Valid LAPACK pivots: piv[j] in [j, n)."""
+    n = shape[-1]
+    return np.stack([rng.integers(j, n, shape[:-1]) for j in range(n)], -1).astype(np.int32)
+
+
+_LU = wellcond(np.random.default_rng(0), np.float64, (3, 3))
+
+
+def _lu(a, b):
+    c = scipy.linalg.lu_factor(a)
+    p, low, up = scipy.linalg.lu(a)
+    solved = scipy.linalg.lu_solve(c, b) + scipy.linalg.lu_solve(c, b, trans=1)
+    return c[0] + solved + p @ low + up
+
+
 def _expm(a):
     return scipy.linalg.expm(a) + scipy.linalg.expm(8.0 * a)  # the second one squares
 
@@ -103,4 +124,12 @@ SPECS = [
     Spec("svd", _svd, spread_svd, shapes=((4, 3),)),
     Spec("qr", _qr, spread_svd, shapes=((4, 3),)),
     Spec("expm", _expm, scaled, shapes=((3, 3),)),
+    Spec("lu", _lu, pivoting, normal, shapes=((3, 3),)),
+    Spec(
+        "lu_pivots_to_permutation",
+        lambda piv: scipy.linalg.lu_solve((_LU, piv), np.eye(3)),
+        pivots,
+        shapes=((3,),),
+        diff=False,
+    ),
 ]

@@ -203,6 +203,20 @@ def test_scipy_linalg_functions():
         )
 
     _close(interp(f, A, B, S, M), f(A, B, S, M), rtol=1e-9)
+
+    def g(a, b, m):
+        return (
+            sl.lu_factor(a),
+            sl.lu_solve(sl.lu_factor(a), b[:, 0], trans=1),
+            sl.lu(m),  # tall, wide
+            sl.lu(m.T, permute_l=True),
+            sl.lu(a[::-1], p_indices=True),
+        )
+
+    _close(interp(g, A, B, M), g(A, B, M), rtol=1e-9)
+    # pivots that are NumPy constants (a factorization made outside)
+    lu_a = sl.lu_factor(A[::-1])
+    _close(interp(lambda b: sl.lu_solve(lu_a, b), B), sl.lu_solve(lu_a, B))
     # cho_factor's c holds zeros in the triangle SciPy leaves unspecified
     c, lower = interp(lambda s: sl.cho_factor(s), S)
     _close(np.triu(c), np.triu(sl.cho_factor(S)[0]))
@@ -292,6 +306,8 @@ BAD = [
     (lambda a: sl.sqrtm(a), (A,), NotImplementedError, "sqrtm"),
     (lambda a: sl.solve(a, a, assume_a="banded"), (A,), NotImplementedError, "banded"),
     (lambda a: sl.solve_triangular(a, a, trans=3), (A,), ValueError, "trans"),
+    (lambda a: sl.lu_solve((a, np.array([0, 0, 1], np.int32)), a[0]), (A,), ValueError, "pivots"),
+    (lambda a: sl.lu_solve((a, np.array([0, 1], np.int32)), a[0]), (A,), ValueError, "pivots"),
 ]
 
 
@@ -307,6 +323,8 @@ def test_derivative_limits():
     _close(interp(lambda a: np.abs(np.linalg.qr(a)[1]), M.T), np.abs(np.linalg.qr(M.T)[1]))
     with pytest.raises(NotImplementedError, match="wide"):
         td.grad(lambda a: np.sum(np.linalg.qr(a)[1]))(M.T)
+    with pytest.raises(NotImplementedError, match="non-square"):
+        td.grad(lambda a: np.sum(sl.lu_factor(a)[0]))(M)
     # repeated eigenvalues: the eigenvalues' gradient exists, the eigenvectors' does not
     g = td.grad(lambda a: np.sum(np.linalg.eigh(a)[0] ** 2))(np.eye(3))
     _close(g, 2 * np.eye(3))

@@ -15,6 +15,7 @@ from ..prims import decompositions as dec
 from ..prims import linalg as la
 from .common import _fail, _lift, aval_of
 from .linalg_numpy import _pinv, det, eye_like, lstsq, matrices, mT, solve_with, svd
+from .ufuncs import astype
 
 _TRANS = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}
 
@@ -144,6 +145,59 @@ def scipy_lstsq(a, b, cond=None, overwrite_a=False, overwrite_b=False, check_fin
     return lstsq(a, b, rcond=cond)
 
 
+def lu_factor(a, overwrite_a=False, check_finite=True):
+    (a,) = matrices("scipy.linalg.lu_factor", a, square=False)
+    lu, piv, _ = bind(dec.lu_p, a)
+    return lu, piv
+
+
+def _rows(x, perm, inverse=False):
+    """x[..., perm, :] (P x), or with `inverse` P^T x."""
+    n = aval_of(x).shape[-2]
+    p = astype(np.expand_dims(perm, -1) == np.arange(n), aval_of(x).dtype)  # P[i, j] = [perm[i] == j]
+    return np.matmul(mT(p) if inverse else p, x)
+
+
+def lu_solve(lu_and_piv, b, trans=0, overwrite_b=False, check_finite=True):
+    name = "scipy.linalg.lu_solve"
+    lu, piv = lu_and_piv
+    if trans not in _TRANS:
+        _fail(ValueError, f"{name}: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
+    (lu,) = matrices(name, lu)
+    n = aval_of(lu).shape[-1]
+    if aval_of(piv).shape != aval_of(lu).shape[:-1]:
+        _fail(ValueError, f"{name}: pivots {aval_of(piv)} do not match the factor {aval_of(lu)}")
+    perm = bind(dec.lu_pivots_to_permutation_p, astype(_lift(piv), np.int32), n=n)
+    vector = aval_of(b).ndim == 1
+    b = np.expand_dims(_lift(b), -1) if vector else b
+    if not _TRANS[trans]:  # a = P^T L U: x = U^-1 L^-1 P b
+        y = solve_with(la.triangular_solve_p, name, lu, _rows(b, perm), lower=True, trans=False, unit=True)
+        x = solve_with(la.triangular_solve_p, name, lu, y, lower=False, trans=False, unit=False)
+    else:  # a^T = U^T L^T P: x = P^T L^-T U^-T b
+        y = solve_with(la.triangular_solve_p, name, lu, b, lower=False, trans=True, unit=False)
+        x = _rows(
+            solve_with(la.triangular_solve_p, name, lu, y, lower=True, trans=True, unit=True), perm, True
+        )
+    return x[..., 0] if vector else x
+
+
+def lu(a, permute_l=False, overwrite_a=False, check_finite=True, p_indices=False):
+    """(p, l, u) with a = p @ l @ u ((pl, u) with permute_l; p as row indices with
+    p_indices: a = l[p] @ u), as SciPy's."""
+    (a,) = matrices("scipy.linalg.lu", a, square=False)
+    m, n = aval_of(a).shape[-2:]
+    k = min(m, n)
+    packed, _, perm = bind(dec.lu_p, a)
+    low = packed[..., :, :k] * la.triangle_mask(max(m, k), aval_of(a).dtype, lower=True, strict=True)[:m, :k]
+    low = low + np.eye(m, k, dtype=aval_of(a).dtype)
+    up = packed[..., :k, :] * la.triangle_mask(max(k, n), aval_of(a).dtype, lower=False)[:k, :n]
+    if permute_l:
+        return _rows(low, perm, True), up
+    if p_indices:
+        return astype(np.argsort(perm, axis=-1), np.int32), low, up
+    return mT(astype(np.expand_dims(perm, -1) == np.arange(m), aval_of(a).dtype)), low, up
+
+
 def _no_sqrtm(A, *args, **kwargs):
     _fail(
         NotImplementedError,
@@ -166,6 +220,9 @@ for _name, _form in {
     "qr": qr,
     "pinv": pinv,
     "lstsq": scipy_lstsq,
+    "lu_factor": lu_factor,
+    "lu_solve": lu_solve,
+    "lu": lu,
     "sqrtm": _no_sqrtm,
 }.items():
     register_form(f"scipy.linalg.{_name}", _form)

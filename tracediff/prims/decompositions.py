@@ -254,3 +254,88 @@ def _expm_vjp(ct, ans, a):
     bottom = np.concatenate([np.zeros_like(at), at], axis=-1)
     big = _bind(expm_p, np.concatenate([top, bottom], axis=-2))
     return [big[..., :n, n:]]
+
+
+# --- lu --------------------------------------------------------------------------------------
+
+lu_p = Primitive("lu", OTHER, nout=3)
+lu_p.symbolic_zeros = True  # the pivots and the permutation are integers: no cotangent
+lu_p.call["cpu"] = "lib_linalg.lu({0})"
+lu_p.imports["cpu"] = _LIB
+lu_p.def_batch(leading_batch_rule(lu_p))
+
+
+@lu_p.def_abstract
+def _lu_abstract(a):
+    float_matrices("lu", a, square=False)
+    m, n = a.shape[-2:]
+    lead = a.shape[:-2]
+    i32 = np.dtype(np.int32)
+    return [Aval(a.shape, a.dtype), Aval(lead + (min(m, n),), i32), Aval(lead + (m,), i32)]
+
+
+def pivots_to_permutation(piv: np.ndarray, m: int) -> np.ndarray:
+    """LAPACK's row interchanges (row j swapped with piv[j], in order) as the
+    permutation `perm` with a[perm] = L U."""
+    perm = np.broadcast_to(np.arange(m, dtype=np.int32), piv.shape[:-1] + (m,)).copy()
+    for idx in np.ndindex(piv.shape[:-1]):
+        p = perm[idx]
+        for j, r in enumerate(piv[idx]):
+            if not j <= r < m:
+                raise ValueError(f"lu_solve: invalid pivots {piv[idx]} (piv[j] must lie in [j, {m}))")
+            p[j], p[r] = p[r], p[j]
+    return perm
+
+
+@lu_p.def_impl
+def _lu_impl(a):
+    """LU with partial pivoting, packed as LAPACK's getrf: a[perm] = L U, L unit lower
+    (below the diagonal of lu), U upper (on and above it); pivots 0-based."""
+    import scipy.linalg
+
+    m, n = a.shape[-2:]
+    lu = np.empty(a.shape, a.dtype)
+    piv = np.empty(a.shape[:-2] + (min(m, n),), np.int32)
+    for i in np.ndindex(a.shape[:-2]):
+        lu[i], piv[i] = scipy.linalg.lu_factor(a[i], check_finite=False)
+    return [lu, piv, pivots_to_permutation(piv, m)]
+
+
+@lu_p.def_vjp
+def _lu_vjp(cts, ans, a):
+    # JAX's lu_jvp_rule transposed (square matrices): with X = L^-1 P da U^-1,
+    # d(lu) = L tril(X, -1) + triu(X) U, so ct_X = tril(L^T tril(ct, -1), -1) + triu(triu(ct) U^T)
+    # and ct_a = P^T L^-T ct_X U^-T
+    ct = cts[0]
+    lu, _, perm = ans
+    m, n = np.shape(a)[-2:]
+    if m != n:
+        raise NotImplementedError(
+            f"the derivative of an LU factorization of a non-square matrix ({m}x{n}) is not supported"
+        )
+    if ct is None:
+        return [None]
+    strict = triangle_mask(n, lu.dtype, lower=True, strict=True)
+    upper = triangle_mask(n, lu.dtype, lower=False)
+    low = lu * strict + np.eye(n, dtype=lu.dtype)  # L: unit diagonal
+    ct_x = np.matmul(_mT(low), ct * strict) * strict + np.matmul(ct * upper, _mT(lu * upper)) * upper
+    y = _bind(triangular_solve_p, lu, ct_x, lower=True, trans=True, unit=True)  # L^-T ct_X
+    z = _mT(_bind(triangular_solve_p, lu, _mT(y), lower=False, trans=False, unit=False))  # ... U^-T
+    p = (np.expand_dims(perm, -1) == np.arange(n)).astype(lu.dtype)  # P[i, j] = [perm[i] == j]
+    return [np.matmul(_mT(p), z)]
+
+
+lu_pivots_to_permutation_p = Primitive("lu_pivots_to_permutation", OTHER, differentiable=False)
+lu_pivots_to_permutation_p.call["cpu"] = "lib_linalg.lu_pivots_to_permutation({0}, {n})"
+lu_pivots_to_permutation_p.imports["cpu"] = _LIB
+lu_pivots_to_permutation_p.def_batch(leading_batch_rule(lu_pivots_to_permutation_p))
+lu_pivots_to_permutation_p.def_impl(lambda piv, *, n: pivots_to_permutation(piv, n))
+
+
+@lu_pivots_to_permutation_p.def_abstract
+def _lu_pivots_abstract(piv, *, n):
+    if piv.dtype.kind not in "iu" or piv.ndim < 1 or piv.shape[-1] > n:
+        raise TypeError(
+            f"lu_pivots_to_permutation: pivots must be integers [..., k] with k <= {n}, got {piv}"
+        )
+    return Aval(piv.shape[:-1] + (n,), np.dtype(np.int32))

@@ -284,3 +284,65 @@ def expm(a):
     if nb and n:
         _expm3(a.reshape((nb, n, n)), out.reshape((nb, n, n)))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _lu3(lu, piv, perm):
+    """In place, LAPACK's getf2: partial pivoting (the first largest |entry|), row
+    interchanges recorded in piv and composed in perm; a zero pivot is left as it is."""
+    nb, m, n = lu.shape
+    for b in range(nb):
+        x, p = lu[b], perm[b]
+        for i in range(m):
+            p[i] = i
+        for j in range(min(m, n)):
+            r, best = j, abs(x[j, j])
+            for i in range(j + 1, m):
+                if abs(x[i, j]) > best:
+                    r, best = i, abs(x[i, j])
+            piv[b, j] = r
+            if r != j:
+                for c in range(n):
+                    x[j, c], x[r, c] = x[r, c], x[j, c]
+                p[j], p[r] = p[r], p[j]
+            if x[j, j] == 0:
+                continue
+            for i in range(j + 1, m):
+                x[i, j] /= x[j, j]
+                f = x[i, j]
+                for c in range(j + 1, n):
+                    x[i, c] -= f * x[j, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def lu(a):
+    m, n = a.shape[-2], a.shape[-1]
+    nb = _count(a.shape, 2)
+    out = a.copy()
+    piv = np.empty(a.shape[:-2] + (min(m, n),), np.int32)
+    perm = np.empty(a.shape[:-2] + (m,), np.int32)
+    if nb and m and n:
+        _lu3(out.reshape((nb, m, n)), piv.reshape((nb, min(m, n))), perm.reshape((nb, m)))
+    return out, piv, perm
+
+
+@numba.njit(cache=True, nogil=True)
+def _pivots3(piv, perm):
+    for b in range(piv.shape[0]):
+        for i in range(perm.shape[1]):
+            perm[b, i] = i
+        for j in range(piv.shape[1]):
+            r = piv[b, j]
+            if r < j or r >= perm.shape[1]:
+                raise ValueError("lu_solve: invalid pivots (piv[j] must lie in [j, n))")
+            perm[b, j], perm[b, r] = perm[b, r], perm[b, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def lu_pivots_to_permutation(piv, n):
+    k = piv.shape[-1]
+    nb = _count(piv.shape, 1)
+    perm = np.empty(piv.shape[:-1] + (n,), np.int32)
+    if nb and n:
+        _pivots3(piv.reshape((nb, k)), perm.reshape((nb, n)))
+    return perm
