@@ -17,8 +17,8 @@ def _mT(x):
 
 
 def wellcond(rng, dt, shape):
-    """R + n I: far from singular."""
-    return (rng.standard_normal(shape) + shape[-1] * np.eye(shape[-1])).astype(dt)
+    """R / 2 + n I: far from singular, no small pivot."""
+    return (0.5 * rng.standard_normal(shape) + shape[-1] * np.eye(shape[-1])).astype(dt)
 
 
 def spd(rng, dt, shape):
@@ -87,7 +87,8 @@ def _svd(a):
 
 def _qr(a):
     q, r = np.linalg.qr(a)
-    return np.concatenate([q, r], axis=-2)
+    sign = np.sign(np.diagonal(r, axis1=-2, axis2=-1))  # Householder's signs jump: the
+    return np.concatenate([q * sign[..., None, :], r * sign[..., :, None]], axis=-2)  # QR with R_ii > 0
 
 
 def pivoting(rng, dt, shape):
@@ -112,7 +113,9 @@ def _lu(a, b):
 
 
 def _expm(a):
-    return scipy.linalg.expm(a) + scipy.linalg.expm(8.0 * a)  # the second one squares
+    # the second one squares (norm > 5.4), in float64 (SciPy's float32 squaring loses
+    # more than 1e-6); a shift by 6 I keeps its relative condition that of expm(a)
+    return scipy.linalg.expm(a) + scipy.linalg.expm(a.astype(np.float64) + 6.0 * np.eye(3))
 
 
 SPECS = [

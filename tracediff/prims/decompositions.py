@@ -1,12 +1,14 @@
 """Matrix factorizations and functions on stacks of matrices [..., m, n]:
-`cholesky`, `eigh`, `svd`, `qr` and `expm`. The front end composes
-pinv, lstsq, the matrix norms, scipy.linalg.cho_factor... from them.
+`cholesky`, `eigh`, `svd`, `qr`, `lu` (and `lu_pivots_to_permutation`) and `expm`.
+The front end composes pinv, lstsq, the matrix norms, scipy.linalg.cho_factor,
+lu_solve... from them.
 
 Each VJP is written with NumPy calls (and these primitives), so it differentiates
 again. Sources: Murray 2016, "Differentiation of the Cholesky decomposition";
 Giles 2008 and Seeger et al. 2017, "Auto-differentiating linear algebra" (eigh);
 Townsend 2016, "Differentiating the singular value decomposition"; Liao et al.
-2019, "Differentiable programming tensor networks" (QR); Al-Mohy & Higham 2009
+2019, "Differentiable programming tensor networks" (QR); JAX's lu_jvp_rule (LU);
+Al-Mohy & Higham 2009
 (the Fréchet derivative of expm); JAX's lax.linalg and HIPS autograd for the
 conventions (symmetric inputs, degenerate spectra).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import OTHER, Aval, Primitive
-from .linalg import _LIB, _mT, float_matrices, leading_batch_rule, triangle_mask, triangular_solve_p
+from .linalg import LIB_IMPORTS, float_matrices, leading_batch_rule, mT, triangle_mask, triangular_solve_p
 
 
 def _bind(prim, *args, **params):
@@ -38,14 +40,14 @@ def _in_lower(g):
     autograd's eigh rule), so it matches finite differences on any input."""
     n = np.shape(g)[-1]
     w = triangle_mask(n, g.dtype, lower=True) - 0.5 * np.eye(n, dtype=g.dtype)
-    return (g + _mT(g)) * w
+    return (g + mT(g)) * w
 
 
 # --- cholesky ------------------------------------------------------------------------------
 
 cholesky_p = Primitive("cholesky", OTHER)
 cholesky_p.call["cpu"] = "lib_linalg.cholesky({0})"
-cholesky_p.imports["cpu"] = _LIB
+cholesky_p.imports["cpu"] = LIB_IMPORTS
 cholesky_p.def_batch(leading_batch_rule(cholesky_p))
 
 
@@ -65,10 +67,10 @@ def _cholesky_vjp(ct, L, a):
     # the gradient with respect to the symmetric input is (S + S^T) / 2
     n = np.shape(L)[-1]
     phi = triangle_mask(n, L.dtype, lower=True) - 0.5 * np.eye(n, dtype=L.dtype)
-    p = np.matmul(_mT(L), ct * triangle_mask(n, L.dtype, lower=True)) * phi
+    p = np.matmul(mT(L), ct * triangle_mask(n, L.dtype, lower=True)) * phi
     x = _bind(triangular_solve_p, L, p, lower=True, trans=True, unit=False)  # L^-T P
-    s = _mT(_bind(triangular_solve_p, L, _mT(x), lower=True, trans=True, unit=False))  # L^-T P L^-1
-    return [_in_lower(0.5 * (s + _mT(s)))]
+    s = mT(_bind(triangular_solve_p, L, mT(x), lower=True, trans=True, unit=False))  # L^-T P L^-1
+    return [_in_lower(0.5 * (s + mT(s)))]
 
 
 # --- eigh ----------------------------------------------------------------------------------
@@ -76,7 +78,7 @@ def _cholesky_vjp(ct, L, a):
 eigh_p = Primitive("eigh", OTHER, nout=2)
 eigh_p.symbolic_zeros = True
 eigh_p.call["cpu"] = "lib_linalg.eigh({0})"
-eigh_p.imports["cpu"] = _LIB
+eigh_p.imports["cpu"] = LIB_IMPORTS
 eigh_p.def_batch(leading_batch_rule(eigh_p))
 
 
@@ -110,11 +112,11 @@ def _eigh_vjp(cts, ans, a):
     if ct_w is not None:
         inner = _diag(ct_w)
     if ct_v is not None:
-        inner = inner + _inv_gaps(w, eye) * np.matmul(_mT(v), ct_v)
+        inner = inner + _inv_gaps(w, eye) * np.matmul(mT(v), ct_v)
     if ct_w is None and ct_v is None:
         return [None]
-    g = np.matmul(np.matmul(v, inner), _mT(v))
-    return [_in_lower(0.5 * (g + _mT(g)))]
+    g = np.matmul(np.matmul(v, inner), mT(v))
+    return [_in_lower(0.5 * (g + mT(g)))]
 
 
 # --- svd -----------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def _eigh_vjp(cts, ans, a):
 svd_p = Primitive("svd", OTHER, nout=3)
 svd_p.symbolic_zeros = True
 svd_p.call["cpu"] = "lib_linalg.svd({0})"
-svd_p.imports["cpu"] = _LIB
+svd_p.imports["cpu"] = LIB_IMPORTS
 svd_p.def_batch(leading_batch_rule(svd_p))
 
 
@@ -159,16 +161,16 @@ def _svd_vjp(cts, ans, a):
     mid = _diag(ct_s) if ct_s is not None else 0
     extra = 0
     if ct_u is not None:
-        j = inv_gaps * np.matmul(_mT(u), ct_u)
-        mid = mid + (j + _mT(j)) * s_row
+        j = inv_gaps * np.matmul(mT(u), ct_u)
+        mid = mid + (j + mT(j)) * s_row
         if m > k:
-            extra = np.matmul((ct_u - np.matmul(u, np.matmul(_mT(u), ct_u))) / s_row, vt)
+            extra = np.matmul((ct_u - np.matmul(u, np.matmul(mT(u), ct_u))) / s_row, vt)
     if ct_vt is not None:
-        ct_v = _mT(ct_vt)
+        ct_v = mT(ct_vt)
         kk = inv_gaps * np.matmul(vt, ct_v)
-        mid = mid + s_col * (kk + _mT(kk))
+        mid = mid + s_col * (kk + mT(kk))
         if n > k:
-            extra = extra + np.matmul(u, _mT((ct_v - np.matmul(_mT(vt), np.matmul(vt, ct_v))) / s_row))
+            extra = extra + np.matmul(u, mT((ct_v - np.matmul(mT(vt), np.matmul(vt, ct_v))) / s_row))
     return [np.matmul(np.matmul(u, mid), vt) + extra]
 
 
@@ -177,7 +179,7 @@ def _svd_vjp(cts, ans, a):
 qr_p = Primitive("qr", OTHER, nout=2)
 qr_p.symbolic_zeros = True
 qr_p.call["cpu"] = "lib_linalg.qr({0})"
-qr_p.imports["cpu"] = _LIB
+qr_p.imports["cpu"] = LIB_IMPORTS
 qr_p.def_batch(leading_batch_rule(qr_p))
 
 
@@ -211,22 +213,22 @@ def _qr_vjp(cts, ans, a):
         return [None]
     mm = 0
     if ct_r is not None:
-        mm = np.matmul(r, _mT(ct_r))
+        mm = np.matmul(r, mT(ct_r))
     if ct_q is not None:
-        mm = mm - np.matmul(_mT(ct_q), q)
+        mm = mm - np.matmul(mT(ct_q), q)
     low = mm * triangle_mask(n, q.dtype, lower=True, strict=True)
-    lhs = np.matmul(q, low + _mT(low) + mm * np.eye(n, dtype=q.dtype))
+    lhs = np.matmul(q, low + mT(low) + mm * np.eye(n, dtype=q.dtype))
     if ct_q is not None:
         lhs = lhs + ct_q
     # X R^-T = (R^-1 X^T)^T
-    return [_mT(_bind(triangular_solve_p, r, _mT(lhs), lower=False, trans=False, unit=False))]
+    return [mT(_bind(triangular_solve_p, r, mT(lhs), lower=False, trans=False, unit=False))]
 
 
 # --- expm ----------------------------------------------------------------------------------
 
 expm_p = Primitive("expm", OTHER)
 expm_p.call["cpu"] = "lib_linalg.expm({0})"
-expm_p.imports["cpu"] = _LIB
+expm_p.imports["cpu"] = LIB_IMPORTS
 expm_p.def_batch(leading_batch_rule(expm_p))
 
 
@@ -236,12 +238,58 @@ def _expm_abstract(a):
     return Aval(a.shape, a.dtype)
 
 
+# Padé 13 coefficients and the 1-norm up to which it needs no scaling (Higham 2005,
+# "The scaling and squaring method for the matrix exponential revisited", table 2.3)
+PADE13 = np.array(
+    [
+        64764752532480000.0,
+        32382376266240000.0,
+        7771770303897600.0,
+        1187353796428800.0,
+        129060195264000.0,
+        10559470521600.0,
+        670442572800.0,
+        33522128640.0,
+        1323241920.0,
+        40840800.0,
+        960960.0,
+        16380.0,
+        182.0,
+        1.0,
+    ]
+)
+THETA13 = 5.371920351148152
+
+
+def expm_pade13(a: np.ndarray) -> np.ndarray:
+    """exp(a) of one float64 matrix: Padé 13 with scaling and squaring (Higham 2005),
+    the compiled code's algorithm step by step (as accurate as SciPy's, or more once
+    it squares)."""
+    n = a.shape[0]
+    norm1 = np.max(np.sum(np.abs(a), axis=0), initial=0.0)
+    if not np.isfinite(norm1):  # inf or NaN entries
+        return np.full(a.shape, np.nan)
+    s = int(np.ceil(np.log2(norm1 / THETA13))) if norm1 > THETA13 else 0
+    x = a / 2.0**s
+    b, ident = PADE13, np.eye(n)
+    x2 = x @ x
+    x4 = x2 @ x2
+    x6 = x4 @ x2
+    u = x @ (x6 @ (b[13] * x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * ident)
+    v = x6 @ (b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * ident
+    r = np.linalg.solve(v - u, v + u)
+    for _ in range(s):
+        r = r @ r
+    return r
+
+
 @expm_p.def_impl
 def _expm_impl(a):
-    import scipy.linalg
-
-    # float32 too is computed in float64 (as the compiled code), then rounded
-    return np.asarray(scipy.linalg.expm(a.astype(np.float64)), a.dtype)
+    # float32 too is computed in float64, then rounded
+    out = np.empty(a.shape, a.dtype)
+    for i in np.ndindex(a.shape[:-2]):
+        out[i] = expm_pade13(a[i].astype(np.float64))
+    return out
 
 
 @expm_p.def_vjp
@@ -249,7 +297,7 @@ def _expm_vjp(ct, ans, a):
     # the adjoint of the Fréchet derivative L(a, .) is L(a^T, .), and L(x, e) is the
     # upper right block of expm([[x, e], [0, x]]) (Al-Mohy & Higham 2009, eq. 1.3)
     n = np.shape(a)[-1]
-    at = _mT(a)
+    at = mT(a)
     top = np.concatenate([at, ct], axis=-1)
     bottom = np.concatenate([np.zeros_like(at), at], axis=-1)
     big = _bind(expm_p, np.concatenate([top, bottom], axis=-2))
@@ -261,7 +309,7 @@ def _expm_vjp(ct, ans, a):
 lu_p = Primitive("lu", OTHER, nout=3)
 lu_p.symbolic_zeros = True  # the pivots and the permutation are integers: no cotangent
 lu_p.call["cpu"] = "lib_linalg.lu({0})"
-lu_p.imports["cpu"] = _LIB
+lu_p.imports["cpu"] = LIB_IMPORTS
 lu_p.def_batch(leading_batch_rule(lu_p))
 
 
@@ -318,16 +366,16 @@ def _lu_vjp(cts, ans, a):
     strict = triangle_mask(n, lu.dtype, lower=True, strict=True)
     upper = triangle_mask(n, lu.dtype, lower=False)
     low = lu * strict + np.eye(n, dtype=lu.dtype)  # L: unit diagonal
-    ct_x = np.matmul(_mT(low), ct * strict) * strict + np.matmul(ct * upper, _mT(lu * upper)) * upper
+    ct_x = np.matmul(mT(low), ct * strict) * strict + np.matmul(ct * upper, mT(lu * upper)) * upper
     y = _bind(triangular_solve_p, lu, ct_x, lower=True, trans=True, unit=True)  # L^-T ct_X
-    z = _mT(_bind(triangular_solve_p, lu, _mT(y), lower=False, trans=False, unit=False))  # ... U^-T
+    z = mT(_bind(triangular_solve_p, lu, mT(y), lower=False, trans=False, unit=False))  # ... U^-T
     p = (np.expand_dims(perm, -1) == np.arange(n)).astype(lu.dtype)  # P[i, j] = [perm[i] == j]
-    return [np.matmul(_mT(p), z)]
+    return [np.matmul(mT(p), z)]
 
 
 lu_pivots_to_permutation_p = Primitive("lu_pivots_to_permutation", OTHER, differentiable=False)
 lu_pivots_to_permutation_p.call["cpu"] = "lib_linalg.lu_pivots_to_permutation({0}, {n})"
-lu_pivots_to_permutation_p.imports["cpu"] = _LIB
+lu_pivots_to_permutation_p.imports["cpu"] = LIB_IMPORTS
 lu_pivots_to_permutation_p.def_batch(leading_batch_rule(lu_pivots_to_permutation_p))
 lu_pivots_to_permutation_p.def_impl(lambda piv, *, n: pivots_to_permutation(piv, n))
 

@@ -79,7 +79,7 @@ def _matmul_batch(args, dims, size, **params):
 # Operands are stacks of matrices with equal leading (batch) axes; the front end
 # broadcasts them. Compiled CPU code calls tracediff/backend/cpu/lib/linalg.py.
 
-_LIB = ("import tracediff.backend.cpu.lib.linalg as lib_linalg",)
+LIB_IMPORTS = ("import tracediff.backend.cpu.lib.linalg as lib_linalg",)
 
 
 def float_matrices(name: str, *avals: Aval, square: bool = True) -> None:
@@ -108,7 +108,8 @@ def leading_batch_rule(prim: Primitive):
     return rule
 
 
-def _mT(x):
+def mT(x):
+    """The transposes of a stack of matrices [..., m, n]."""
     return np.swapaxes(x, -1, -2)
 
 
@@ -126,7 +127,7 @@ solve_p = Primitive("solve", OTHER)
 solve_p.def_abstract(_solve_abstract_of("solve"))
 solve_p.def_impl(np.linalg.solve)
 solve_p.call["cpu"] = "lib_linalg.solve({0}, {1})"
-solve_p.imports["cpu"] = _LIB
+solve_p.imports["cpu"] = LIB_IMPORTS
 
 
 def _solve_batch_rule(prim):
@@ -158,14 +159,14 @@ def _solve_vjp(ct, x, a, b):
     # x = a^-1 b: ct_b = a^-T ct, ct_a = -ct_b x^T (Giles 2008, section 2.3.1)
     from ..builder import bind
 
-    ct_b = bind(solve_p, _mT(a), ct)
-    return [-np.matmul(ct_b, _mT(x)), ct_b]
+    ct_b = bind(solve_p, mT(a), ct)
+    return [-np.matmul(ct_b, mT(x)), ct_b]
 
 
 triangular_solve_p = Primitive("triangular_solve", OTHER)
 triangular_solve_p.def_abstract(_solve_abstract_of("triangular_solve"))
 triangular_solve_p.call["cpu"] = "lib_linalg.triangular_solve({0}, {1}, {lower}, {trans}, {unit})"
-triangular_solve_p.imports["cpu"] = _LIB
+triangular_solve_p.imports["cpu"] = LIB_IMPORTS
 triangular_solve_p.def_batch(_solve_batch_rule(triangular_solve_p))
 
 
@@ -195,7 +196,7 @@ def _triangular_solve_vjp(ct, x, a, b, *, lower, trans, unit):
     from ..builder import bind
 
     ct_b = bind(triangular_solve_p, a, ct, lower=lower, trans=not trans, unit=unit)
-    ct_a = -(np.matmul(x, _mT(ct_b)) if trans else np.matmul(ct_b, _mT(x)))
+    ct_a = -(np.matmul(x, mT(ct_b)) if trans else np.matmul(ct_b, mT(x)))
     n = np.shape(a)[-1]
     return [ct_a * triangle_mask(n, ct_a.dtype, lower, strict=unit), ct_b]
 
@@ -203,7 +204,7 @@ def _triangular_solve_vjp(ct, x, a, b, *, lower, trans, unit):
 slogdet_p = Primitive("slogdet", OTHER, nout=2)
 slogdet_p.symbolic_zeros = True  # the sign has no derivative: its cotangent is never built
 slogdet_p.call["cpu"] = "lib_linalg.slogdet({0})"
-slogdet_p.imports["cpu"] = _LIB
+slogdet_p.imports["cpu"] = LIB_IMPORTS
 slogdet_p.def_batch(leading_batch_rule(slogdet_p))
 
 
@@ -223,11 +224,10 @@ def _slogdet_impl(a):
 def _slogdet_vjp(cts, ans, a):
     # d log|det a| = tr(a^-1 da): ct_a = ct a^-T (Giles 2008, section 2.2.4)
     from ..builder import bind
+    from .shape import broadcast_p
 
     ct = cts[1]
     if ct is None:
         return [None]
-    from .shape import broadcast_p
-
     eye = bind(broadcast_p, np.eye(np.shape(a)[-1], dtype=ct.dtype), shape=np.shape(a))
-    return [np.expand_dims(ct, (-1, -2)) * bind(solve_p, _mT(a), eye)]
+    return [np.expand_dims(ct, (-1, -2)) * bind(solve_p, mT(a), eye)]

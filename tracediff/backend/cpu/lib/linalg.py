@@ -14,6 +14,8 @@ import numba
 import numpy as np
 from numba.extending import overload
 
+from tracediff.prims.decompositions import PADE13, THETA13
+
 # Each operation is a thin function of any number of leading axes, which views its
 # operands as stacks [nb, m, n], and a loop over the stack that calls LAPACK: the loop
 # (slow to compile) is compiled once per dtype, not once per number of dimensions.
@@ -223,41 +225,21 @@ def qr(a):
     return q, r
 
 
-# Padé 13 coefficients and its 1-norm bound (Higham 2005, "The scaling and squaring
-# method for the matrix exponential revisited", table 2.3)
-_B13 = np.array(
-    [
-        64764752532480000.0,
-        32382376266240000.0,
-        7771770303897600.0,
-        1187353796428800.0,
-        129060195264000.0,
-        10559470521600.0,
-        670442572800.0,
-        33522128640.0,
-        1323241920.0,
-        40840800.0,
-        960960.0,
-        16380.0,
-        182.0,
-        1.0,
-    ]
-)
-_THETA13 = 5.371920351148152
-
-
 @numba.njit(cache=True, nogil=True)
 def _expm1(a):
-    """exp(a) of one matrix, in float64: Padé 13 with scaling and squaring."""
+    """exp(a) of one matrix, in float64: Padé 13 with scaling and squaring, step by
+    step as the interpreter's (prims/decompositions.py expm_pade13)."""
     n = a.shape[0]
     norm1 = 0.0
     for j in range(n):
         norm1 = max(norm1, np.sum(np.abs(a[:, j])))
+    if not np.isfinite(norm1):  # inf or NaN entries
+        return np.full(a.shape, np.nan)
     s = 0
-    if norm1 > _THETA13:
-        s = int(np.ceil(np.log2(norm1 / _THETA13)))
+    if norm1 > THETA13:
+        s = int(np.ceil(np.log2(norm1 / THETA13)))
     x = a / 2.0**s
-    b = _B13
+    b = PADE13
     ident = np.eye(n)
     x2 = x @ x
     x4 = x2 @ x2
