@@ -267,30 +267,44 @@ class Tracer:
     def __ne__(self, o):
         return _api.ufunc_call(np.not_equal, self, o)
 
-    # methods: the same parameters as ndarray's, checked by the front end
+    # methods: the same parameters as ndarray's, checked by the front end (through its
+    # table, so a family module's version of a function, e.g. sum with where=, is the method's)
+    def _method(self, func, *args, **kw):
+        return _inplace.fresh_object(_api.FUNCTIONS[func](self, *args, **kw), self)
+
     def sum(self, *args, **kw):
-        return _inplace.fresh_object(_api.sum(self, *args, **kw), self)
+        return self._method(np.sum, *args, **kw)
 
     def mean(self, *args, **kw):
-        return _inplace.fresh_object(_api.mean(self, *args, **kw), self)
+        return self._method(np.mean, *args, **kw)
 
     def prod(self, *args, **kw):
-        return _inplace.fresh_object(_api.prod(self, *args, **kw), self)
+        return self._method(np.prod, *args, **kw)
 
     def max(self, *args, **kw):
-        return _inplace.fresh_object(_api.max(self, *args, **kw), self)
+        return self._method(np.max, *args, **kw)
 
     def min(self, *args, **kw):
-        return _inplace.fresh_object(_api.min(self, *args, **kw), self)
+        return self._method(np.min, *args, **kw)
 
     def var(self, *args, **kw):
-        return _inplace.fresh_object(_api.var(self, *args, **kw), self)
+        return self._method(np.var, *args, **kw)
 
     def std(self, *args, **kw):
-        return _inplace.fresh_object(_api.std(self, *args, **kw), self)
+        return self._method(np.std, *args, **kw)
 
     def cumsum(self, *args, **kw):
-        return _inplace.fresh_object(_api.cumsum(self, *args, **kw), self)
+        return self._method(np.cumsum, *args, **kw)
+
+    def cumprod(self, *args, **kw):
+        return self._method(np.cumprod, *args, **kw)
+
+    def argsort(self, *args, **kw):
+        return self._method(np.argsort, *args, **kw)
+
+    def sort(self, axis=-1, kind=None, order=None):
+        """In place, as ndarray.sort: the name is rebound to the sorted values."""
+        _inplace.write_result(self, _api.FUNCTIONS[np.sort](self, axis=axis, kind=kind, order=order), "sort")
 
     def any(self, *args, **kw):
         return _api.FUNCTIONS[np.any](self, *args, **kw)
