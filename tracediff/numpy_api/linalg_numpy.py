@@ -1,8 +1,8 @@
 """np.linalg on traced arrays.
 
-Five primitives carry the work (`solve`, `triangular_solve`, `slogdet` in
-prims/linalg.py; `cholesky`, `eigh`, `svd`, `qr`, `expm` in prims/decompositions.py);
-inv, det, pinv, lstsq, matrix_power, multi_dot, the norms... are compositions.
+The primitives of prims/linalg.py (`solve`, `triangular_solve`, `slogdet`) and
+prims/decompositions.py (`cholesky`, `eigh`, `svd`, `qr`, `lu`, `expm`) carry the
+work; inv, det, pinv, lstsq, matrix_power, multi_dot, the norms... are compositions.
 As in NumPy, functions broadcast over leading axes, integer operands are computed
 in float64, and float16 is refused.
 """
@@ -18,6 +18,7 @@ from ..core import Aval
 from ..prims import decompositions as dec
 from ..prims import linalg as la
 from ..prims import shape as sh
+from ..prims.linalg import mT
 from .common import _fail, _lift, aval_of, broadcast_shapes, result_dtype
 from .ufuncs import astype
 
@@ -56,10 +57,6 @@ def matrices(name: str, *xs: Any, square: bool = True) -> list:
             _fail(np.linalg.LinAlgError, f"{name}: last 2 dimensions of the array must be square ({a})")
         out.append(astype(_lift(x), dt))
     return out
-
-
-def mT(x):
-    return np.swapaxes(x, -1, -2)
 
 
 def eye_like(x, n: int | None = None):
