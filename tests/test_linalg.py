@@ -90,6 +90,14 @@ def test_norm_forms():
     _close(interp(f, M, X3), f(M, X3))
 
 
+@pytest.mark.parametrize(
+    "shape,ord", [((0,), np.inf), ((2, 0), 2), ((0, 3), 1), ((3, 0), np.inf), ((0, 2), "nuc")]
+)
+def test_norms_of_empty_arrays(shape, ord):
+    x = np.zeros(shape)
+    _close(interp(lambda x: np.linalg.norm(x, ord), x), np.linalg.norm(x, ord))  # 0, as NumPy
+
+
 def test_np_linalg_functions():
     def f(a, ab, b, s, m):
         sign, logdet = np.linalg.slogdet(ab)
@@ -301,6 +309,7 @@ BAD = [
     (lambda a: np.linalg.norm(a, 3), (A,), ValueError, "matrices"),
     (lambda a: np.linalg.norm(a, 1), (X3,), ValueError, "dimensions"),
     (lambda a: np.linalg.norm(a, axis=(0, 0)), (A,), ValueError, "duplicate"),
+    (lambda a: np.linalg.norm(a, axis=[0, 1]), (A,), TypeError, "axis"),
     (lambda a: np.linalg.matrix_power(a, 1.5), (A,), TypeError, "integer"),
     (lambda a: np.linalg.inv(a.astype(np.float16)), (A,), TypeError, "float16"),
     (lambda a: sl.sqrtm(a), (A,), NotImplementedError, "sqrtm"),

@@ -13,6 +13,15 @@ from .linalg_numpy import inv, linalg_dtype, matrices, svd_parts
 from .ufuncs import astype
 
 
+def _max0(y, axis, keepdims=False):
+    """The largest of values >= 0 along `axis`, 0 where there are none (NumPy's
+    max(..., initial=0): the norm of an empty vector or matrix is 0)."""
+    shape = aval_of(y).shape
+    if all(shape[a] for a in ((axis,) if isinstance(axis, int) else axis)):
+        return np.max(y, axis=axis, keepdims=keepdims)
+    return np.zeros_like(np.sum(y, axis=axis, keepdims=keepdims))
+
+
 def _vector_norm(x, ord, axis, keepdims):
     ax = np.abs(x)
     if ord is None or ord == 2:
@@ -20,7 +29,7 @@ def _vector_norm(x, ord, axis, keepdims):
     if isinstance(ord, str):
         _fail(ValueError, f"np.linalg.norm: invalid norm order {ord!r} for vectors")
     if ord == np.inf:
-        return np.max(ax, axis=axis, keepdims=keepdims)
+        return _max0(ax, axis, keepdims)
     if ord == -np.inf:
         return np.min(ax, axis=axis, keepdims=keepdims)
     if ord == 0:  # the number of nonzero entries
@@ -43,12 +52,12 @@ def _matrix_norm(x, ord, row, col):
     if ord == "nuc":
         return _svd_norm(x, row, col, np.sum)
     if ord in (2, -2):
-        return _svd_norm(x, row, col, np.max if ord == 2 else np.min)
+        return _svd_norm(x, row, col, _max0 if ord == 2 else np.min)
     if ord in (1, -1):  # the largest (smallest) column sum
-        red = np.max if ord == 1 else np.min
+        red = _max0 if ord == 1 else np.min
         return red(np.sum(ax, axis=row), axis=col - (col > row))
     if ord in (np.inf, -np.inf):  # the largest (smallest) row sum
-        red = np.max if ord == np.inf else np.min
+        red = _max0 if ord == np.inf else np.min
         return red(np.sum(ax, axis=col), axis=row - (row > col))
     _fail(ValueError, f"np.linalg.norm: invalid norm order {ord!r} for matrices")
 
@@ -65,7 +74,13 @@ def norm(x, ord=None, axis=None, keepdims=False):
         if nd not in (1, 2):
             _fail(ValueError, f"np.linalg.norm: improper number of dimensions to norm ({a} with ord={ord!r})")
         axis = tuple(range(nd))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not isinstance(axis, tuple):
+        if not isinstance(axis, (int, np.integer)):
+            _fail(
+                TypeError,
+                f"np.linalg.norm: 'axis' must be None, an integer or a tuple of integers, got {axis!r}",
+            )
+    axes = axis if isinstance(axis, tuple) else (int(axis),)
     if len(axes) == 1:
         return _vector_norm(x, ord, normalize_axes(axes, nd, "np.linalg.norm"), keepdims)
     if len(axes) != 2:
