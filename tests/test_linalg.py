@@ -98,6 +98,21 @@ def test_norms_of_empty_arrays(shape, ord):
     _close(interp(lambda x: np.linalg.norm(x, ord), x), np.linalg.norm(x, ord))  # 0, as NumPy
 
 
+def test_empty_and_vector_edge_cases():
+    def f(e, v):
+        return (
+            np.linalg.pinv(e),
+            np.linalg.matrix_rank(e),
+            np.linalg.matrix_rank(v),
+            np.linalg.matrix_rank(0 * v),
+            np.linalg.inv(np.zeros((2, 0, 0)) + e[:0, :0]),
+            np.linalg.det(e[:0, :0]),
+        )
+
+    args = (np.zeros((0, 3)), np.array([0.0, 2.0]))
+    _close(interp(f, *args), f(*args))
+
+
 def test_np_linalg_functions():
     def f(a, ab, b, s, m):
         sign, logdet = np.linalg.slogdet(ab)

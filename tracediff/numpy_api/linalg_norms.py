@@ -126,13 +126,13 @@ def cond(x, p=None):
 
 def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     a = aval_of(A)
-    if a.ndim < 2:
-        return np.sum(np.not_equal(A, 0)) * 1  # as NumPy: nonzero or not
+    if a.ndim < 2:  # as NumPy: 1 unless every entry is 0
+        return astype(np.any(np.not_equal(A, 0)), np.int64)
     (x,) = matrices("np.linalg.matrix_rank", A, square=bool(hermitian))
     s = svd_parts(x, hermitian)[1]
     if tol is None:
         rtol = max(a.shape[-2:]) * np.finfo(aval_of(x).dtype).eps if rtol is None else rtol
-        tol = np.max(s, axis=-1) * rtol
+        tol = _max0(s, -1) * rtol
     return np.sum(s > np.expand_dims(tol, -1), axis=-1)
 
 

@@ -176,6 +176,8 @@ def qr(a, mode="reduced"):
 
 def _cutoff(s, rtol):
     """Singular values above rtol * the largest (rtol: a number or per matrix)."""
+    if aval_of(s).shape[-1] == 0:  # no singular values (an empty matrix)
+        return s > 0
     rtol = np.expand_dims(np.asarray(rtol, aval_of(s).dtype), -1) if np.ndim(rtol) else rtol
     return s > rtol * np.max(s, axis=-1, keepdims=True)
 
