@@ -231,7 +231,7 @@ def _np_name(obj) -> str:
     import numpy as np
 
     name = obj.__name__
-    for prefix, mod in (("np.", np), ("np.linalg.", np.linalg)):
+    for prefix, mod in (("np.", np), ("np.linalg.", np.linalg), ("np.fft.", np.fft)):
         if getattr(mod, name, None) is obj:
             return prefix + name
     if isinstance(obj, np.ufunc):  # a ufunc NumPy does not export, e.g. the one behind ndarray.clip
@@ -272,11 +272,17 @@ def gen_numpy_support() -> str:
         "queries (static: shapes and dtypes are known while tracing)": "shape ndim size result_type real",
     }
     cats = {k: v.split() for k, v in cats.items()}
-    by_name = {f.__name__: _np_name(f) for f in api.FUNCTIONS}
-    listed = {n for ns in cats.values() for n in ns}
-    missing = sorted(set(by_name) - listed)
-    if missing:  # a new entry in FUNCTIONS: file it under "other"
-        cats["other"] = missing
+    from tracediff.control.arrays import _BY_PATH
+    from tracediff.numpy_api import fft, linalg, misc, more, ufuncs
+
+    families = {
+        "linear algebra (np.linalg; scipy.linalg below)": linalg.FUNCTIONS,
+        "Fourier transforms (np.fft; scipy.fft too)": fft.FUNCTIONS,
+        "sorting, searching, cumulative operations, building arrays, statistics": more.FUNCTIONS,
+        "more shapes and calculus": misc.FUNCTIONS,
+    }
+    in_family = {f for fs in families.values() for f in fs}
+    by_name = {f.__name__: _np_name(f) for f in api.FUNCTIONS if f not in in_family}
     rows = [
         f"- **Elementwise math** (ufuncs, differentiable; broadcasting and NEP 50 promotion as NumPy): "
         f"{_codes(math_u)}.",
@@ -287,6 +293,16 @@ def gen_numpy_support() -> str:
     ]
     for cat, names in cats.items():
         rows.append(f"- **{cat[0].upper() + cat[1:]}**: {_codes(by_name[n] for n in names if n in by_name)}.")
+    for cat, fs in families.items():
+        names = sorted({_np_name(f) for f in fs if f in api.FUNCTIONS})
+        rows.append(f"- **{cat[0].upper() + cat[1:]}**: {_codes(names)}.")
+    special = sorted({*ufuncs.SCIPY_UFUNCS, *ufuncs.SCIPY_COMPOSITES})
+    rows.append(f"- **scipy.special ufuncs**: {_codes('scipy.special.' + n for n in special)}.")
+    for lib in ("scipy.special", "scipy.stats", "scipy.linalg", "scipy.signal", "numpy"):
+        paths = sorted(p for p in _BY_PATH if p.startswith(lib + ".") and not p.startswith("scipy.fft"))
+        if paths:
+            what = "NumPy functions NumPy cannot dispatch" if lib == "numpy" else lib
+            rows.append(f"- **{what}** (in the user's converted code): {_codes(paths)}.")
     return "\n".join(rows) + "\n"
 
 

@@ -277,10 +277,18 @@ def angle(z, deg=False):
 
 
 # ufuncs on complex operands that are not holomorphic elementwise primitives
+def _complex_abs(z):
+    """|z| = hypot(Re z, Im z); at z = 0 its derivative is 0 (as JAX's), the
+    hypot sees 1 there instead of 0/0."""
+    re, im = real(z), imag(z)
+    zero = (re == 0) & (im == 0)
+    return np.where(zero, 0.0, np.hypot(np.where(zero, 1.0, re), im))
+
+
 COMPLEX_COMPOSITES = {
-    np.absolute: lambda z: np.hypot(real(z), imag(z)),
+    np.absolute: _complex_abs,
     np.conjugate: lambda z: bind(cx.conj_p, z),
-    np.sign: lambda z: np.where(z == 0, z, z / astype(np.hypot(real(z), imag(z)), z.dtype)),
+    np.sign: lambda z: np.where(z == 0, z, z / astype(_complex_abs(np.where(z == 0, 1.0, z)), z.dtype)),
 }
 
 
