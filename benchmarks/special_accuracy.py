@@ -1,6 +1,6 @@
 """Max ulp difference of compiled tracediff special functions vs scipy.special (10^5 points).
 
-    python benchmarks/special_accuracy.py   (prints the Markdown table of docs/benchmarks.md)
+python benchmarks/special_accuracy.py   (prints the Markdown table of docs/benchmarks.md)
 """
 
 import numpy as np

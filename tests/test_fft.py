@@ -15,6 +15,7 @@ X = RNG.standard_normal((4, 6))
 Z = X + 1j * RNG.standard_normal((4, 6))
 ZH = np.fft.rfft(X)  # a half spectrum (irfft's input)
 
+
 def _scipy_fft(a):
     return scipy.fft.fft(a, axis=0, workers=1)
 
@@ -79,7 +80,7 @@ def test_compiled_matches_interpreted():
         for n, a in zip(ids, args):
             f = CASES[n][0]
             outs.append(f(a))
-            outs.append(td.grad(lambda b: np.sum(np.abs(f(b)) ** 2 * weights[n]))(a))
+            outs.append(td.grad(lambda b: np.sum(np.abs(f(b)) ** 2 * weights[n]))(a))  # noqa: B023  (called at once)
         return tuple(outs)
 
     args = [CASES[n][1] for n in ids]

@@ -234,7 +234,14 @@ def _advanced(x, adv):
     """Gather for integer-array indices `adv` = [(axis, index array)] of x."""
     axes = [a for a, _ in adv]
     rest = [a for a in range(x.ndim) if a not in axes]
-    idx = [_normalize_index(i, x.shape[a], a) for a, i in adv]
+    try:  # (no element selected: NumPy checks no bounds)
+        empty = not int(np.prod(np.broadcast_shapes(*(aval_of(i).shape for _, i in adv))))
+    except ValueError:
+        empty = False
+    idx = [
+        _normalize_index(i, x.shape[a], a) if not empty else np.zeros(aval_of(i).shape, np.int64)
+        for a, i in adv
+    ]
     try:
         bshape = np.broadcast_shapes(*(aval_of(i).shape for i in idx))
     except ValueError:

@@ -1,3 +1,18 @@
 """Every primitive, one block each, grouped by kind."""
 
-from . import complex, control, elementwise, indexing, linalg, reduce, region, scan, shape  # noqa: F401
+from . import (  # noqa: F401
+    complex,
+    control,
+    cumulative,
+    decompositions,
+    elementwise,
+    fft,
+    indexing,
+    linalg,
+    reduce,
+    region,
+    scan,
+    shape,
+    sorting,
+    special,
+)

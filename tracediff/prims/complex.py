@@ -119,7 +119,6 @@ for _name, _code in _HOLOMORPHIC.items():
     REGISTRY[_name].complex = True
     if _code is not None:
         REGISTRY[_name].scalar["cpu:kind:c"] = _code
-    REGISTRY[_name].imports["cpu"] = ("import cmath",)
 # no derivative through these; NumPy's answers on complex operands
 for _name in (
     "eq",
