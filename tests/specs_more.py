@@ -8,8 +8,16 @@ from spec_util import Spec, normal
 
 
 def ascending(rng, dt, shape):
-    """Sorted knots, well apart (interpolation nodes)."""
-    return np.cumsum(rng.uniform(0.5, 1.0, shape), axis=-1).astype(dt) - shape[-1] * 0.4
+    """Sorted knots near the integers k - 0.4 n (interpolation nodes)."""
+    n = shape[-1]
+    return (np.arange(n) - 0.4 * n + rng.uniform(-0.05, 0.05, shape)).astype(dt)
+
+
+def between(rng, dt, shape):
+    """Points halfway between the `ascending` knots (and beyond both ends), at least
+    0.25 from any knot: finite differences never cross a knot, whatever the seed."""
+    n = shape[-1]
+    return (rng.integers(-1, n + 1, shape) - 0.4 * n + 0.5 + rng.uniform(-0.2, 0.2, shape)).astype(dt)
 
 
 def spread(rng, dt, shape):
@@ -36,7 +44,7 @@ SPECS = [
     Spec(
         "searchsorted",
         lambda x, xp, fp: np.interp(x, xp, fp) + np.digitize(x, xp) + np.searchsorted(xp, x, side="right"),
-        normal,
+        between,
         ascending,
         normal,
         shapes=((6,),),
