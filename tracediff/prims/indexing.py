@@ -56,7 +56,13 @@ def _scatter_add_impl(upd, idx, *, shape):
     if flat.size and (flat.min() < 0 or flat.max() >= size):
         raise IndexError(f"scatter_add: index out of bounds for size {size}")
     # bincount sums in float64: faster than np.add.at, and at least as exact
-    out = np.bincount(flat, weights=upd.ravel(), minlength=size)
+    if upd.dtype.kind == "c":  # (bincount weighs with floats: the parts one at a time)
+        w = upd.ravel()
+        out = np.bincount(flat, weights=w.real, minlength=size) + 1j * np.bincount(
+            flat, weights=w.imag, minlength=size
+        )
+    else:
+        out = np.bincount(flat, weights=upd.ravel(), minlength=size)
     return out.astype(upd.dtype, copy=False).reshape(shape)
 
 
