@@ -9,7 +9,8 @@ argument they call NumPy's own function.
 
 from __future__ import annotations
 
-import importlib
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -86,28 +87,46 @@ TRACED_FORMS = {
 
 # library functions NumPy cannot dispatch on traced values (scipy.stats methods,
 # scipy.special.logsumexp, ...), registered by the front end by dotted path and
-# resolved on first use (importing scipy.stats up front would cost every user)
+# resolved once the user's program has imported their module: resolving never
+# imports (importing scipy.stats and scipy.signal costs a first call 1-2 s)
 _BY_PATH: dict[str, Callable] = {}
-_resolved = [0]
+_pending: list[str] = []  # registered paths not resolved yet
+_seen_modules = [0]  # len(sys.modules) at the last attempt: nothing new, nothing to do
 
 
 def register_form(path: str, form: Callable) -> None:
     """While tracing, calls of the object at `path` ("scipy.stats.norm.logpdf")
     go to `form`, which takes traced values."""
     _BY_PATH[path] = form
+    _pending.append(path)
+
+
+def _lookup(path: str) -> Any:
+    """The object at `path` if its modules are imported, else None (imports nothing:
+    SciPy's lazy module `__getattr__` would import a submodule on `getattr`)."""
+    parts = path.split(".")
+    obj: Any = sys.modules.get(parts[0])
+    name = parts[0]
+    for part in parts[1:]:
+        if obj is None:
+            return None
+        name = f"{name}.{part}"
+        if isinstance(obj, types.ModuleType):
+            obj = sys.modules.get(name) or obj.__dict__.get(part)
+        else:
+            obj = getattr(obj, part, None)
+    return obj
 
 
 def _resolve() -> None:
-    for path, form in list(_BY_PATH.items())[_resolved[0] :]:
-        mod, _, rest = path.partition(".")
-        obj: Any = importlib.import_module(mod)
-        for part in rest.split("."):
-            try:
-                obj = getattr(obj, part)
-            except AttributeError:
-                obj = importlib.import_module(f"{obj.__name__}.{part}")
-        TRACED_FORMS[obj] = form
-    _resolved[0] = len(_BY_PATH)
+    if len(sys.modules) == _seen_modules[0]:
+        return
+    _seen_modules[0] = len(sys.modules)
+    for path in list(_pending):
+        obj = _lookup(path)
+        if obj is not None:
+            TRACED_FORMS[obj] = _BY_PATH[path]
+            _pending.remove(path)
 
 
 # NumPy functions that take a sequence of arrays as such (the others make one
@@ -152,7 +171,7 @@ def traced_form(f: Any) -> Callable | None:
         form = TRACED_FORMS.get(f)
     except TypeError:  # (an unhashable callable)
         return None
-    if form is None and _resolved[0] < len(_BY_PATH) and _is_library(f):
+    if form is None and _pending and _is_library(f):
         _resolve()
         form = TRACED_FORMS.get(f)
     if form is None and hasattr(f, "_implementation") and f not in _SEQUENCE_FUNCS:
