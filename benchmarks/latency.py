@@ -1,13 +1,16 @@
 """W5: first-call latency, measured in a fresh process.
 
-    python benchmarks/latency.py W2 jit      # td.jit(td.grad(f, argnums))
+    python benchmarks/latency.py W2 jit      # td.jit(td.grad(f, argnums)), tiered (the default)
+    python benchmarks/latency.py W2 jit-wait # the same with eager_first=False: waits for Numba
     python benchmarks/latency.py W4 eager    # td.grad(f, argnums), interpreted
     python benchmarks/latency.py W2 jax      # jax.jit(jax.grad(f, argnums))
     python benchmarks/latency.py W2 jit cuda # a jit target other than cpu
 
 Prints one JSON object: import_s (import of the library), first_s (trace +
-optimize + compile + first call), second_s (the next call), error (why it
-failed, or null) and check (the first result against the hand-written limit).
+optimize + compile + first call), second_s (the next call), compiled_s (for
+tiered jit: from the first call until the compiled program is ready), error
+(why it failed, or null) and check (the first result against the hand-written
+limit).
 run.py starts this script with TRACEDIFF_CACHE_DIR set: an empty folder for
 the cold run, the same folder again for the warm one.
 """
@@ -26,6 +29,7 @@ def main(wid: str, variant: str, target: str = "cpu") -> dict:
         "import_s": None,
         "first_s": None,
         "second_s": None,
+        "compiled_s": None,
         "error": None,
         "check": None,
     }
@@ -46,8 +50,8 @@ def main(wid: str, variant: str, target: str = "cpu") -> dict:
     args = w.data()
     try:
         t0 = time.perf_counter()
-        if variant == "jit":
-            g = td.jit(td.grad(w.fn, argnums=w.argnums), target=target)
+        if variant in ("jit", "jit-wait"):
+            g = td.jit(td.grad(w.fn, argnums=w.argnums), target=target, eager_first=variant == "jit")
             call = lambda: g(*args)  # noqa: E731
         elif variant == "eager":
             g = td.grad(w.fn, argnums=w.argnums)
@@ -65,6 +69,9 @@ def main(wid: str, variant: str, target: str = "cpu") -> dict:
         t0 = time.perf_counter()
         call()
         res["second_s"] = time.perf_counter() - t0
+        if variant == "jit":
+            g.compile(*args)
+            res["compiled_s"] = time.perf_counter() - t0 + res["first_s"]
     except Exception as e:  # reported as n/a by run.py
         res["error"] = f"{type(e).__name__}: {e}"
         return res

@@ -32,6 +32,7 @@ from .numpy_api import aval_of
 from .passes.pipeline import optimize
 from .pyconv import convert
 from .randomness import RandomWatch
+from .tiered import Tier, worth_tiering
 from .tracing import Tracer, TracerError, at, trace, user_src
 
 
@@ -204,11 +205,25 @@ def _fixup(aval: Aval):
 class Entry:
     """One signature's program: traced IR, optimized IR, and how to run it."""
 
-    __slots__ = ("traced_ir", "ir", "out_tree", "captured", "runner", "fixups", "target", "options", "lock")
+    __slots__ = (
+        "traced_ir",
+        "ir",
+        "out_tree",
+        "captured",
+        "runner",
+        "fixups",
+        "target",
+        "options",
+        "lock",
+        "eager_first",
+        "tier",
+    )
 
-    def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None):
+    def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None, eager_first=False):
         self.traced_ir = traced_ir
         self.options = options or {}
+        self.eager_first = eager_first
+        self.tier: Tier | None = None
         self.ir = optimize(traced_ir)
         self.out_tree = out_tree
         self.captured = captured
@@ -225,14 +240,40 @@ class Entry:
         else:
             runner = self.runner
             if runner is None:
-                with self.lock:  # threads calling at once compile it once
-                    if self.runner is None:
-                        self.runner = make_runner(self.ir, self.target, self.options)
-                    runner = self.runner
+                runner = self._first_runner(dyn, self.eager_first)
             outs = runner(*dyn)
         for i, f in self.fixups:
             outs[i] = f(outs[i])
         return pytree.unflatten(self.out_tree, outs)
+
+    def _first_runner(self, dyn: list, eager_first: bool) -> Callable:
+        """What runs a call before the compiled program exists: build it (threads
+        calling at once build it once), or run the interpreter while it compiles."""
+        with self.lock:
+            if self.runner is not None:
+                return self.runner
+            if self.tier is not None:
+                return self.tier
+            compiled = make_runner(self.ir, self.target, self.options)
+            sig = worth_tiering(compiled, dyn) if eager_first else None
+            if sig is not None:
+                self.tier = Tier(self.ir, compiled, sig, self._install, self.target)
+                return self.tier
+            self.runner = compiled
+            return compiled
+
+    def _install(self, runner) -> None:
+        self.runner = runner
+
+    def compile(self, dyn: list) -> None:
+        """Make sure the compiled program for these arguments exists (waits for it)."""
+        if self.captured or self.target == "interpret":
+            return
+        runner = self.runner or self._first_runner(dyn, False)
+        if isinstance(runner, Tier):
+            runner.wait()
+        elif hasattr(runner, "signature"):
+            runner.compile(runner.signature(*dyn))
 
 
 RETRACE_WARN_AT = 16
@@ -287,6 +328,7 @@ class Transformed:
     kind = "identity"
 
     options: dict = {}
+    eager_first = False  # tiered execution (td.jit)
 
     def __init__(self, fun: Callable, params: tuple, target: str = "interpret", static_argnums=()):
         static = argnums_spec(static_argnums, self.kind, "static_argnums")
@@ -346,6 +388,13 @@ class Transformed:
                 self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
         return res
 
+    def compile(self, *args, **kwargs):
+        """Trace and compile this function for these arguments now, waiting for
+        the compiler (the first call then runs compiled code); returns self."""
+        entry, leaves = self.lookup(args, kwargs)
+        entry.compile([x for x in leaves if _is_dynamic(x)])
+        return self
+
     def lookup(self, args, kwargs):
         """(this signature's entry, built on a miss; the flat leaves of the call)."""
         key, leaves = self._key(args, kwargs)
@@ -373,7 +422,7 @@ class Transformed:
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
         ir, out_tree = self.transform(ir, out_tree, info, args)
-        return Entry(ir, out_tree, info["captured"], self.target, self.options)
+        return Entry(ir, out_tree, info["captured"], self.target, self.options, self.eager_first)
 
     def _static_argnums(self, args) -> tuple:
         """The positions of the static arguments of this call: those declared, and

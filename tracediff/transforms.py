@@ -24,6 +24,7 @@ from .staging import (
     _normalize_argnums,
     argnums_spec,
 )
+from .tiered import DEFAULT_EAGER_FIRST
 from .tracing import Tracer, at, user_src
 
 
@@ -288,23 +289,29 @@ JIT_OPTIONS = ("math",)  # keyword options of td.jit beyond its named parameters
 class Jit(Transformed):
     kind = "jit"
 
-    def __init__(self, fun, target="cpu", static_argnums=(), parallel=None, cache=True, **options):
+    def __init__(
+        self, fun, target="cpu", static_argnums=(), parallel=None, cache=True, eager_first=None, **options
+    ):
         if target not in ("cpu", "cuda", "interpret"):
             raise ValueError(f"jit: target must be 'cpu', 'cuda' or 'interpret', got {target!r}")
         for k in options:
             if k not in JIT_OPTIONS:
                 near = difflib.get_close_matches(
-                    k, ["target", "static_argnums", "parallel", "cache", *JIT_OPTIONS]
+                    k, ["target", "static_argnums", "parallel", "cache", "eager_first", *JIT_OPTIONS]
                 )
                 raise TypeError(
                     f"jit: unknown option {k!r}"
                     + (f" (did you mean {near[0]!r}?)" if near else "")
-                    + "; the options are target, static_argnums, parallel, cache, "
+                    + "; the options are target, static_argnums, parallel, cache, eager_first, "
                     + ", ".join(JIT_OPTIONS)
                 )
         if options.get("math", "fast") not in ("fast", "libm"):
             raise ValueError(f"jit: math must be 'fast' or 'libm', got {options['math']!r}")
-        super().__init__(fun, (parallel, cache, tuple(sorted(options.items()))), target, static_argnums)
+        # tiered execution: the first calls run interpreted while Numba compiles (CPU)
+        eager = DEFAULT_EAGER_FIRST if eager_first is None else bool(eager_first)
+        self.eager_first = eager and target == "cpu"
+        params = (parallel, cache, self.eager_first, tuple(sorted(options.items())))
+        super().__init__(fun, params, target, static_argnums)
         self.options = (
             {"parallel": parallel, "cache": cache, "math": options.get("math", DEFAULT_MATH)}
             if target == "cpu"
@@ -333,12 +340,18 @@ def jit(
     static_argnums=(),
     parallel=None,
     cache: bool = True,
+    eager_first: bool | None = None,
     **options,
 ):
-    """Compile `fun` (any function: a loss, its gradient, a training step)."""
+    """Compile `fun` (any function: a loss, its gradient, a training step).
+
+    With `eager_first` (the default, or `TRACEDIFF_EAGER_FIRST=0` to turn it
+    off) the first calls of a signature run the optimized program with the
+    NumPy interpreter while Numba compiles it in a background thread;
+    `f.compile(*args)` waits for the compiled program."""
     if fun is None:
-        return lambda f: Jit(f, target, static_argnums, parallel, cache, **options)
-    return Jit(fun, target, static_argnums, parallel, cache, **options)
+        return lambda f: Jit(f, target, static_argnums, parallel, cache, eager_first, **options)
+    return Jit(fun, target, static_argnums, parallel, cache, eager_first, **options)
 
 
 def _leaf_aval(x: Any, what: str) -> Aval:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 
 from ..core import IR, Eqn
 from ..prims.control import cond_p, loop_p, while_p
@@ -45,16 +46,37 @@ def optimize(ir: IR, enabled: bool | None = None) -> IR:
         verify(ir, "tracing")
     ir = inline_custom(ir)  # user derivative rules are used up: their bodies are plain code
     on = ENABLED if enabled is None else enabled
-    stats = [dict(program_stats(ir), name="input", ms=0.0)]
+    stats = PassStats([("input", 0.0, ir)])
     for name, p in PASSES if on else ESSENTIAL:
         t0 = time.perf_counter()
         ir = p(ir)
         ms = (time.perf_counter() - t0) * 1e3
         if VERIFY:
             verify(ir, name)
-        stats.append(dict(program_stats(ir), name=name, ms=ms))
+        stats.passes.append((name, ms, ir))
     ir = _prune_again(_in_regions(ir, on), on)
     return IR(ir.invars, ir.eqns, ir.outvars, stats)
+
+
+class PassStats(Sequence):
+    """Per pass: equations, arrays, bytes kept, time (dicts). Computed when read: a
+    liveness walk per pass costs a long program's first call a quarter second."""
+
+    def __init__(self, passes: list):
+        self.passes = passes  # (name, ms, the program after the pass)
+        self._done: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self.passes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]
+        if i not in self._done:
+            name, ms, ir = self.passes[i]
+            self._done[i] = dict(program_stats(ir), name=name, ms=ms)
+        return self._done[i]
 
 
 def _prune_again(ir: IR, on: bool) -> IR:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numba
 import numpy as np
 
 from ...core import IR, Lit
@@ -19,6 +22,34 @@ HEADER = [
     "from tracediff.backend import vmath as vm",
     "from tracediff.backend.memory import advise_huge_pages",
 ]
+
+
+def _defer_fft_extension() -> None:
+    """Numba runs every `numba_extensions` entry point before its first compile;
+    rocket-fft's imports scipy.fft (0.25-0.35 s of every process's first compile).
+    Programs that transform import rocket_fft themselves (the fft primitive's
+    import line), so run the other extensions now and leave that one out. (A
+    user's own @njit code calling np.fft then needs `import rocket_fft`.)"""
+    from importlib import metadata
+
+    from numba.core import entrypoints
+
+    if entrypoints._already_initialized:
+        return
+    entrypoints._already_initialized = True
+    for ep in metadata.entry_points().select(group="numba_extensions", name="init"):
+        if ep.value.split(":")[0].split(".")[0] == "rocket_fft":
+            continue
+        try:
+            ep.load()()
+        except Exception as e:  # as Numba: an extension failing to load is a warning
+            warnings.warn(f"Numba extension module {ep.module!r} failed to load: {e!r}", stacklevel=2)
+
+
+try:
+    _defer_fft_extension()
+except Exception:  # Numba's internals moved: it loads every extension itself
+    pass
 
 
 PARALLEL_MIN_WORK = 1 << 23  # elements x operations (lower.region_cost); below
@@ -105,6 +136,8 @@ class CpuRunner:
             rows = [(shape, np.dtype(dt)) for _, shape, dt, _ in workspaces]
             ns["fresh"] = lambda: tuple(np.empty((0,) + shape, dt) for shape, dt in rows)
             self.call_src = (
+                f"def prepare({', '.join(params)}):\n"
+                f"    return ({''.join(c + ', ' for c in call)}*fresh())\n"
                 f"def run({', '.join(params)}):\n"
                 f"    ws = pool.pop() if pool else fresh()\n"
                 f"    r = kernel({', '.join(call + ['*ws'])})\n"
@@ -113,6 +146,8 @@ class CpuRunner:
             )
         else:
             self.call_src = (
+                f"def prepare({', '.join(params)}):\n"
+                f"    return ({''.join(c + ', ' for c in call)})\n"
                 f"def run({', '.join(params)}):\n"
                 f"    r = kernel({', '.join(call)})\n"
                 f"    return [{', '.join(outs)}]\n"
@@ -132,20 +167,42 @@ class CpuRunner:
     def __call__(self, *args):
         return self.run(*args)
 
+    # --- compiling ahead of the first call (tiered execution) -------------------------
+    def signature(self, *args) -> tuple:
+        """The Numba types the kernel is called with for these arguments."""
+        return tuple(numba.typeof(x) for x in self.ns["prepare"](*args))
+
+    def compile(self, sig: tuple) -> None:
+        """Compile (or load from Numba's disk cache) the kernel for `sig`; thread-safe."""
+        try:
+            self.kernel.compile(sig)
+        except Exception as e:
+            if not _from_numba_cache(e):
+                raise
+            self._recompile_fresh()
+            self.kernel.compile(sig)
+
+    def ready(self, sig: tuple) -> bool:
+        """Is the kernel compiled for `sig` in this process already?"""
+        return sig in self.kernel.overloads
+
     def _first_call(self, *args):
         try:
             res = self.ns["run"](*args)
         except Exception as e:
             if not _from_numba_cache(e):
                 raise
-            # a corrupt Numba cache entry: drop it and compile a fresh module (not
-            # the one already imported, whose dispatcher holds the broken entry)
-            drop_numba_cache(self.module.__name__, cache_dir())
-            self.module = load_module(self._uncached(), fresh=True)
-            self._bind(self.module.kernel)
+            self._recompile_fresh()
             res = self.ns["run"](*args)
         self.run = self.ns["run"]
         return res
+
+    def _recompile_fresh(self) -> None:
+        # a corrupt Numba cache entry: drop it and compile a fresh module (not
+        # the one already imported, whose dispatcher holds the broken entry)
+        drop_numba_cache(self.module.__name__, cache_dir())
+        self.module = load_module(self._uncached(), fresh=True)
+        self._bind(self.module.kernel)
 
 
 def _from_numba_cache(e: BaseException) -> bool:
