@@ -253,7 +253,22 @@ def _torch_fns(torch):
         x = torch.stack(x)
         return torch.sum(x * x)
 
-    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W6": w6, "W9": w9, "W10": w10}
+    def w12(P, w):
+        d2 = torch.sum((P[:, None, :] - P[None, :, :]) ** 2, dim=-1)
+        return torch.sum(w[:, None] * w[None, :] * torch.exp(-d2 / 0.1))
+
+    def w13(Q, K, V, T):
+        loss = 0.0
+        for h in range(4):
+            S = Q[h] @ K[h].T / 8.0
+            S = S - S.amax(-1, keepdim=True)
+            A = torch.exp(S)
+            A = A / A.sum(-1, keepdim=True)
+            O = A @ V[h]  # noqa: E741  (the name of the WORKLOADS.md program)
+            loss = loss + torch.sum((O - T[h]) ** 2)
+        return loss
+
+    return {"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W6": w6, "W9": w9, "W10": w10, "W12": w12, "W13": w13}
 
 
 def _torch_build(w: W.Workload, args):
@@ -284,12 +299,18 @@ def _torch_build(w: W.Workload, args):
     return build
 
 
-def peer_variants(w: W.Workload, args) -> dict:
+_PEERS = {
+    "JAX jit": (_jax, _jax_build),
+    "PyTorch eager": (_torch, _torch_build),
+    "autograd": (_autograd, _autograd_build),
+}
+
+
+def peer_variants(w: W.Workload, args, names=None) -> dict:
+    """{name: build} of the peers that import; `names`: only these (and only these
+    are imported: run.py's fresh-process memory measurement wants one library)."""
     out = {}
-    if _jax() is not None:
-        out["JAX jit"] = _jax_build(w, args)
-    if _torch() is not None:
-        out["PyTorch eager"] = _torch_build(w, args)
-    if _autograd() is not None:
-        out["autograd"] = _autograd_build(w, args)
+    for name, (load, make) in _PEERS.items():
+        if (names is None or name in names) and load() is not None:
+            out[name] = make(w, args)
     return out

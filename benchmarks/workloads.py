@@ -4,7 +4,7 @@ could emit).
 
 Each `Workload` holds:
 
-- `fn`: the NumPy function exactly as a user writes it (W1-W4, W6);
+- `fn`: the NumPy function exactly as a user writes it;
 - `data()`: its arguments, from a fixed seed, with the sizes/dtypes of the table;
 - `argnums`: what is differentiated;
 - `limit`: a hand-written gradient with `fn`'s signature, returning a tuple
@@ -459,6 +459,144 @@ def w10_limit(a, b, c, d):
     return _w10_grad(a, b, c, d)
 
 
+# --- W12: a reduction over a broadcast (pairwise Gaussian kernel) ----------------------------
+
+
+def w12(P, w):
+    d2 = np.sum((P[:, None, :] - P[None, :, :]) ** 2, axis=-1)
+    return np.sum(w[:, None] * w[None, :] * np.exp(-d2 / 0.1))
+
+
+def w12_data():
+    rng = np.random.default_rng(SEED + 12)
+    P = rng.uniform(0.0, 1.0, (2000, 2)).astype(np.float32)
+    w = rng.standard_normal(2000, dtype=np.float32)
+    return (P, w)
+
+
+_W12_H = np.float32(0.1)  # the kernel's width, as the program divides by it
+
+
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _w12_kernel(P, w, acc):
+    """The pairs i < j once each (the kernel matrix is symmetric, bit for bit: NumPy
+    computes d2[j, i] from p_j - p_i = -(p_i - p_j) exactly), task t taking the rows
+    t, t + T, t + 2T, ... (balanced: row i has n - 1 - i pairs). Row i's sums are
+    kept in registers; the j side of each pair goes to the task's own accumulators
+    acc[t] (3 x n float64: sum_j w_j E_ij and the two components of
+    sum_j w_i w_j E_ij (p_i - p_j)), so no two threads write the same element."""
+    n = w.size
+    ntasks = acc.shape[0]
+    for t in numba.prange(ntasks):
+        a0 = acc[t, 0]
+        a1 = acc[t, 1]
+        a2 = acc[t, 2]
+        a0[:] = 0.0
+        a1[:] = 0.0
+        a2[:] = 0.0
+        for i in range(t, n, ntasks):
+            xi = P[i, 0]
+            yi = P[i, 1]
+            wi = w[i]
+            s = 0.0
+            gx = 0.0
+            gy = 0.0
+            for j in range(i + 1, n):
+                dx = xi - P[j, 0]  # float32, as NumPy rounds it
+                dy = yi - P[j, 1]
+                e = np.exp(-(dx * dx + dy * dy) / _W12_H)  # E_ij, float32 (libm expf)
+                wje = w[j] * e
+                cx = wi * wje * dx
+                cy = wi * wje * dy
+                s += wje  # float64 accumulators from here on
+                gx += cx
+                gy += cy
+                a0[j] += wi * e
+                a1[j] -= cx
+                a2[j] -= cy
+            a0[i] += s
+            a1[i] += gx
+            a2[i] += gy
+    return acc
+
+
+def _w12_sums(P, w):
+    """[3, n] float64: r0_i = sum_{j != i} w_j E_ij, (r1, r2)_i = sum_j w_i w_j E_ij (p_i - p_j)."""
+    acc = np.empty((numba.get_num_threads(), 3, w.size))
+    return _w12_kernel(P, w, acc).sum(axis=0)
+
+
+def w12_value_and_grad(P, w):
+    """The loss as well (the kernel computes the forward pass anyway): for tests."""
+    r = _w12_sums(P, w)
+    value = float(np.dot(w, r[0]) + np.dot(w, w))  # E_ii = 1
+    return value, _w12_grads(r, w)
+
+
+def _w12_grads(r, w):
+    # L = sum_ij w_i w_j E_ij, E_ij = exp(-|p_i - p_j|^2 / h), symmetric in i, j:
+    #   dL/dw_i = 2 sum_j w_j E_ij = 2 (r0_i + w_i)
+    #   dL/dp_i = 2 sum_j w_i w_j E_ij (-2 / h) (p_i - p_j) = -(4 / h) (r1, r2)_i
+    gw = 2.0 * (r[0] + w)
+    gP = (-4.0 / 0.1) * r[1:].T
+    return gP.astype(np.float32), gw.astype(np.float32)
+
+
+def w12_limit(P, w):
+    """One pass over the pairs i < j, forward and backward fused, no N x N array: the
+    pair terms in float32 exactly as the program rounds them (p_i - p_j, d2, -d2 / 0.1,
+    exp), their sums in float64 (per-task partial gradients, 3 x n each, added at the
+    end). A hand-written float32 loop would lose about 3 digits summing 2M terms;
+    NumPy's own float32 sums are pairwise, so float64 accumulation is the fair match,
+    and it costs nothing next to the exp. exp is Numba's (scalar libm expf), as in the
+    W1/W4 limits: with a vectorized exp this loop would be faster still."""
+    return _w12_grads(_w12_sums(P, w), w)
+
+
+# --- W13: attention, 4 heads -------------------------------------------------------------------
+
+
+def w13(Q, K, V, T):
+    loss = 0.0
+    for h in range(4):
+        S = Q[h] @ K[h].T / 8.0
+        S = S - S.max(-1, keepdims=True)
+        A = np.exp(S)
+        A = A / A.sum(-1, keepdims=True)
+        O = A @ V[h]  # noqa: E741  (the name of the WORKLOADS.md program)
+        loss = loss + np.sum((O - T[h]) ** 2)
+    return loss
+
+
+def w13_data():
+    rng = np.random.default_rng(SEED + 13)
+    return tuple(rng.standard_normal((4, 256, 64), dtype=np.float32) for _ in range(4))
+
+
+def w13_limit(Q, K, V, T):
+    """Hand-written NumPy forward and backward, float32, the 4 heads at once (stacked
+    matmuls: one BLAS gemm a head), in place where it saves a temporary. The max shift
+    has zero derivative (softmax is invariant to it), so it is left out of the backward
+    pass: dS = A * (dA - sum(dA * A, -1)), then dQ = dS K / 8, dK = dS^T Q / 8."""
+    KT = K.transpose(0, 2, 1)
+    S = Q @ KT
+    S *= np.float32(1.0 / 8.0)
+    S -= S.max(-1, keepdims=True)
+    A = np.exp(S, out=S)
+    A /= A.sum(-1, keepdims=True)
+    dO = A @ V
+    dO -= T
+    dO *= np.float32(2.0)  # d loss / dO = 2 (O - T)
+    gV = A.transpose(0, 2, 1) @ dO
+    dA = dO @ V.transpose(0, 2, 1)
+    dA -= np.sum(dA * A, axis=-1, keepdims=True)
+    dA *= A
+    dA *= np.float32(1.0 / 8.0)  # dS, with the 1/8 of S = QK^T / 8
+    gQ = dA @ K
+    gK = dA.transpose(0, 2, 1) @ Q
+    return gQ, gK, gV
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -474,6 +612,8 @@ class Workload:
     sample_s: float = 0.0  # time each sample batches calls up to (tiny workloads)
     training: bool = False  # W6: a variant is timed on a whole training run
     memory: bool = False  # W4: also report memory kept for the backward pass
+    peak_memory: bool = False  # W12: also each variant's peak memory in a call, in a fresh process
+    peak_target_mb: float | None = None  # W12: what tracediff's compiled gradient should stay under
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -524,6 +664,28 @@ WORKLOADS: dict[str, Workload] = {
             (0, 1, 2, 3),
             w10_limit,
             rounds=5,
+        ),
+        Workload(
+            "W12",
+            "pairwise Gaussian kernel (reduction over a broadcast), 2000 x 2 float32",
+            w12,
+            w12_data,
+            (0, 1),
+            w12_limit,
+            rounds=15,
+            memory=True,
+            peak_memory=True,
+            peak_target_mb=16.0,  # the issue's target; one 2000 x 2000 float32 array is 16 MB
+        ),
+        Workload(
+            "W13",
+            "attention, 4 heads of 256 x 64 float32",
+            w13,
+            w13_data,
+            (0, 1, 2),
+            w13_limit,
+            rounds=30,
+            sample_s=0.02,
         ),
     ]
 }
