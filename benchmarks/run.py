@@ -232,10 +232,13 @@ def peak_memory_fresh(wid: str, variant: str, target: str, timeout: float = 300.
     """`peak_rss_growth` of one variant in a fresh process (W12): nothing else in its
     heap, no other variant's libraries or thread pools, after two warm-up calls
     (compilation, caches, thread pools, and whatever a variant allocates once).
+    TRACEDIFF_EAGER_FIRST=0: the calls run the compiled program, not the
+    interpreter that td.jit's first calls otherwise use while Numba compiles.
     Returns {"peak_mb": ...} or {"error": ...}."""
     cmd = [sys.executable, os.path.abspath(__file__), "--peak-memory-child", wid, variant, target]
+    env = dict(os.environ, TRACEDIFF_EAGER_FIRST="0")
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     try:
