@@ -12,13 +12,14 @@ from . import pytree
 MISS = object()  # what a fast path returns for a call that is not its signature
 
 
-def _tree_expr(td, ns) -> str | None:
-    """Python expression building the output tree from `o` (None: not expressible)."""
-    it = iter(range(pytree.num_leaves(td)))
+def _tree_expr(td, leaves: list[str]) -> str | None:
+    """Python expression building the output tree from the leaves' expressions
+    (None: not expressible)."""
+    it = iter(leaves)
 
     def go(t):
         if t == pytree.LEAF:
-            return f"o[{next(it)}]"
+            return next(it)
         kind = t[0]
         if kind == "tuple":
             return "(" + "".join(go(c) + ", " for c in t[1]) + ")"
@@ -40,39 +41,62 @@ def make_fast_path(entry, args: tuple):
     """A function for calls with this exact signature: checks, runs, builds the result.
 
     Only for top-level arguments that are arrays or Python floats; anything
-    else (pytrees, static values) takes the general path.
+    else (pytrees, static values) takes the general path. A runner that says
+    how to call its kernel (`direct`) is inlined: for C-contiguous arrays the
+    fast path calls the kernel itself, one Python frame in all.
     """
-    if entry.runner is None:
+    runner = entry.runner
+    if runner is None:
         return None
-    ns = {"np": np, "ndarray": np.ndarray, "MISS": MISS, "run": entry.runner}
+    direct = getattr(runner, "direct", None)
+    if direct is not None and not all(type(a) is not np.ndarray or a.flags.c_contiguous for a in args):
+        direct = None
+    ns = {"ndarray": np.ndarray, "MISS": MISS}
     checks, params = [], []
     for i, a in enumerate(args):
         params.append(f"a{i}")
         if type(a) is np.ndarray:
-            ns[f"S{i}"], ns[f"D{i}"] = a.shape, a.dtype
-            checks.append(f"type(a{i}) is not ndarray or a{i}.shape != S{i} or a{i}.dtype is not D{i}")
+            ns[f"_S{i}"], ns[f"_D{i}"] = a.shape, a.dtype
+            check = f"type(a{i}) is not ndarray or a{i}.shape != _S{i} or a{i}.dtype is not _D{i}"
+            if direct is not None:  # the kernel takes C-contiguous arrays
+                ns[f"_ST{i}"] = a.strides
+                check += f" or a{i}.strides != _ST{i}"
+            checks.append(check)
         elif type(a) is float:
             checks.append(f"type(a{i}) is not float")
         elif type(a).__name__ in ("DeviceNDArray", "FakeCUDAArray"):  # a Numba device array
-            ns[f"T{i}"], ns[f"S{i}"], ns[f"D{i}"] = type(a), a.shape, a.dtype
-            checks.append(f"type(a{i}) is not T{i} or a{i}.shape != S{i} or a{i}.dtype != D{i}")
+            ns[f"_T{i}"], ns[f"_S{i}"], ns[f"_D{i}"] = type(a), a.shape, a.dtype
+            checks.append(f"type(a{i}) is not _T{i} or a{i}.shape != _S{i} or a{i}.dtype != _D{i}")
         else:
             return None
-    tree = _tree_expr(entry.out_tree, ns)
+    fixed = dict(entry.fixups)
+    n_out = pytree.num_leaves(entry.out_tree)
+    if direct is not None:
+        call, outs = direct
+        ns.update(runner.ns)  # the kernel, its constants and scalar types
+        run = f"    r = {call}\n"
+    else:
+        ns["run"] = runner
+        outs = [f"o[{k}]" for k in range(n_out)]
+        run = f"    o = run({', '.join(params)})\n"
+    if len(outs) != n_out:
+        return None
+    leaves = []
+    for k, expr in enumerate(outs):
+        if k in fixed:
+            ns[f"_F{k}"] = fixed[k]
+            expr = f"_F{k}({expr})"
+        leaves.append(expr)
+    tree = _tree_expr(entry.out_tree, leaves)
     if tree is None:
         return None
-    fix = []
-    for i, f in entry.fixups:
-        ns[f"F{i}"] = f
-        fix.append(f"    o[{i}] = F{i}(o[{i}])")
     unpack = f"    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" if params else ""
     src = (
         "def fast(args):\n"
         f"    if len(args) != {len(args)}:\n        return MISS\n"
         + unpack
         + "".join(f"    if {c}:\n        return MISS\n" for c in checks)
-        + f"    o = run({', '.join(params)})\n"
-        + "".join(line + "\n" for line in fix)
+        + run
         + f"    return {tree}\n"
     )
     exec(src, ns)

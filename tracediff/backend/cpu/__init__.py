@@ -103,17 +103,21 @@ class CpuRunner:
         invars = list(ir.invars)
         ns = {"np": np, "consts": consts}
         params = [f"a{i}" for i in range(len(invars))]
-        call = []
+        call, call_c = [], []  # the kernel's arguments; call_c: for C-contiguous arrays
         for i, v in enumerate(invars):
             a = f"a{i}"
             if v.aval.ndim > 0:
                 call.append(f"({a} if {a}.flags.c_contiguous else np.ascontiguousarray({a}))")
+                call_c.append(a)
             elif v.aval.weak:
                 call.append(a)
+                call_c.append(a)
             else:
                 ns[f"T{i}"] = np.dtype(v.aval.dtype).type
                 call.append(f"T{i}({a})")
+                call_c.append(f"T{i}({a})")
         call += [f"consts[{j}]" for j in range(len(consts))]
+        call_c += [f"consts[{j}]" for j in range(len(consts))]
         outs, k = [], 0
         for i, v in enumerate(ir.outvars):
             if type(v) is Lit:
@@ -152,6 +156,9 @@ class CpuRunner:
                 f"    r = kernel({', '.join(call)})\n"
                 f"    return [{', '.join(outs)}]\n"
             )
+        # what a caller that checked the arguments' layout may inline (the fast
+        # path): the kernel call and the output expressions over its result `r`
+        self.direct = None if workspaces else (f"kernel({', '.join(call_c)})", outs)
         self.ns = ns
         self._bind(self.module.kernel)
         self.run = self._first_call
