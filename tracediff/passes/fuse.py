@@ -109,6 +109,8 @@ def fuse(ir: IR) -> IR:
                 if k != STANDALONE:
                     members[k].append(i)
 
+    _sink_regions(eqns, members, key_of, needs, consumers)
+
     def outside(v: Var, key) -> bool:
         if v in outset:
             return True
@@ -140,6 +142,45 @@ def fuse(ir: IR) -> IR:
     for lv in sorted(slots):
         out.extend(e for _, _, e in sorted(slots[lv], key=lambda t: (t[0], t[1])))
     return IR(ir.invars, out, ir.outvars)
+
+
+def _sink_regions(eqns, members, key_of, needs, consumers) -> None:
+    """Merge a region into the one later region of its domain that reads all it
+    makes (an elementwise prologue computed at a lower depth: `-y / n` before
+    the matmul whose result the loss reads), so the array passes once. Only a
+    region without reductions, read directly (not through an index map), moves."""
+    for key in sorted(members, key=lambda k: -k[1]):
+        if key not in members:
+            continue
+        idxs = members[key]
+        if any(eqns[i].prim in REDUCTIONS for i in idxs if i in key_of):
+            continue
+        target, ok = None, True
+        for i in idxs:
+            if i not in key_of:
+                continue
+            for v in eqns[i].outvars:
+                for c in consumers[v]:
+                    ck = key_of.get(c)
+                    if ck == key:
+                        continue
+                    if ck is None or ck[0] != key[0] or ck[1] <= key[1] or target not in (None, ck):
+                        ok = False
+                        break
+                    target = ck
+                if not ok:
+                    break
+            if not ok:
+                break
+        if not ok or target is None:
+            continue
+        for i in idxs:
+            if i in key_of:
+                key_of[i] = target
+            elif i in needs:
+                needs[i] = (needs[i] - {key}) | {target}
+        members[target] = sorted(set(members[target]) | set(idxs))
+        del members[key]
 
 
 def _make_region(body_eqns: list[Eqn], key, outside) -> Eqn | None:
