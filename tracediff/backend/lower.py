@@ -164,6 +164,11 @@ class Lowering:
     def scalar_ref(self, a) -> str:
         return self.atom(a)
 
+    def group_ref(self, a, index: list[str]) -> str | None:
+        """How a loop reads `a` at `index` when `a` is made inside the same loop
+        nest (a writer that groups regions), else None."""
+        return None
+
     def walk(self, eqns, outvars, owned) -> None:
         """Lower `eqns`, knowing which arrays this code owns and when each value is
         last read: an update (scatter) of an owned array read by nobody afterwards
@@ -269,6 +274,9 @@ class RegionLowering:
         outer = self.outer[v]
         if v.aval.ndim == 0:
             return self.prog.scalar_ref(outer), 0
+        ref = self.prog.group_ref(outer, index)  # a value of the loop nest's group
+        if ref is not None:
+            return ref, self._depth(index)
         return self._subscript(self.prog.atom(outer), index)
 
     def _load_mapped(self, e: Eqn, v: Var, index: list[str]) -> tuple[str, int]:

@@ -20,16 +20,21 @@ if TYPE_CHECKING:
 class RegionWriter:
     """One fused region's plan -> a loop nest inside the kernel."""
 
-    def __init__(self, prog: CpuWriter, plan: RegionPlan):
+    def __init__(self, prog: CpuWriter, plan: RegionPlan, parallel: bool | None = None, group=None):
         self.prog, self.plan = prog, plan
         self.domain, self.rank, self.size = plan.domain, plan.rank, plan.size
+        self.group = group  # the Group this region is a member of (one loop nest), or None
         work = self.size * plan.cost
         # an exception cannot leave a parallel loop: loops that may raise run serially
         self.parallel = (
-            self.rank > 0
-            and work >= prog.target.parallel_min_work
-            and self.domain[0] > 1
-            and not plan.may_raise
+            (
+                self.rank > 0
+                and work >= prog.target.parallel_min_work
+                and self.domain[0] > 1
+                and not plan.may_raise
+            )
+            if parallel is None
+            else parallel
         )
         self.nchunks = min(self.domain[0], prog.target.max_chunks) if self.parallel else 1
         # statements per loop level: 0 = before the loops, k = inside loop k-1
@@ -46,6 +51,11 @@ class RegionWriter:
         return f"i{k}"
 
     def run(self):
+        self.build()
+        self.write()
+
+    def build(self):
+        """The statements of each loop level, prologue and epilogue (written by `write`)."""
         prog, plan = self.prog, self.plan
         reds = sorted(plan.reductions, key=lambda r: r.after)  # in the region's order
         for j, s in enumerate([*plan.stmts, None]):
@@ -59,10 +69,23 @@ class RegionWriter:
             o = prog.name(ov)
             if self.rank == 0:
                 self.pre[0].append(f"{o} = {expr}")
+            elif self.group is not None and ov in self.group.scratch:
+                self.store_scratch(o, ov, plan.index, expr, self.rank)
             else:
                 self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
                 self.pre[self.rank].append(f"{o}[{', '.join(plan.index)}] = {expr}")
-        self.write()
+
+    def store_scratch(self, o: str, ov, index: list[str], expr: str, level: int) -> None:
+        """A value only later members of the group read, at the same prefix index:
+        a scalar, or a buffer over the axes past the prefix (one per chunk)."""
+        p = self.group.prefix
+        rest = index[p:]
+        if rest:
+            alloc = f"{o} = np.empty({tuple(ov.aval.shape[p:])}, {dtype_ctor(ov.aval.dtype)})"
+            (self.chunk_pre if self.parallel else self.prologue).append(alloc)
+            self.post_or_pre(level).append(f"{o}[{', '.join(rest)}] = {expr}")
+        else:
+            self.post_or_pre(level).append(f"{o} = {expr}")
 
     def reduction(self, r: Reduction):
         prog = self.prog
@@ -82,9 +105,14 @@ class RegionWriter:
             # a register accumulator inside loop `suffix_from - 1`
             self.pre[suffix_from].append(f"{acc} = {ident}")
             self.pre[self.rank].append(combine(kind, acc, v))
-            self.prologue += prog.empty(o, out_shape, out_dt)
-            self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
-        elif is_suffix and self.rank == 1:
+            if self.group is not None and out in self.group.scratch:
+                self._post_level = suffix_from
+                self.store_scratch(o, out, keep, f"{final}({acc})", suffix_from)
+                self._post_level = None
+            else:
+                self.prologue += prog.empty(o, out_shape, out_dt)
+                self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
+        elif is_suffix and self.rank == 1 and self.group is None:
             # a 1-D full reduction: summands go to a block buffer and are summed
             # after each block, so the compute loop has no FP reduction in it and
             # LLVM vectorizes it (a strict in-order reduction would stop that)
@@ -134,6 +162,11 @@ class RegionWriter:
             self.prologue.append(f"{acc} = np.full({out_shape}, {ident}, {cast})")
             self.pre[self.rank].append(combine(kind, f"{acc}[{', '.join(keep)}]", v))
             self.epilogue.append(f"{o} = {acc}.astype({final})" if adt != out_dt else f"{o} = {acc}")
+
+    _post_level = None  # a reduction's result is stored after its loop closes
+
+    def post_or_pre(self, level: int) -> list[str]:
+        return self.post[level] if self._post_level == level else self.pre[level]
 
     def write(self):
         emit = self.prog.emit
@@ -218,3 +251,51 @@ def _chunk_header(self, d0: int) -> int:
 
 RegionWriter.write_blocked = _write_blocked
 RegionWriter.chunk_header = _chunk_header
+
+
+def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
+    """Members of a group (built, sharing loops 0..p-1 and their parallel chunks) as
+    one nest: at loop level p each member's own loops and statements, in order."""
+    emit, first = prog.emit, writers[0]
+    for w in writers:
+        for s in w.prologue + w.pre[0]:
+            emit(s)
+    d0 = first.domain[0]
+    if first.parallel:
+        ind = first.chunk_header(d0)
+        start = len(prog.lines)
+        for w in writers:
+            for s in w.chunk_pre:
+                emit(s, ind)
+        emit(f"for i0 in range(lo_, hi_):", ind)
+    else:
+        ind = 1
+        emit(f"for i0 in range({d0}):", ind)
+    base = ind
+    for k in range(1, p):  # the shared loops
+        for w in writers:
+            for s in w.pre[k]:
+                emit(s, base + k)
+        emit(f"for i{k} in range({first.domain[k]}):", base + k)
+    for w in writers:  # each member's part at level p
+        for s in w.pre[p]:
+            emit(s, base + p)
+        for k in range(p, w.rank):
+            emit(f"for i{k} in range({w.domain[k]}):", base + k)
+            for s in w.pre[k + 1]:
+                emit(s, base + k + 1)
+        for k in range(w.rank - 1, p - 1, -1):
+            for s in w.post[k]:
+                emit(s, base + k)
+    for k in range(p - 1, 0, -1):
+        for w in writers:
+            for s in w.post[k]:
+                emit(s, base + k)
+    if first.parallel:
+        for w in writers:
+            for s in w.chunk_post:
+                emit(s, base)
+        prog.outline(start, ind)
+    for w in writers:
+        for s in w.epilogue:
+            emit(s)

@@ -17,7 +17,8 @@ from ..literals import dtype_ctor
 from ..lower import Lowering, copy_region
 from .control import ControlFlowEmitter
 from .indexing import IndexingEmitter
-from .regions import RegionWriter
+from .groups import NotGroupable, form_groups
+from .regions import RegionWriter, write_group
 
 
 class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
@@ -31,6 +32,7 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         self.depth = 0  # regions open around the statement being written
         # tape buffers passed in and returned: (argument, row shape, dtype, returned name)
         self.workspaces: list[tuple[str, tuple, np.dtype, str]] = []
+        self.group = None  # the region group being lowered (groups.py)
 
     def emit(self, line: str, indent: int = 1):
         self.lines.append("    " * indent + line)
@@ -73,7 +75,8 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         check_dtypes(ir, self.target.name)
         for v in ir.invars:
             self.layout[v] = "C"
-        self.walk(ir.eqns, ir.outvars, owned=())  # the caller's arrays are never written
+        # the caller's arrays are never written; regions sharing leading loops form groups
+        self.walk(form_groups(ir.eqns, ir.outvars), ir.outvars, owned=())
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         outs += [back for _, _, _, back in self.workspaces]  # after the results: the grown tapes
         self.single = len(outs) == 1 and not self.workspaces  # returned bare: boxing a tuple costs a call
@@ -88,6 +91,38 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
 
     def region(self, e: Eqn) -> None:
         RegionWriter(self, self.plan(e)).run()
+
+    def op_region_group(self, g, *inputs) -> None:
+        """Regions sharing leading loops as one nest (groups.py); separate nests when
+        a member reads a value of the group at another prefix index."""
+        self.group = g
+        try:
+            plans = [self.plan(m) for m in g.members]
+        except NotGroupable:
+            plans = None
+        finally:
+            self.group = None
+        if plans is None:
+            for m in g.members:
+                self.region(m)
+            return
+        t, d0 = self.target, plans[0].domain[0]
+        work = sum(pl.size * pl.cost for pl in plans)
+        parallel = work >= t.parallel_min_work and d0 > 1 and not any(pl.may_raise for pl in plans)
+        writers = [RegionWriter(self, pl, parallel, g) for pl in plans]
+        for w in writers:
+            w.build()
+        write_group(self, writers, g.prefix)
+
+    def group_ref(self, a, index: list[str]) -> str | None:
+        g = self.group
+        if g is None or type(a) is not Var or a not in g.made:
+            return None
+        p = g.prefix
+        if index[:p] != [f"i{k}" for k in range(p)]:
+            raise NotGroupable
+        rest = index[p:] if a in g.scratch else index
+        return f"{self.name(a)}[{', '.join(rest)}]" if rest else self.name(a)
 
     def call_arg(self, a) -> str:
         return self.contiguous(a)

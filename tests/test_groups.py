@@ -1,0 +1,89 @@
+"""Region groups (backend/cpu/groups.py): regions sharing leading loops compile
+to one loop nest, and values passed between them are scalars or small buffers
+instead of arrays. Compiled results are checked against the interpreter, and
+the big intermediates must be gone from the generated code."""
+
+import re
+
+import numpy as np
+import pytest
+
+import tracediff as td
+
+
+def pairwise_kernel(P, w):  # W12: a Gaussian kernel summed over pairs of points
+    d2 = np.sum((P[:, None, :] - P[None, :, :]) ** 2, axis=-1)
+    return np.sum(w[:, None] * w[None, :] * np.exp(-d2 / 0.1))
+
+
+def row_logsumexp(x, w):  # max, exp-sum and log per row: prefix (rows,)
+    z = x * w[None, :]
+    m = np.max(z, axis=1, keepdims=True)
+    return np.sum(np.log(np.sum(np.exp(z - m), axis=1)) + m[:, 0])
+
+
+def transposed_read(x, w):  # a member would read a group value at (i1, i0): separate nests
+    y = np.exp(x[:24] * w[None, :])
+    return np.sum(y.T * y) + np.sum(np.sum(y, axis=1) * w)
+
+
+def prefix_reduction(x, w):  # a sum over the leading axis cannot feed the same nest
+    s = np.sum(np.tanh(x), axis=0)
+    return np.sum(np.sin(x) * s[None, :] * w[None, :])
+
+
+def coulomb(q, r):  # charges over a distance matrix, with a mask on the diagonal
+    n = q.shape[0]
+    d = np.sqrt(np.sum((r[:, None, :] - r[None, :, :]) ** 2, axis=-1) + np.eye(n))
+    return np.sum(q[:, None] * q[None, :] / d * (1.0 - np.eye(n)))
+
+
+def inputs(name, rng, dt):
+    n = 40
+    if name in ("pairwise_kernel", "coulomb"):
+        return rng.uniform(-1, 1, (n, 3)).astype(dt), rng.uniform(0.5, 1.5, n).astype(dt)
+    return rng.normal(size=(n, 24)).astype(dt), rng.uniform(0.5, 1.5, 24).astype(dt)
+
+
+PROGRAMS = [pairwise_kernel, row_logsumexp, transposed_read, prefix_reduction, coulomb]
+
+
+@pytest.mark.parametrize("fn", PROGRAMS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_grouped_gradients_match_the_interpreter(fn, dt, rng):
+    if fn is coulomb:  # (swap the argument roles: charges, positions)
+        r, q = inputs(fn.__name__, rng, dt)
+        args = (q, r)
+    else:
+        args = inputs(fn.__name__, rng, dt)
+    f = td.jit(td.value_and_grad(fn, argnums=(0, 1)), eager_first=False)
+    v, g = f(*args)
+    v0, g0 = td.value_and_grad(fn, argnums=(0, 1))(*args)
+    tol = 2e-5 if dt == np.float32 else 1e-12
+    np.testing.assert_allclose(v, v0, rtol=tol)
+    for a, b in zip(g, g0):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+    if dt == np.float64:
+        td.check_grads(fn, args, order=1, modes=("rev",))
+
+
+def _source(f, *args):
+    f(*args)
+    (entry,) = f.cache.values()
+    return entry.runner.source
+
+
+def test_pairwise_kernel_keeps_no_n_by_n_array(rng):
+    n = 300
+    P = rng.uniform(0, 1, (n, 2)).astype(np.float32)
+    w = rng.uniform(0, 1, n).astype(np.float32)
+    src = _source(td.jit(td.grad(pairwise_kernel, argnums=(0, 1)), eager_first=False), P, w)
+    # no N x N (or N x N x 2) array is allocated: the three regions are one nest
+    assert not re.search(rf"\(\(?{n}, {n}", src), src
+    assert src.count("for i0 in") == 1 + src.count("def chunk") or "prange" in src
+
+
+def test_transposed_read_falls_back_to_separate_nests(rng):
+    x, w = inputs("transposed_read", rng, np.float64)
+    src = _source(td.jit(td.grad(transposed_read, argnums=(0, 1)), eager_first=False), x, w)
+    assert re.search(r"np\.empty\(\(24, 24\)", src)  # y is materialized for the transposed read
