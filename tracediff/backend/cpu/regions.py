@@ -267,7 +267,7 @@ def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
         for w in writers:
             for s in w.chunk_pre:
                 emit(s, ind)
-        emit(f"for i0 in range(lo_, hi_):", ind)
+        emit("for i0 in range(lo_, hi_):", ind)
     else:
         ind = 1
         emit(f"for i0 in range({d0}):", ind)

@@ -16,8 +16,8 @@ from ..base import Target, _slice_txt, check_dtypes, free_names, header_names
 from ..literals import dtype_ctor
 from ..lower import Lowering, copy_region
 from .control import ControlFlowEmitter
-from .indexing import IndexingEmitter
 from .groups import NotGroupable, form_groups
+from .indexing import IndexingEmitter
 from .regions import RegionWriter, write_group
 
 
