@@ -81,7 +81,8 @@ def _cases():
 
         yield f"prim:{spec.prim}-{shape}-{np.dtype(dt).name}", run
     for p, dt in (c.values for c in tg.CASES):
-        if dt == F32 and sum(map(ord, p.name)) % 8:  # float32: every primitive above, 1/8 of the programs
+        # each program once: a quarter of them in float32 (every primitive ran in both above)
+        if (sum(map(ord, p.name)) % 4 == 3) != (dt == F32):
             continue
 
         def run(p=p, dt=dt):
