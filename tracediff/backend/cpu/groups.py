@@ -117,13 +117,17 @@ def form_groups(eqns: list, outvars) -> list:
             ins = [a for a in c.inputs if type(a) is Var]
             joins = c.prim is fused_p and not any(a in deferred_outs for a in ins)
             if joins:
+                # the prefix: the leading axes shared, and no deeper than the first
+                # reduced axis of any group value this member reads (a row maximum
+                # feeds its row's next loop at prefix (rows,)); narrowing it keeps the
+                # earlier members' reads valid
                 d = region_domain(c.params["body"])
                 q = 0
                 while q < min(len(d), len(dom)) and d[q] == dom[q]:
                     q += 1
-                q = q if p is None else (p if d[:p] == dom[:p] else 0)
-                joins = q >= 1 and all(made[a] >= q for a in ins if a in made)
-                if joins and p is None:  # earlier cross reads: none (one member so far)
+                q = min([q] + [made[a] for a in ins if a in made] + ([p] if p is not None else []))
+                joins = q >= 1
+                if joins:
                     p = q
             if joins:
                 members.append(c)
