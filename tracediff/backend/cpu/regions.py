@@ -7,6 +7,7 @@ function of its own."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..base import combine, identity
@@ -46,6 +47,7 @@ class RegionWriter:
         self.epilogue: list[str] = []
         self.blocked: list[tuple] = []  # 1-D full reductions through block buffers
         self.acc_init: list[str] = []
+        self.accums: dict[str, tuple] = {}  # innermost fold statement -> (kind, target, summand, dtype)
 
     def idx(self, k: int) -> str:
         return f"i{k}"
@@ -104,7 +106,7 @@ class RegionWriter:
         if is_suffix and suffix_from > 0:
             # a register accumulator inside loop `suffix_from - 1`
             self.pre[suffix_from].append(f"{acc} = {ident}")
-            self.pre[self.rank].append(combine(kind, acc, v))
+            self.accumulate(kind, acc, v, adt)
             if self.group is not None and out in self.group.scratch:
                 self._post_level = suffix_from
                 self.store_scratch(o, out, keep, f"{final}({acc})", suffix_from)
@@ -135,7 +137,7 @@ class RegionWriter:
                 part = f"{o}_part"
                 self.prologue.append(f"{part} = np.empty({self.nchunks}, {cast})")
                 self.chunk_pre.append(f"{acc} = {ident}")
-                self.pre[self.rank].append(combine(kind, acc, v))
+                self.accumulate(kind, acc, v, adt)
                 self.chunk_post.append(f"{part}[c_] = {acc}")
                 self.epilogue.append(f"{acc} = {ident}")
                 self.epilogue.append(f"for c_ in range({self.nchunks}):")
@@ -143,14 +145,14 @@ class RegionWriter:
                 self.epilogue.append(f"{o} = {final}({acc})")
             else:
                 self.prologue.append(f"{acc} = {ident}")
-                self.pre[self.rank].append(combine(kind, acc, v))
+                self.accumulate(kind, acc, v, adt)
                 self.epilogue.append(f"{o} = {final}({acc})")
         elif 0 in axes and self.parallel:
             # per-chunk partial results, combined after the parallel loop
             part = f"{o}_part"
             at = ", ".join(["c_"] + keep)
             self.prologue.append(f"{part} = np.full(({self.nchunks},) + {out_shape}, {ident}, {cast})")
-            self.pre[self.rank].append(combine(kind, f"{part}[{at}]", v))
+            self.accumulate(kind, f"{part}[{at}]", v, adt)
             self.epilogue.append(f"{acc} = {part}[0].copy()")
             self.epilogue.append(f"for c_ in range(1, {self.nchunks}):")
             self.epilogue.append(f"    {acc}_f = {acc}.reshape(-1)")
@@ -160,15 +162,56 @@ class RegionWriter:
             self.epilogue.append(f"{o} = {acc}.astype({final})")
         else:  # accumulate in place into an array (rows never shared between chunks)
             self.prologue.append(f"{acc} = np.full({out_shape}, {ident}, {cast})")
-            self.pre[self.rank].append(combine(kind, f"{acc}[{', '.join(keep)}]", v))
+            self.accumulate(kind, f"{acc}[{', '.join(keep)}]", v, adt)
             self.epilogue.append(f"{o} = {acc}.astype({final})" if adt != out_dt else f"{o} = {acc}")
 
     _post_level = None  # a reduction's result is stored after its loop closes
+
+    def accumulate(self, kind: str, target: str, v: str, adt) -> None:
+        """Fold the summand `v` into `target` in the innermost loop (`buffer_folds`
+        may move the fold after the loop)."""
+        stmt = combine(kind, target, v)
+        self.pre[self.rank].append(stmt)
+        self.accums[stmt] = (kind, target, v, adt)
+
+    def buffer_folds(self) -> None:
+        """Summands of the innermost loop into buffers, folded after the loop.
+
+        A fold into a scalar (or into the same element on every iteration) is a
+        strict, in-order floating-point reduction: LLVM may not vectorize a loop
+        that carries one, so a loop of exp and divisions ran scalar. Stored per
+        iteration instead, the compute loop has no loop-carried dependence and
+        vectorizes; the folds run after it, in the same order (the same result,
+        to the bit). Only where the loop does enough work per element to pay for
+        the buffers' stores and loads."""
+        r = self.rank
+        if r < 2 or self.blocked or not self.accums:
+            return
+        body = self.pre[r]
+        if not any("vm." in s for s in body) and len(body) < BUFFER_MIN_STMTS:
+            return
+        n, inner = self.domain[r - 1], self.idx(r - 1)
+        new_body, folds = [], []
+        for s in body:
+            acc = self.accums.get(s)
+            if acc is None:
+                new_body.append(s)
+                continue
+            kind, target, v, adt = acc
+            buf = f"{self.prog.name.fresh('fb')}"
+            (self.chunk_pre if self.parallel else self.prologue).append(
+                f"{buf} = np.empty({n}, {dtype_ctor(adt)})"
+            )
+            new_body.append(f"{buf}[{inner}] = {v}")
+            folds.append(combine(kind, re.sub(rf"\b{inner}\b", "j_", target), f"{buf}[j_]"))
+        self.pre[r] = new_body
+        self.post[r - 1][:0] = [f"for j_ in range({n}): " + "; ".join(folds)]
 
     def post_or_pre(self, level: int) -> list[str]:
         return self.post[level] if self._post_level == level else self.pre[level]
 
     def write(self):
+        self.buffer_folds()
         emit = self.prog.emit
         for s in self.prologue + self.pre[0]:
             emit(s)
@@ -209,6 +252,7 @@ class RegionWriter:
 
 
 BLOCK = 2048
+BUFFER_MIN_STMTS = 6  # an innermost loop without vm calls buffers its folds from this size
 
 
 def _write_blocked(self, d0: int):
@@ -257,6 +301,9 @@ def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
     """Members of a group (built, sharing loops 0..p-1 and their parallel chunks) as
     one nest: at loop level p each member's own loops and statements, in order."""
     emit, first = prog.emit, writers[0]
+    for w in writers:
+        if w.rank > p:  # a member's own innermost loop
+            w.buffer_folds()
     for w in writers:
         for s in w.prologue + w.pre[0]:
             emit(s)
