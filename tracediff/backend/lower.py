@@ -164,6 +164,10 @@ class Lowering:
     def scalar_ref(self, a) -> str:
         return self.atom(a)
 
+    def array_ref(self, a, arr: str, index: list[str]) -> str:
+        """How a loop reads the array `a` (named `arr`) at `index`."""
+        return f"{arr}[{', '.join(index)}]" if index else f"{arr}[()]"
+
     def group_ref(self, a, index: list[str]) -> str | None:
         """How a loop reads `a` at `index` when `a` is made inside the same loop
         nest (a writer that groups regions), else None."""
@@ -263,7 +267,7 @@ class RegionLowering:
         if type(v) is Lit:
             if v.val.ndim == 0:
                 return literal(v.val, v.aval.dtype), 0
-            return self._subscript(self.prog.const(v), index)
+            return self.prog.array_ref(v, self.prog.const(v), index), self._depth(index)
         e = self.index_def.get(v)
         if e is not None:
             return self._load_mapped(e, v, index)
@@ -277,7 +281,7 @@ class RegionLowering:
         ref = self.prog.group_ref(outer, index)  # a value of the loop nest's group
         if ref is not None:
             return ref, self._depth(index)
-        return self._subscript(self.prog.atom(outer), index)
+        return self.prog.array_ref(outer, self.prog.atom(outer), index), self._depth(index)
 
     def _load_mapped(self, e: Eqn, v: Var, index: list[str]) -> tuple[str, int]:
         x = e.inputs[0]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..base import combine, identity
 from ..literals import dtype_ctor
 from ..lower import Reduction, RegionPlan
@@ -48,6 +50,7 @@ class RegionWriter:
         self.blocked: list[tuple] = []  # 1-D full reductions through block buffers
         self.acc_init: list[str] = []
         self.accums: dict[str, tuple] = {}  # innermost fold statement -> (kind, target, summand, dtype)
+        self.flat_lines: list[str] = []  # flat views of the arrays allocated in the prologue
 
     def idx(self, k: int) -> str:
         return f"i{k}"
@@ -75,7 +78,7 @@ class RegionWriter:
                 self.store_scratch(o, ov, plan.index, expr, self.rank)
             else:
                 self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
-                self.pre[self.rank].append(f"{o}[{', '.join(plan.index)}] = {expr}")
+                self.pre[self.rank].append(f"{self.flat(o, self.domain, plan.index)} = {expr}")
 
     def store_scratch(self, o: str, ov, index: list[str], expr: str, level: int) -> None:
         """A value only later members of the group read, at the same prefix index:
@@ -113,7 +116,7 @@ class RegionWriter:
                 self._post_level = None
             else:
                 self.prologue += prog.empty(o, out_shape, out_dt)
-                self.post[suffix_from].append(f"{o}[{', '.join(keep)}] = {final}({acc})")
+                self.post[suffix_from].append(f"{self.flat(o, out_shape, keep)} = {final}({acc})")
         elif is_suffix and self.rank == 1 and self.group is None:
             # a 1-D full reduction: summands go to a block buffer and are summed
             # after each block, so the compute loop has no FP reduction in it and
@@ -150,9 +153,8 @@ class RegionWriter:
         elif 0 in axes and self.parallel:
             # per-chunk partial results, combined after the parallel loop
             part = f"{o}_part"
-            at = ", ".join(["c_"] + keep)
             self.prologue.append(f"{part} = np.full(({self.nchunks},) + {out_shape}, {ident}, {cast})")
-            self.accumulate(kind, f"{part}[{at}]", v, adt)
+            self.accumulate(kind, self.flat(part, (self.nchunks, *out_shape), ["c_", *keep]), v, adt)
             self.epilogue.append(f"{acc} = {part}[0].copy()")
             self.epilogue.append(f"for c_ in range(1, {self.nchunks}):")
             self.epilogue.append(f"    {acc}_f = {acc}.reshape(-1)")
@@ -162,10 +164,26 @@ class RegionWriter:
             self.epilogue.append(f"{o} = {acc}.astype({final})")
         else:  # accumulate in place into an array (rows never shared between chunks)
             self.prologue.append(f"{acc} = np.full({out_shape}, {ident}, {cast})")
-            self.accumulate(kind, f"{acc}[{', '.join(keep)}]", v, adt)
+            self.accumulate(kind, self.flat(acc, out_shape, keep), v, adt)
             self.epilogue.append(f"{o} = {acc}.astype({final})" if adt != out_dt else f"{o} = {acc}")
 
     _post_level = None  # a reduction's result is stored after its loop closes
+
+    def flat(self, name: str, shape, index: list[str]) -> str:
+        """An element of an array this region allocates (C order, in the prologue),
+        through a flat view with constant strides (see CpuWriter.array_ref)."""
+        if len(shape) < 2:
+            return f"{name}[{', '.join(index)}]"
+        view = f"{name}_fl"
+        line = f"{view} = {name}.reshape(-1)"
+        if line not in self.flat_lines:
+            self.flat_lines.append(line)
+        terms, stride = [], 1
+        for i, d in zip(reversed(index), reversed(shape)):
+            if i != "0":
+                terms.append(i if stride == 1 else f"({i}) * {stride}")
+            stride *= d
+        return f"{view}[{' + '.join(reversed(terms)) or '0'}]"
 
     def accumulate(self, kind: str, target: str, v: str, adt) -> None:
         """Fold the summand `v` into `target` in the innermost loop (`buffer_folds`
@@ -175,37 +193,15 @@ class RegionWriter:
         self.accums[stmt] = (kind, target, v, adt)
 
     def buffer_folds(self) -> None:
-        """Summands of the innermost loop into buffers, folded after the loop.
-
-        A fold into a scalar (or into the same element on every iteration) is a
-        strict, in-order floating-point reduction: LLVM may not vectorize a loop
-        that carries one, so a loop of exp and divisions ran scalar. Stored per
-        iteration instead, the compute loop has no loop-carried dependence and
-        vectorizes; the folds run after it, in the same order (the same result,
-        to the bit). Only where the loop does enough work per element to pay for
-        the buffers' stores and loads."""
+        """The innermost loop's folds moved after it (`buffered_folds`)."""
         r = self.rank
-        if r < 2 or self.blocked or not self.accums:
+        if r < 2 or self.blocked:
             return
-        body = self.pre[r]
-        if not any("vm." in s for s in body) and len(body) < BUFFER_MIN_STMTS:
-            return
-        n, inner = self.domain[r - 1], self.idx(r - 1)
-        new_body, folds = [], []
-        for s in body:
-            acc = self.accums.get(s)
-            if acc is None:
-                new_body.append(s)
-                continue
-            kind, target, v, adt = acc
-            buf = f"{self.prog.name.fresh('fb')}"
-            (self.chunk_pre if self.parallel else self.prologue).append(
-                f"{buf} = np.empty({n}, {dtype_ctor(adt)})"
-            )
-            new_body.append(f"{buf}[{inner}] = {v}")
-            folds.append(combine(kind, re.sub(rf"\b{inner}\b", "j_", target), f"{buf}[j_]"))
-        self.pre[r] = new_body
-        self.post[r - 1][:0] = [f"for j_ in range({n}): " + "; ".join(folds)]
+        alloc = self.chunk_pre if self.parallel else self.prologue
+        body, fold = buffered_folds(self.prog, self.pre[r], self.accums, self.domain[r - 1], r - 1, alloc)
+        if fold:
+            self.pre[r] = body
+            self.post[r - 1][:0] = [fold]
 
     def post_or_pre(self, level: int) -> list[str]:
         return self.post[level] if self._post_level == level else self.pre[level]
@@ -213,7 +209,7 @@ class RegionWriter:
     def write(self):
         self.buffer_folds()
         emit = self.prog.emit
-        for s in self.prologue + self.pre[0]:
+        for s in self.prologue + self.flat_lines + self.pre[0]:
             emit(s)
         if self.rank == 0:
             for s in self.epilogue:
@@ -253,6 +249,91 @@ class RegionWriter:
 
 BLOCK = 2048
 BUFFER_MIN_STMTS = 6  # an innermost loop without vm calls buffers its folds from this size
+UNROLL_MAX = 8  # a group member's own loops of at most this many iterations in all are unrolled
+
+
+def buffered_folds(prog, body: list[str], accums: dict, n: int, k: int, alloc: list[str], lo: str = "0"):
+    """Summands of an innermost loop (over i{k}, n iterations from `lo`) into
+    buffers, folded after the loop: (the new body, the fold line) or (body, None).
+
+    A fold into a scalar (or into the same element on every iteration) is a
+    strict, in-order floating-point reduction: LLVM may not vectorize a loop
+    that carries one, so a loop of exp and divisions ran scalar. Stored per
+    iteration instead, the compute loop has no loop-carried dependence and
+    vectorizes; the folds run after it, in the same order (the same result, to
+    the bit). Only where the loop does enough work per element to pay for the
+    buffers, and only folds whose accumulator the loop body does not otherwise
+    touch (one set up and read inside the loop is a reduction of a deeper,
+    unrolled loop)."""
+    if not any(st in accums for st in body):
+        return body, None
+    if not any("vm." in st for st in body) and len(body) < BUFFER_MIN_STMTS:
+        return body, None
+    inner = f"i{k}"
+    others = " ".join(st for st in body if st not in accums)
+    new_body, folds = [], []
+    for st in body:
+        acc = accums.get(st)
+        if acc is not None:
+            kind, target, v, adt = acc
+            base = target.split("[")[0]
+            if not re.search(rf"\b{base}\b", others):
+                buf = prog.name.fresh("fb")
+                alloc.append(f"{buf} = np.empty({n}, {dtype_ctor(adt)})")
+                new_body.append(f"{buf}[{inner}] = {v}")
+                folds.append(combine(kind, re.sub(rf"\b{inner}\b", "j_", target), f"{buf}[j_]"))
+                continue
+        new_body.append(st)
+    if not folds:
+        return body, None
+    return new_body, f"for j_ in range({lo}, {lo} + {n}): " + "; ".join(folds)
+
+
+def _subst(st: str, sub: dict) -> str:
+    return re.sub(r"\bi(\d+)\b", lambda m: sub.get(m.group(0), m.group(0)), st) if sub else st
+
+
+def unrolled(w: RegionWriter, p: int, accums: dict) -> list[str]:
+    """A group member's own loops (levels p.. of its domain) as straight-line code
+    at level p; its folds, with their indices substituted, join `accums`."""
+    out = list(w.pre[p])
+
+    def add(st: str, sub: dict) -> None:
+        t = _subst(st, sub)
+        out.append(t)
+        acc = w.accums.get(st)
+        if acc is not None:
+            kind, target, v, adt = acc
+            accums[t] = (kind, _subst(target, sub), _subst(v, sub), adt)
+
+    def rec(k: int, sub: dict) -> None:
+        for j in range(w.domain[k]):
+            inner = {**sub, f"i{k}": str(j)}
+            for st in w.pre[k + 1]:
+                add(st, inner)
+            if k + 1 < w.rank:
+                rec(k + 1, inner)
+        for st in w.post[k]:
+            add(st, sub)
+
+    rec(p, {})
+    return out
+
+
+def scalarize(lines: list[str], names: list[str], allocs: list[list[str]]) -> list[str]:
+    """Buffers indexed only by constants after unrolling (`v7[0]`) become scalars
+    (`v7_0`), and their allocations go: LLVM keeps them in registers."""
+    text = "\n".join(lines)
+    for nm in names:
+        uses = re.findall(rf"\b{nm}\[([^\]]*)\]", text)
+        if not uses or not all(re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", u) for u in uses):
+            continue
+        text = re.sub(
+            rf"\b{nm}\[([^\]]*)\]", lambda m, nm=nm: nm + "_" + "_".join(re.findall(r"\d+", m.group(1))), text
+        )
+        for a in allocs:
+            a[:] = [ln for ln in a if not ln.startswith(f"{nm} = np.empty(")]
+    return text.split("\n")
 
 
 def _write_blocked(self, d0: int):
@@ -299,21 +380,46 @@ RegionWriter.chunk_header = _chunk_header
 
 def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
     """Members of a group (built, sharing loops 0..p-1 and their parallel chunks) as
-    one nest: at loop level p each member's own loops and statements, in order."""
+    one nest: at loop level p each member's own loops and statements, in order.
+    Members whose own loops are short are unrolled; when that leaves the loop over
+    i{p-1} straight-line, its folds are buffered (vectorizable, `buffered_folds`)."""
     emit, first = prog.emit, writers[0]
+    alloc = first.chunk_pre if first.parallel else first.prologue
+    flat = {w: w.rank > p and int(np.prod(w.domain[p:])) <= UNROLL_MAX for w in writers}
+    parts, accums = [], {}
     for w in writers:
-        if w.rank > p:  # a member's own innermost loop
-            w.buffer_folds()
+        if flat[w]:
+            parts.append(unrolled(w, p, accums))
+        elif w.rank == p:
+            parts.append(list(w.pre[p]))
+            accums.update(w.accums)
+        else:
+            w.buffer_folds()  # a member's own innermost loop
+            parts.append(None)
+    if all(part is not None for part in parts):  # the loop over i{p-1} is straight-line
+        scratch = [prog.name(v) for v in writers[0].group.scratch if v.aval.ndim > p]
+        body = scalarize(
+            [st for part in parts for st in part],
+            scratch,
+            [w.prologue for w in writers] + [w.chunk_pre for w in writers],
+        )
+        lo = "lo_" if p == 1 and first.parallel else "0"
+        body, fold = buffered_folds(prog, body, accums, first.domain[p - 1], p - 1, alloc)
+        if fold and lo != "0":
+            fold = fold.replace(f"range(0, 0 + {first.domain[0]})", "range(lo_, hi_)")
+        parts = [body]
+    else:
+        fold = None
     for w in writers:
-        for s in w.prologue + w.pre[0]:
-            emit(s)
+        for st in w.prologue + w.flat_lines + w.pre[0]:
+            emit(st)
     d0 = first.domain[0]
     if first.parallel:
         ind = first.chunk_header(d0)
         start = len(prog.lines)
         for w in writers:
-            for s in w.chunk_pre:
-                emit(s, ind)
+            for st in w.chunk_pre:
+                emit(st, ind)
         emit("for i0 in range(lo_, hi_):", ind)
     else:
         ind = 1
@@ -321,28 +427,36 @@ def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
     base = ind
     for k in range(1, p):  # the shared loops
         for w in writers:
-            for s in w.pre[k]:
-                emit(s, base + k)
+            for st in w.pre[k]:
+                emit(st, base + k)
         emit(f"for i{k} in range({first.domain[k]}):", base + k)
-    for w in writers:  # each member's part at level p
-        for s in w.pre[p]:
-            emit(s, base + p)
-        for k in range(p, w.rank):
-            emit(f"for i{k} in range({w.domain[k]}):", base + k)
-            for s in w.pre[k + 1]:
-                emit(s, base + k + 1)
-        for k in range(w.rank - 1, p - 1, -1):
-            for s in w.post[k]:
-                emit(s, base + k)
+    if len(parts) == 1 and parts[0] is not None and all(flat[w] or w.rank == p for w in writers):
+        for st in parts[0]:
+            emit(st, base + p)
+    else:
+        for w in writers:  # each member's part at level p
+            for st in w.pre[p]:
+                emit(st, base + p)
+            for k in range(p, w.rank):
+                emit(f"for i{k} in range({w.domain[k]}):", base + k)
+                for st in w.pre[k + 1]:
+                    emit(st, base + k + 1)
+            for k in range(w.rank - 1, p - 1, -1):
+                for st in w.post[k]:
+                    emit(st, base + k)
+    if fold and p > 1:
+        emit(fold, base + p - 1)
     for k in range(p - 1, 0, -1):
         for w in writers:
-            for s in w.post[k]:
-                emit(s, base + k)
+            for st in w.post[k]:
+                emit(st, base + k)
+    if fold and p == 1:
+        emit(fold, base)
     if first.parallel:
         for w in writers:
-            for s in w.chunk_post:
-                emit(s, base)
+            for st in w.chunk_post:
+                emit(st, base)
         prog.outline(start, ind)
     for w in writers:
-        for s in w.epilogue:
-            emit(s)
+        for st in w.epilogue:
+            emit(st)
