@@ -418,18 +418,23 @@ def run_latency(
     rows = []
     have_jax = "JAX jit" in peers
     for wid in W.LATENCY_WORKLOADS[:1] if quick else W.LATENCY_WORKLOADS:
-        with tempfile.TemporaryDirectory(prefix="tracediff-cache-") as cache:
-            runs = [
-                (f"tracediff jit {target}, cold cache", "jit"),
-                (f"tracediff jit {target}, warm cache", "jit"),
-                ("tracediff eager", "eager"),
+        with (
+            tempfile.TemporaryDirectory(prefix="tracediff-cache-") as cache,
+            tempfile.TemporaryDirectory(prefix="tracediff-cache-") as cache2,
+        ):
+            runs = [  # tiered (the default): the first calls interpreted while Numba compiles
+                (f"tracediff jit {target}, cold cache", "jit", cache),
+                (f"tracediff jit {target}, warm cache", "jit", cache),
+                (f"tracediff jit {target}, eager_first=False, cold cache", "jit-wait", cache2),
+                (f"tracediff jit {target}, eager_first=False, warm cache", "jit-wait", cache2),
+                ("tracediff eager", "eager", cache),
             ]
             if have_jax:
-                runs.append(("JAX jit (cold)", "jax"))
-            for label, variant in runs:
+                runs.append(("JAX jit (cold)", "jax", cache))
+            for label, variant, cdir in runs:
                 if wait_quiet:
                     _wait_quiet(time.perf_counter() + wait_quiet / 4)
-                res = _latency(wid, variant, cache, timeout, target)
+                res = _latency(wid, variant, cdir, timeout, target)
                 row = Row("W5", f"{wid}: {label}")
                 if res.get("error"):
                     row.status = f"n/a ({res['error'][:70]})"
@@ -438,10 +443,17 @@ def run_latency(
                     row.notes.append(str(res.get("check")))
                 else:
                     row.single = res["first_s"]
-                    what = "trace + first call" if variant == "eager" else "trace + compile + first call"
+                    what = {
+                        "eager": "trace + first call",
+                        "jit": "trace + first call, interpreted",
+                    }.get(variant, "trace + compile + first call")
                     row.notes.append(
                         f"{what}; import {fmt_t(res['import_s'])}, next call {fmt_t(res['second_s'])}"
                     )
+                    if res.get("compiled_s") is not None:
+                        row.notes.append(
+                            f"compiled code ready {fmt_t(res['compiled_s'])} after the first call began"
+                        )
                 log(f"  {row.variant}: {row.status or fmt_t(row.single)}")
                 rows.append(row)
     return rows

@@ -520,6 +520,33 @@ def _w12_kernel(P, w, acc):
     return acc
 
 
+@numba.njit(parallel=True, fastmath=False, cache=True)
+def _w12_rows(P, w, out):
+    """Each row i over every j (the double loop of WORKLOADS.md: no symmetry used),
+    its three sums in registers, float64, written once: no two threads share a row."""
+    n = w.size
+    for i in numba.prange(n):
+        xi = P[i, 0]
+        yi = P[i, 1]
+        wi = w[i]
+        s = 0.0
+        gx = 0.0
+        gy = 0.0
+        for j in range(n):
+            dx = xi - P[j, 0]  # float32, as NumPy rounds it
+            dy = yi - P[j, 1]
+            e = np.exp(-(dx * dx + dy * dy) / _W12_H)  # E_ij, float32 (libm expf)
+            wje = w[j] * e
+            if j != i:
+                s += wje
+            gx += wi * wje * dx
+            gy += wi * wje * dy
+        out[0, i] = s
+        out[1, i] = gx
+        out[2, i] = gy
+    return out
+
+
 def _w12_sums(P, w):
     """[3, n] float64: r0_i = sum_{j != i} w_j E_ij, (r1, r2)_i = sum_j w_i w_j E_ij (p_i - p_j)."""
     acc = np.empty((numba.get_num_threads(), 3, w.size))
@@ -543,13 +570,20 @@ def _w12_grads(r, w):
 
 
 def w12_limit(P, w):
-    """One pass over the pairs i < j, forward and backward fused, no N x N array: the
-    pair terms in float32 exactly as the program rounds them (p_i - p_j, d2, -d2 / 0.1,
-    exp), their sums in float64 (per-task partial gradients, 3 x n each, added at the
-    end). A hand-written float32 loop would lose about 3 digits summing 2M terms;
-    NumPy's own float32 sums are pairwise, so float64 accumulation is the fair match,
-    and it costs nothing next to the exp. exp is Numba's (scalar libm expf), as in the
-    W1/W4 limits: with a vectorized exp this loop would be faster still."""
+    """The hand-written double loop of WORKLOADS.md: a parallel @njit loop over the
+    rows i, each over every j, forward and backward fused, no N x N array; the pair
+    terms in float32 exactly as the program rounds them (p_i - p_j, d2, -d2 / 0.1,
+    exp), their sums in float64 (NumPy's float32 sums are pairwise, so float64
+    accumulation is the fair match; it costs nothing next to the exp). exp is
+    Numba's (scalar libm expf), as in the W1/W4 limits."""
+    return _w12_grads(_w12_rows(P, w, np.empty((3, w.size))), w)
+
+
+def w12_limit_symmetric(P, w):
+    """A cleverer hand-written pass: the pairs i < j once each (the kernel matrix is
+    symmetric, bit for bit), per-task float64 partial gradients added at the end.
+    Half the pair terms of any program that differentiates the double sum; reported
+    beside the limit, not as it."""
     return _w12_grads(_w12_sums(P, w), w)
 
 

@@ -39,10 +39,11 @@ def test_w12_limit_small(W, n):
     P = rng.uniform(0.0, 1.0, (n, 2)).astype(np.float32)
     w = rng.standard_normal(n).astype(np.float32)
     want = td.grad(W.w12, argnums=(0, 1))(P, w)
-    got = W.w12_limit(P, w)
-    assert [g.dtype for g in got] == [np.float32, np.float32]
-    assert [g.shape for g in got] == [P.shape, w.shape]
-    assert rel_err(got, want) < 1e-5
+    for limit in (W.w12_limit, W.w12_limit_symmetric):
+        got = limit(P, w)
+        assert [g.dtype for g in got] == [np.float32, np.float32]
+        assert [g.shape for g in got] == [P.shape, w.shape]
+        assert rel_err(got, want) < 1e-5
     value, _ = W.w12_value_and_grad(P, w)
     assert value == pytest.approx(float(W.w12(np.float64(P), np.float64(w))), rel=1e-5)
 
