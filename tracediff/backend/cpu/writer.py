@@ -244,6 +244,19 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         self.emit(f"{o} = {self.atom(x)}")
 
     def op_slice(self, e, x, *, spec):
+        shape = x.aval.shape
+        if (
+            spec
+            and type(x) is Var
+            and self.layout.get(x, "C") == "C"
+            and spec[0][2] == 1
+            and all(tuple(sp) == (0, n, 1) for sp, n in zip(spec[1:], shape[1:]))
+        ):
+            # rows of a C array: `x[a:b]` keeps Numba's C layout (x[a:b:1, 0:n:1] would be
+            # typed "A"), so loops read it through a flat view at constant strides
+            o = self.out(e, "C")
+            self.emit(f"{o} = {self.atom(x)}[{spec[0][0]}:{spec[0][1]}]")
+            return
         o = self.out(e, "A")
         self.emit(f"{o} = {self.atom(x)}[{_slice_txt(spec)}]" if spec else f"{o} = {self.atom(x)}")
 
