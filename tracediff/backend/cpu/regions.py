@@ -249,6 +249,7 @@ class RegionWriter:
 
 BLOCK = 2048
 BUFFER_MIN_STMTS = 6  # an innermost loop without vm calls buffers its folds from this size
+BUFFER_MIN_EXTENT = 16  # shorter loops do not vectorize enough to pay for the buffers
 UNROLL_MAX = 8  # a group member's own loops of at most this many iterations in all are unrolled
 
 
@@ -265,7 +266,7 @@ def buffered_folds(prog, body: list[str], accums: dict, n: int, k: int, alloc: l
     buffers, and only folds whose accumulator the loop body does not otherwise
     touch (one set up and read inside the loop is a reduction of a deeper,
     unrolled loop)."""
-    if not any(st in accums for st in body):
+    if n < BUFFER_MIN_EXTENT or not any(st in accums for st in body):
         return body, None
     if not any("vm." in st for st in body) and len(body) < BUFFER_MIN_STMTS:
         return body, None
