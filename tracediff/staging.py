@@ -32,7 +32,7 @@ from .numpy_api import aval_of
 from .passes.pipeline import optimize
 from .pyconv import convert
 from .randomness import RandomWatch
-from .tiered import Tier, worth_tiering
+from .tiered import Tier, precheck
 from .tracing import Tracer, TracerError, at, trace, user_src
 
 
@@ -254,13 +254,16 @@ class Entry:
                 return self.runner
             if self.tier is not None:
                 return self.tier
-            compiled = make_runner(self.ir, self.target, self.options)
-            sig = worth_tiering(compiled, dyn) if eager_first else None
-            if sig is not None:
-                self.tier = Tier(self.ir, compiled, sig, self._install, self.target)
+            if eager_first and self.target == "cpu":
+                precheck(self.ir, self.target)
+
+                def build():
+                    return make_runner(self.ir, self.target, self.options)
+
+                self.tier = Tier(self.ir, build, list(dyn), self._install, self.target)
                 return self.tier
-            self.runner = compiled
-            return compiled
+            self.runner = make_runner(self.ir, self.target, self.options)
+            return self.runner
 
     def _install(self, runner) -> None:
         self.runner = runner

@@ -26,6 +26,41 @@ def compile_ir(ir: IR, target: str, **options) -> Callable:
     raise ValueError(f"unknown target {target!r}")
 
 
+def precheck(ir: IR, target: str) -> None:
+    """The errors the writer of `target` would raise for a dtype it does not support
+    or an operation it cannot compile, raised without generating code."""
+    from ..prims.control import regions
+    from .base import check_dtypes
+
+    if target == "cpu":
+        from .cpu.writer import CpuWriter as writer
+    elif target == "cuda":
+        from .cuda.writer import CudaWriter as writer
+    else:
+        return
+    check_dtypes(ir, target)
+    _check_ops(ir, writer, target, regions)
+
+
+def _check_ops(ir: IR, writer, target: str, regions) -> None:
+    from ..core import ELEMENTWISE
+    from ..prims.region import fused_p
+    from .base import REDUCTIONS, EmitError
+
+    for e in ir.eqns:
+        p = e.prim
+        if not (
+            p is fused_p
+            or p.kind == ELEMENTWISE
+            or p in REDUCTIONS
+            or hasattr(writer, f"op_{p.name}")
+            or target in p.call
+        ):
+            raise EmitError(f"the {target} backend cannot compile {p.name} yet")
+        for body in regions(e.params):
+            _check_ops(body, writer, target, regions)
+
+
 def source_of(ir: IR, target: str, **options) -> str:
     if target == "cpu":
         from .cpu import source
