@@ -217,6 +217,7 @@ class Entry:
         "lock",
         "eager_first",
         "tier",
+        "__weakref__",
     )
 
     def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None, eager_first=False):
@@ -257,10 +258,12 @@ class Entry:
             if eager_first and self.target == "cpu":
                 precheck(self.ir, self.target)
 
-                def build():
-                    return make_runner(self.ir, self.target, self.options)
+                ir, target, options = self.ir, self.target, self.options
 
-                self.tier = Tier(self.ir, build, list(dyn), self._install, self.target)
+                def build():  # (not holding the entry: a queued program dies with it)
+                    return make_runner(ir, target, options)
+
+                self.tier = Tier(self.ir, build, weakref.WeakMethod(self._install))
                 return self.tier
             self.runner = make_runner(self.ir, self.target, self.options)
             return self.runner
@@ -274,7 +277,7 @@ class Entry:
             return
         runner = self.runner or self._first_runner(dyn, False)
         if isinstance(runner, Tier):
-            runner.wait()
+            runner.wait(dyn)
         elif hasattr(runner, "signature"):
             runner.compile(runner.signature(*dyn))
 
