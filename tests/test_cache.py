@@ -14,6 +14,15 @@ import pytest
 
 import tracediff as td
 
+
+@pytest.fixture(autouse=True)
+def _first_calls_compile(monkeypatch):
+    """These tests are about compiled programs and their caches: the first call
+    compiles (also in the processes they start), whatever --eager-first says."""
+    monkeypatch.setenv("TRACEDIFF_EAGER_FIRST", "0")
+    monkeypatch.setattr("tracediff.transforms.DEFAULT_EAGER_FIRST", False)
+
+
 PROGRAM = textwrap.dedent(
     """
     import json, time

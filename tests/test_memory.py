@@ -141,6 +141,7 @@ def _run(program: str, tmp_path) -> dict:
     env = dict(os.environ, TRACEDIFF_CACHE_DIR=str(tmp_path / "td_cache"))
     env["TRACEDIFF_VERIFY"] = "0"  # measure the library, not the test-suite's IR checks
     env["NUMBA_NUM_THREADS"] = "1"
+    env["TRACEDIFF_EAGER_FIRST"] = "0"  # compiled from the first call (the warm-up)
     proc = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=600
     )

@@ -52,9 +52,10 @@ def test_eager_first_off_compiles_on_the_first_call(rng):
     assert entry.tier is None and entry.runner is not None
 
 
-def test_env_default_is_off_in_this_suite():
-    # conftest turns tiering off so that a test's first call checks compiled code
-    assert td.jit(loss).eager_first is False
+def test_env_default_follows_the_suite_option(pytestconfig):
+    # conftest turns tiering off (unless --eager-first=on) so that a test's first
+    # call checks compiled code
+    assert td.jit(loss).eager_first is (pytestconfig.getoption("--eager-first") == "on")
     assert td.jit(loss, eager_first=True).eager_first is True
     assert td.jit(loss, target="interpret", eager_first=True).eager_first is False
 
