@@ -178,12 +178,7 @@ class RegionWriter:
         line = f"{view} = {name}.reshape(-1)"
         if line not in self.flat_lines:
             self.flat_lines.append(line)
-        terms, stride = [], 1
-        for i, d in zip(reversed(index), reversed(shape)):
-            if i != "0":
-                terms.append(i if stride == 1 else f"({i}) * {stride}")
-            stride *= d
-        return f"{view}[{' + '.join(reversed(terms)) or '0'}]"
+        return f"{view}[{flat_index(index, shape)}]"
 
     def accumulate(self, kind: str, target: str, v: str, adt) -> None:
         """Fold the summand `v` into `target` in the innermost loop (`buffer_folds`
@@ -248,6 +243,18 @@ class RegionWriter:
 
 
 BLOCK = 2048
+
+
+def flat_index(index: list[str], shape) -> str:
+    """The C-order flat offset of `index` in an array of `shape`, constant strides."""
+    terms, stride = [], 1
+    for i, d in zip(reversed(index), reversed(shape)):
+        if i != "0":
+            terms.append(i if stride == 1 else f"({i}) * {stride}")
+        stride *= d
+    return " + ".join(reversed(terms)) or "0"
+
+
 BUFFER_MIN_STMTS = 6  # an innermost loop without vm calls buffers its folds from this size
 BUFFER_MIN_EXTENT = 16  # shorter loops do not vectorize enough to pay for the buffers
 UNROLL_MAX = 8  # a group member's own loops of at most this many iterations in all are unrolled

@@ -18,7 +18,7 @@ from ..lower import Lowering, copy_region
 from .control import ControlFlowEmitter
 from .groups import NotGroupable, form_groups
 from .indexing import IndexingEmitter
-from .regions import RegionWriter, write_group
+from .regions import RegionWriter, flat_index, write_group
 
 
 class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
@@ -132,12 +132,7 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         if flat not in self.flat_views:
             self.flat_views.add(flat)
             self.emit(f"{flat} = {arr}.reshape(-1)")
-        terms, stride = [], 1
-        for i, d in zip(reversed(index), reversed(shape)):
-            if i != "0":
-                terms.append(i if stride == 1 else f"({i}) * {stride}")
-            stride *= d
-        return f"{flat}[{' + '.join(reversed(terms)) or '0'}]"
+        return f"{flat}[{flat_index(index, shape)}]"
 
     def group_ref(self, a, index: list[str]) -> str | None:
         g = self.group
