@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import sys
 import threading
 import warnings
 import weakref
@@ -336,6 +337,25 @@ class Transformed:
     options: dict = {}
     eager_first = False  # tiered execution (td.jit)
 
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._made_with = (args, kwargs)  # what pickling rebuilds it from
+        return self
+
+    def __reduce__(self):
+        """Pickle by reference: a decorated module-level function by its name, any
+        other by the function it transforms (by name, or by value under cloudpickle)
+        and its options; it is traced again where it is loaded."""
+        mod = sys.modules.get(getattr(self, "__module__", None) or "")
+        if mod is not None and mod.__name__ != "__main__":
+            obj = mod
+            for part in self.__qualname__.split("."):
+                obj = getattr(obj, part, None)
+            if obj is self:
+                return self.__qualname__
+        args, kwargs = self._made_with
+        return _rebuild, (type(self), args, kwargs)
+
     def __init__(self, fun: Callable, params: tuple, target: str = "interpret", static_argnums=()):
         static = argnums_spec(static_argnums, self.kind, "static_argnums")
         self.static_argnums = (static,) if isinstance(static, int) else static
@@ -473,6 +493,10 @@ class Transformed:
 
     def __repr__(self) -> str:
         return f"<tracediff.{self.kind} of {_name(self.fun)}>"
+
+
+def _rebuild(cls: type, args: tuple, kwargs: dict) -> Transformed:
+    return cls(*args, **kwargs)
 
 
 def _is_int(a) -> bool:
