@@ -1,4 +1,5 @@
-"""`python -m tracediff dump FILE.py:FUNC --arg x=f32[128,10] ...` (also the `tracediff` command)."""
+"""`python -m tracediff dump FILE.py:FUNC --arg x=f32[128,10] ...` and `... report ...` (also the
+`tracediff` command)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ both digraphs); svg and png render one stage with Graphviz's `dot` program (inst
 Graphviz: apt install graphviz, brew install graphviz or conda install graphviz).
 The output goes to stdout, or to FILE with -o FILE; png, being binary, is written to
 stdout only when stdout is not a terminal (e.g. `... --format png > grad.png`)."""
+
+REPORT_EXAMPLE = """examples:
+  python -m tracediff report model.py:loss --arg w=f32[10] --arg x=f32[128,10] --grad 0
+  python -m tracediff report model.py:loss --arg w=f32[10] --arg x=f32[128,10] --format dot -o cost.dot
+
+Arguments as for `dump`. The report compiles td.jit(f) and td.jit(td.grad(f)), models and
+measures their cost and checks the gradient at these arguments (see td.report)."""
 
 _DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
 
@@ -95,7 +103,24 @@ def main(argv=None) -> int:
         help="text (default), dot (Graphviz digraph of the IR), svg or png (rendered by Graphviz)",
     )
     d.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
+    r = sub.add_parser(
+        "report",
+        help="cost and trust report of a loss function's forward and gradient programs",
+        epilog=REPORT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("target", metavar="FILE.py:FUNC")
+    r.add_argument("--arg", action="append", default=[], metavar="NAME=DTYPE[SHAPE]")
+    r.add_argument(
+        "--grad", default="0", metavar="0,1", help="differentiate w.r.t. these arguments (default 0)"
+    )
+    r.add_argument("--target", dest="backend", default="cpu", choices=("cpu", "cuda", "interpret"))
+    r.add_argument("--format", default="text", choices=("text", "html", "dot"))
+    r.add_argument("--no-measure", action="store_true", help="skip the timing and memory measurements")
+    r.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
     ns = parser.parse_args(argv)
+    if ns.command == "report":
+        return _report(td, ns)
     try:
         check_format(ns.stage, ns.format)
     except ValueError as e:
@@ -125,6 +150,23 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(out)
         sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def _report(td, ns) -> int:
+    fn = load_function(ns.target)
+    args = [parse_arg(a)[1] for a in ns.arg]
+    nums = tuple(int(k) for k in ns.grad.split(",") if k.strip())
+    argnums = nums[0] if len(nums) == 1 else nums
+    fmt = "dot" if ns.format == "dot" else "text"
+    rep = td.report(fn, *args, argnums=argnums, target=ns.backend, format=fmt, measure=not ns.no_measure)
+    out = rep._repr_html_() if ns.format == "html" else str(rep)
+    out = out if out.endswith("\n") else out + "\n"
+    if ns.output is not None:
+        Path(ns.output).write_text(out)
+        print(f"tracediff report: wrote {ns.output}", file=sys.stderr)
     else:
         sys.stdout.write(out)
     return 0

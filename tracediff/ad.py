@@ -21,6 +21,7 @@ from .builder import bind, current_builder, trace
 from .core import DYNAMIC, IR, REGISTRY, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
+from .passes.nan_safe import NAN_SAFE, guard_selects
 from .provenance import phase_context, src_context
 from .tracer import Tracer
 
@@ -137,6 +138,8 @@ def vjp_ir(ir: IR, wrt: Sequence[bool], seeds: Sequence | None = None) -> IR:
 
     With `seeds` (constants, one per output), the cotangents are not inputs.
     """
+    if NAN_SAFE.get():
+        ir = guard_selects(ir)
     n = len(ir.invars)
     ct_avals = [] if seeds is not None else [o.aval.strong() for o in ir.outvars]
 

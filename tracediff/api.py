@@ -10,6 +10,7 @@ from .inspection import DumpText, dump, make_ir
 from .jacobians import hessian, jacfwd, jacobian, jacrev
 from .linearize import jvp, linearize, vjp
 from .numpy_api import stop_gradient
+from .report import Report, report
 from .staging import Transformed, TransformError
 from .transforms import grad, jit, value_and_grad
 from .vmap import vmap
@@ -35,4 +36,6 @@ __all__ = [
     "checkpoint",
     "make_ir",
     "dump",
+    "report",
+    "Report",
 ]

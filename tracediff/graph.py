@@ -41,6 +41,7 @@ INPUT_COLOR = "#d6f0d6"
 OUTPUT_COLOR = "#fff2b0"
 REGION_FILL = "#f6f6f6"
 SRC_FONT = '<FONT POINT-SIZE="9" COLOR="#707070">'
+NOTE_FONT = '<FONT POINT-SIZE="9" COLOR="#b03020">'  # the report's costs
 PARAM_CHARS = 80  # longer parameter text is cut with "..."
 
 _ENTITIES = {
@@ -64,9 +65,10 @@ def esc(text: object) -> str:
 
 
 class _Writer:
-    def __init__(self, namer: _Namer, phases: bool):
+    def __init__(self, namer: _Namer, phases: bool, notes: dict[int, str] | None = None):
         self.name = namer
         self.phases = phases
+        self.notes = notes or {}
         self.lines: list[str] = []
         self.edges: list[str] = []
         self.clusters = 0
@@ -115,6 +117,8 @@ class _Writer:
         rows.append(esc(", ".join(self.decl(v) for v in e.outvars)))
         if e.src:
             rows.append(f"{SRC_FONT}{esc(e.src)}</FONT>")
+        if id(e) in self.notes:
+            rows.append(f"{NOTE_FONT}{esc(self.notes[id(e)])}</FONT>")
         self.node(ind, nid, "<BR/>".join(rows), fillcolor=self.fill(e.phase))
         self.wire(e.inputs, nid, where)
         many = len(e.outvars) > 1
@@ -136,6 +140,8 @@ class _Writer:
         title = f"<B>{esc(e.prim.name)}</B> {esc(e.params.get('name', ''))}".rstrip()
         if e.src:
             title += f"<BR/>{SRC_FONT}{esc(e.src)}</FONT>"
+        if id(e) in self.notes:
+            title += f"<BR/>{NOTE_FONT}{esc(self.notes[id(e)])}</FONT>"
         border = PHASE_BORDERS.get(e.phase, "#999999") if self.phases else "#999999"
         self.lines.append(f"{ind}subgraph cluster_{k} {{")
         inner = ind + "  "
@@ -154,15 +160,19 @@ class _Writer:
         self.lines.append(f"{ind}}}")
 
 
-def to_dot(ir: IR, title: str | None = None, *, phases: bool = True) -> str:
+def to_dot(
+    ir: IR, title: str | None = None, *, phases: bool = True, notes: dict[int, str] | None = None
+) -> str:
     """The Graphviz `digraph` of a program, with the names of `str(ir)`.
 
     `title` is printed above the picture; `phases=False` leaves equations
-    white instead of colouring them by sweep (forward blue, backward orange).
+    white instead of colouring them by sweep (forward blue, backward orange);
+    `notes` adds a line to the node of each equation named by `id(eqn)` (the
+    report's costs).
     """
     namer = _Namer()
     ir_to_text(ir, namer)  # name every variable in the order of the text dump
-    w = _Writer(namer, phases)
+    w = _Writer(namer, phases, notes)
     w.lines += [
         "digraph ir {",
         f'  graph [rankdir=TB, fontname="{FONT}", fontsize=12, nodesep=0.3, ranksep=0.35'

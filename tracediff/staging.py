@@ -30,6 +30,7 @@ from .fastpath import MISS as _MISS
 from .fastpath import make_fast_path
 from .interpret import Interpreter, eval_ir
 from .numpy_api import aval_of
+from .passes.nan_safe import NAN_SAFE
 from .passes.pipeline import optimize
 from .pyconv import convert
 from .randomness import RandomWatch
@@ -378,7 +379,7 @@ class Transformed:
         if not stat:
             leaves, td = pytree.flatten((args, kwargs))
             try:
-                return (td, tuple(_leaf_key(x) for x in leaves)), leaves
+                return (td, tuple(_leaf_key(x) for x in leaves), NAN_SAFE.get()), leaves
             except TransformError as e:
                 raise _name_bad_leaf(e, self.fun, args) from None
         for i in stat:
@@ -392,7 +393,13 @@ class Transformed:
         dyn_args = tuple(a for i, a in enumerate(args) if i not in stat)
         leaves, td = pytree.flatten((dyn_args, kwargs))
         try:
-            key = (td, tuple(_leaf_key(x) for x in leaves), stat, tuple(args[i] for i in stat))
+            key = (
+                td,
+                tuple(_leaf_key(x) for x in leaves),
+                stat,
+                tuple(args[i] for i in stat),
+                NAN_SAFE.get(),
+            )
         except TransformError as e:
             raise _name_bad_leaf(e, self.fun, args) from None
         return key, leaves

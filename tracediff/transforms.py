@@ -14,6 +14,7 @@ from . import pytree
 from .ad import vjp_ir
 from .core import IR, Aval, Eqn, Var
 from .numpy_api import aval_of
+from .passes.nan_safe import nan_safe
 from .prims.checkpoint import LOOP_CHECKPOINT
 from .prims.elementwise import convert_p
 from .staging import (
@@ -290,19 +291,36 @@ class Jit(Transformed):
     kind = "jit"
 
     def __init__(
-        self, fun, target="cpu", static_argnums=(), parallel=None, cache=True, eager_first=None, **options
+        self,
+        fun,
+        target="cpu",
+        static_argnums=(),
+        parallel=None,
+        cache=True,
+        eager_first=None,
+        nan_safe=False,
+        **options,
     ):
         if target not in ("cpu", "cuda", "interpret"):
             raise ValueError(f"jit: target must be 'cpu', 'cuda' or 'interpret', got {target!r}")
         for k in options:
             if k not in JIT_OPTIONS:
                 near = difflib.get_close_matches(
-                    k, ["target", "static_argnums", "parallel", "cache", "eager_first", *JIT_OPTIONS]
+                    k,
+                    [
+                        "target",
+                        "static_argnums",
+                        "parallel",
+                        "cache",
+                        "eager_first",
+                        "nan_safe",
+                        *JIT_OPTIONS,
+                    ],
                 )
                 raise TypeError(
                     f"jit: unknown option {k!r}"
                     + (f" (did you mean {near[0]!r}?)" if near else "")
-                    + "; the options are target, static_argnums, parallel, cache, eager_first, "
+                    + "; the options are target, static_argnums, parallel, cache, eager_first, nan_safe, "
                     + ", ".join(JIT_OPTIONS)
                 )
         if options.get("math", "fast") not in ("fast", "libm"):
@@ -310,7 +328,8 @@ class Jit(Transformed):
         # tiered execution: the first calls run interpreted while Numba compiles (CPU)
         eager = DEFAULT_EAGER_FIRST if eager_first is None else bool(eager_first)
         self.eager_first = eager and target == "cpu"
-        params = (parallel, cache, self.eager_first, tuple(sorted(options.items())))
+        self.nan_safe = bool(nan_safe)
+        params = (parallel, cache, self.eager_first, self.nan_safe, tuple(sorted(options.items())))
         super().__init__(fun, params, target, static_argnums)
         self.options = (
             {"parallel": parallel, "cache": cache, "math": options.get("math", DEFAULT_MATH)}
@@ -319,6 +338,12 @@ class Jit(Transformed):
             if target == "cuda"
             else {}
         )
+
+    def _build(self, args, kwargs) -> Entry:
+        if not self.nan_safe:
+            return super()._build(args, kwargs)
+        with nan_safe():  # every gradient traced inside gets NaN-safe selects
+            return super()._build(args, kwargs)
 
     def transform(self, ir, out_tree, info, args):
         if self.target == "cpu":  # name the argument a compiled program cannot take
@@ -341,6 +366,7 @@ def jit(
     parallel=None,
     cache: bool = True,
     eager_first: bool | None = None,
+    nan_safe: bool = False,
     **options,
 ):
     """Compile `fun` (any function: a loss, its gradient, a training step).
@@ -348,10 +374,14 @@ def jit(
     With `eager_first` (the default, or `TRACEDIFF_EAGER_FIRST=0` to turn it
     off) the first calls of a signature run the optimized program with the
     NumPy interpreter while Numba compiles it in a background thread;
-    `f.compile(*args)` waits for the compiled program."""
+    `f.compile(*args)` waits for the compiled program.
+
+    With `nan_safe=True` every gradient taken inside gets NaN-safe selects:
+    `np.where(c, np.sqrt(x), 0)` differentiates to 0, not NaN, where `c` is false
+    (the "double where" rewrite, applied by the compiler; forward values unchanged)."""
     if fun is None:
-        return lambda f: Jit(f, target, static_argnums, parallel, cache, eager_first, **options)
-    return Jit(fun, target, static_argnums, parallel, cache, eager_first, **options)
+        return lambda f: Jit(f, target, static_argnums, parallel, cache, eager_first, nan_safe, **options)
+    return Jit(fun, target, static_argnums, parallel, cache, eager_first, nan_safe, **options)
 
 
 def _leaf_aval(x: Any, what: str) -> Aval:
