@@ -328,3 +328,50 @@ def test_report_command_line(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "nan-unsafe-select" in out.stdout and "model.py:4" in out.stdout
+
+
+# --- selects inside loops and branches ---------------------------------------------------
+
+
+def in_a_loop(x):
+    s = 0.0
+    for _ in range(3):
+        x = np.where(x > 0, np.sqrt(x), x * 0.5)
+        s = s + np.sum(x)
+    return s
+
+
+def in_a_branch(x):
+    if np.sum(x) > 0:
+        y = np.where(x > 0, np.log(x), 0.0)
+    else:
+        y = x
+    return np.sum(y)
+
+
+def in_a_while(x):
+    while np.sum(x) < 10.0:
+        x = np.where(x > 0, np.sqrt(x) + x, x + 1.0)
+    return np.sum(x)
+
+
+CONTROL = [in_a_loop, in_a_branch, in_a_while]
+
+
+@pytest.mark.parametrize("fn", CONTROL, ids=[f.__name__ for f in CONTROL])
+def test_selects_in_loops_and_branches(fn):
+    x = np.array([0.0, 1.0, -2.0, 4.0])
+    r = td.report(fn, x, target="interpret", measure=False)
+    found = [f for f in r.findings if f.kind == "nan-unsafe-select"]
+    assert found and found[0].line.endswith(f":{_where_line(fn)}"), str(r)
+    for target in ("interpret", "cpu"):
+        plain = td.jit(td.grad(fn), target=target, eager_first=False)(x)
+        safe = td.jit(td.grad(fn), target=target, eager_first=False, nan_safe=True)(x)
+        assert np.isnan(plain).any() and np.isfinite(safe).all()
+        ok = np.isfinite(plain)
+        np.testing.assert_allclose(safe[ok], plain[ok], rtol=1e-15)
+    # inside the domain everywhere, the NaN-safe gradient is the gradient
+    xn = np.array([0.3, 1.0, 2.0, 4.0])
+    np.testing.assert_allclose(
+        td.jit(td.grad(fn), target="interpret", nan_safe=True)(xn), td.grad(fn)(xn), rtol=1e-15
+    )

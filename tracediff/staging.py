@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import sys
 import threading
 import warnings
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import pytree
+from .arguments import _arg_name, _name, _normalize_argnums, argnums_spec  # noqa: F401 (re-exported)
 from .core import IR, Aval, TracediffError
 from .fastpath import MISS as _MISS
 from .fastpath import make_fast_path
@@ -187,10 +187,6 @@ def _check_leaf(x: Any, fun, i: int | None) -> None:
             f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
             "integers, floats and complex numbers" + at(user_src())
         )
-
-
-def _name(fun) -> str:
-    return getattr(fun, "__name__", type(fun).__name__)
 
 
 def _fixup(aval: Aval):
@@ -504,39 +500,3 @@ class Transformed:
 
 def _rebuild(cls: type, args: tuple, kwargs: dict) -> Transformed:
     return cls(*args, **kwargs)
-
-
-def _is_int(a) -> bool:
-    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
-
-
-def argnums_spec(argnums, what: str, name: str = "argnums") -> int | tuple[int, ...]:
-    """`argnums` as an int, or a tuple of ints from any sequence of ints (users write lists)."""
-    if _is_int(argnums):
-        return int(argnums)
-    try:
-        nums = tuple(argnums)
-    except TypeError:
-        nums = None
-    if nums is None or not all(_is_int(a) for a in nums):
-        raise TypeError(f"{what}: {name} must be an int or a sequence of ints, got {argnums!r}")
-    return tuple(int(a) for a in nums)
-
-
-def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for a in nums:
-        if not isinstance(a, int) or not -n_args <= a < n_args:
-            raise ValueError(
-                f"{what}: argnums {argnums!r} is out of range for {_name(fun)} called with "
-                f"{n_args} positional argument(s)" + at(user_src())
-            )
-    return tuple(a % n_args for a in nums)
-
-
-def _arg_name(fun, i: int) -> str:
-    try:
-        names = list(inspect.signature(fun).parameters)
-        return f"argument {i} ({names[i]!r})" if i < len(names) else f"argument {i}"
-    except (TypeError, ValueError):
-        return f"argument {i}"

@@ -18,7 +18,14 @@ import numpy as np
 from .. import pytree
 from ..core import IR
 from ..staging import Transformed, _is_dynamic, _name
-from .checks import Finding, directional_check, float32_sums, nan_unsafe_selects, promotions
+from .checks import (
+    Finding,
+    directional_check,
+    float32_sums,
+    nan_unsafe_selects,
+    nested_unsafe_selects,
+    promotions,
+)
 from .cost import ProgramCost, program_cost
 from .measure import calibrate, median_time, peak_memory
 
@@ -218,6 +225,8 @@ def report(
         g_leaves = [x for g in grads for x in pytree.flatten(g)[0]]
         if not all(np.all(np.isfinite(g)) for g in g_leaves):
             n_bad = sum(int(np.sum(~np.isfinite(g))) for g in g_leaves)
+            if not any(f.kind == "nan-unsafe-select" for f in findings):
+                findings += nested_unsafe_selects(traced, g_leaves, _safe_grad(f, args, argnums, wrt))
             findings.append(
                 Finding(
                     "non-finite-gradient",
@@ -279,6 +288,15 @@ def _sig(a: Any) -> str:
         except TypeError:
             return type(a).__name__
     return type(a).__name__
+
+
+def _safe_grad(f, args, argnums, wrt) -> list:
+    """The gradient's leaves with NaN-safe selects (interpreted)."""
+    from ..transforms import Grad, Jit
+
+    nums = wrt[0] if isinstance(argnums, int) else wrt
+    out = Jit(Grad(f, argnums=nums), target="interpret", nan_safe=True)(*args)
+    return [x for g in ([out] if isinstance(argnums, int) else out) for x in pytree.flatten(g)[0]]
 
 
 def _fd_check(f, args, wrt, grads, seed) -> tuple[float, float, float] | None:

@@ -130,6 +130,46 @@ def nan_unsafe_selects(ir: IR, args: Sequence[Any], wrt: Sequence[bool]) -> list
     return out
 
 
+def _bodies(ir: IR):
+    for e in ir.eqns:
+        for v in e.params.values():
+            subs = [v] if isinstance(v, IR) else list(v) if isinstance(v, tuple) else []
+            for sub in subs:
+                if isinstance(sub, IR):
+                    yield sub
+                    yield from _bodies(sub)
+
+
+def nested_unsafe_selects(ir: IR, plain: list, safe: list) -> list[Finding]:
+    """Risky selects inside branches and loop bodies, which the value check above
+    does not reach: named when the gradient has NaNs that nan_safe removes
+    (`plain` and `safe`: the gradient's leaves without and with it)."""
+    bad = sum(int(np.sum(~np.isfinite(g))) for g in plain)
+    fixed = bad - sum(int(np.sum(~np.isfinite(g))) for g in safe)
+    if fixed <= 0:
+        return []
+    out, seen = [], set()
+    for body in _bodies(ir):
+        for cone in select_cones(body):
+            s = cone.select
+            if not cone.risky or s.src in seen:
+                continue
+            seen.add(s.src)
+            ops = ", ".join(sorted({e.prim.name for e in cone.risky}))
+            out.append(
+                Finding(
+                    "nan-unsafe-select",
+                    s.src,
+                    f"np.where inside a branch or loop with {ops} on a side: the gradient has {bad} NaN "
+                    f"or infinite entries, {fixed} of them made by the untaken sides of such selects "
+                    "(they are finite with nan_safe=True)",
+                    'keep the untaken side\'s inputs in the domain ("double where"): '
+                    "np.where(c, np.sqrt(np.where(c, x, 1.0)), 0.0); or td.jit(..., nan_safe=True) does it",
+                )
+            )
+    return out
+
+
 def promotions(ir: IR) -> list[Finding]:
     """float32 values converted to float64 (a float64 constant or array in an
     expression, NumPy's promotion), where the arguments are float32."""

@@ -1,0 +1,50 @@
+"""How transformations name and check the arguments they are given: a function's
+name, an argument's name, and `argnums` as users write it."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .tracing import at, user_src
+
+
+def _name(fun) -> str:
+    return getattr(fun, "__name__", type(fun).__name__)
+
+
+def _is_int(a) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def argnums_spec(argnums, what: str, name: str = "argnums") -> int | tuple[int, ...]:
+    """`argnums` as an int, or a tuple of ints from any sequence of ints (users write lists)."""
+    if _is_int(argnums):
+        return int(argnums)
+    try:
+        nums = tuple(argnums)
+    except TypeError:
+        nums = None
+    if nums is None or not all(_is_int(a) for a in nums):
+        raise TypeError(f"{what}: {name} must be an int or a sequence of ints, got {argnums!r}")
+    return tuple(int(a) for a in nums)
+
+
+def _normalize_argnums(argnums, n_args: int, fun, what: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not isinstance(a, int) or not -n_args <= a < n_args:
+            raise ValueError(
+                f"{what}: argnums {argnums!r} is out of range for {_name(fun)} called with "
+                f"{n_args} positional argument(s)" + at(user_src())
+            )
+    return tuple(a % n_args for a in nums)
+
+
+def _arg_name(fun, i: int) -> str:
+    try:
+        names = list(inspect.signature(fun).parameters)
+        return f"argument {i} ({names[i]!r})" if i < len(names) else f"argument {i}"
+    except (TypeError, ValueError):
+        return f"argument {i}"
