@@ -546,6 +546,35 @@ def test_random_arrays_passed_in_are_fine():
     np.testing.assert_array_equal(f(np.ones(3)), np.random.default_rng(0).normal(size=3))
 
 
+def test_another_threads_draws_from_random_are_not_the_traced_functions():
+    """Dask's workers draw from Python's `random` in one thread while tasks trace in
+    others: tracing is not blamed for them, and a draw of its own still raises."""
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+            stop.wait(0.0002)
+
+    t = threading.Thread(target=draw, daemon=True)
+    t.start()
+    try:
+        for n in range(1, 40):
+            td.grad(lambda x: np.sum(np.tanh(x) ** 2))(np.ones(n))
+        for own in (
+            lambda w: np.sum(w * random.random()),
+            lambda w: np.sum(w * random.uniform(1, 2)),
+            lambda w: np.sum(w * random.gauss(0, 1)),  # (keeps a second value between calls)
+            lambda w: np.sum(w * random.choice([1.0, 2.0])),
+            lambda w: np.sum(w) + (random.seed(3) or 0.0),  # (moves the state once only)
+        ):
+            with pytest.raises(td.TracerError, match="Python's random module"):
+                td.grad(own)(np.ones(3))
+    finally:
+        stop.set()
+        t.join()
+
+
 # --- 13. complex inputs are rejected everywhere -------------------------------------------------
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import types
 from collections.abc import Callable, Sequence
 
 from . import pytree
 from .core import IR
 from .numpy_api import aval_of
+from .pickling import global_name, rebuild
 from .prims.custom import _kind, checkpoint_p, custom_jvp_call_p, custom_vjp_call_p
 from .pyconv import convert
 from .tracing import Tracer, TracerError, at, bind, trace, user_src
@@ -42,6 +44,15 @@ class _CustomFunction:
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         functools.update_wrapper(self, fun)
+
+    def __reduce__(self):
+        """By name where decorated at module level; else the function, its options
+        and its rules (each by reference, or by value under cloudpickle)."""
+        name = global_name(self)
+        if name is not None:
+            return name
+        rules = {k: getattr(self, k) for k in ("fwd", "bwd", "rule") if getattr(self, k, None) is not None}
+        return rebuild, (type(self), (self.fun, self.nondiff_argnums), {}, rules)
 
     def __call__(self, *args):
         name = getattr(self.fun, "__name__", "function")
@@ -199,10 +210,26 @@ def checkpoint(fun: Callable, policy: str | None = None) -> Callable:
     """
     if policy not in POLICIES:
         raise ValueError(f"checkpoint: policy must be one of {POLICIES}, got {policy!r}")
-    name = getattr(fun, "__name__", "function")
+    return Checkpointed(fun, policy)
 
-    @functools.wraps(fun)
-    def wrapped(*args):
+
+class Checkpointed:
+    """A checkpointed function (see `checkpoint`)."""
+
+    def __init__(self, fun: Callable, policy: str | None):
+        self.fun, self.policy = fun, policy
+        functools.update_wrapper(self, fun)
+
+    def __reduce__(self):
+        name = global_name(self)
+        return name if name is not None else (checkpoint, (self.fun, self.policy))
+
+    def __get__(self, obj, objtype=None):  # a method stays a method
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args):
+        fun, policy = self.fun, self.policy
+        name = getattr(fun, "__name__", "function")
         leaves, in_tree = pytree.flatten(args)
         if not any(isinstance(x, Tracer) for x in leaves):
             return fun(*args)
@@ -226,5 +253,3 @@ def checkpoint(fun: Callable, policy: str | None = None) -> Callable:
             body = IR(body.invars, body.eqns, list(body.outvars) + saved)
         outs = bind(checkpoint_p, *leaves, body=body, save=policy, n_out=n_out, name=name)
         return pytree.unflatten(out_tree[0], list(outs)[:n_out])
-
-    return wrapped

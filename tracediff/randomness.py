@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import random
+import sys
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -115,22 +116,64 @@ class RandomWatch:
         rngs = _global_rngs() + _reachable([fun, *statics])
         self.before = [(r, _state(r)) for r in {id(r): r for r in rngs}.values()]
 
-    def check(self, error: type[Exception], where: str = "") -> None:
-        """Raise `error` if a generator drew numbers since the watch began."""
-        for rng, state in self.before:
-            if _state(rng) != state:
-                name = getattr(self.fun, "__name__", type(self.fun).__name__)
-                if isinstance(rng, random.Random):
-                    kind = "Python's random module"
-                elif any(rng is g for g in _global_rngs()):
-                    kind = "np.random"
-                else:
-                    kind = f"a {type(rng).__name__}"
-                raise error(
-                    f"{name} drew random numbers from {kind} while being traced{where}: the draw "
-                    "would be frozen into the traced program and reused on every call (dropout "
-                    "would keep one mask forever). Draw random arrays outside the function and "
-                    "pass them in as arguments, e.g. `mask = rng.random(x.shape) < p; "
-                    "step(params, x, mask)`. (Another thread drawing from the same generator "
-                    "while this one traced has the same effect.)"
-                )
+    def moved(self) -> list:
+        """The generators that drew numbers since the watch began (one look: another
+        thread may move a global one at any time)."""
+        return [rng for rng, state in self.before if _state(rng) != state]
+
+    def check(self, error: type[Exception], where: str = "", moved: list | None = None) -> None:
+        """Raise `error` if a generator drew numbers since the watch began (or if
+        `moved`, the result of `self.moved()` filtered by the caller, is not empty)."""
+        for rng in self.moved() if moved is None else moved:
+            name = getattr(self.fun, "__name__", type(self.fun).__name__)
+            if isinstance(rng, random.Random):
+                kind = "Python's random module"
+            elif any(rng is g for g in _global_rngs()):
+                kind = "np.random"
+            else:
+                kind = f"a {type(rng).__name__}"
+            raise error(
+                f"{name} drew random numbers from {kind} while being traced{where}: the draw "
+                "would be frozen into the traced program and reused on every call (dropout "
+                "would keep one mask forever). Draw random arrays outside the function and "
+                "pass them in as arguments, e.g. `mask = rng.random(x.shape) < p; "
+                "step(params, x, mask)`. (Another thread drawing from the same generator "
+                "while this one traced has the same effect.)"
+            )
+
+
+_CRandom = random.Random.__mro__[1]  # _random.Random, whose C methods draw
+_RANDOM_FILE = random.__file__
+_READ_ONLY = frozenset({"getstate", "get_state", "__getstate__", "__reduce__", "__reduce_ex__"})
+
+
+def draws_from_globals(fn: Callable[[], Any]) -> tuple[Any, bool]:
+    """(fn(), whether this thread called a method of Python's global generator
+    meanwhile), seen by a profile hook, which is per thread: other threads' draws
+    are not counted. (NumPy's generators are Cython code, which a profile hook
+    does not see: they get no such second look.)"""
+    ids = {id(random._inst)}
+    drew = False
+
+    def hook(frame, event, arg):
+        nonlocal drew
+        if event == "call":  # a method of random.Random written in Python (gauss keeps a value)
+            code = frame.f_code
+            if code.co_filename == _RANDOM_FILE and code.co_name not in _READ_ONLY:
+                drew = drew or id(frame.f_locals.get("self")) in ids
+            return
+        if event != "c_call" or getattr(arg, "__name__", "") in _READ_ONLY:
+            return
+        owner = getattr(arg, "__self__", None)
+        if owner is None and getattr(arg, "__objclass__", None) is _CRandom:
+            owner = frame.f_locals.get("self")  # self.random(): an unbound method's call
+        if id(owner) in ids:
+            drew = True
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        result = fn()
+    finally:
+        sys.setprofile(previous)
+    return result, drew

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import sys
+import random
 import threading
 import warnings
 import weakref
@@ -32,8 +32,9 @@ from .interpret import Interpreter, eval_ir
 from .numpy_api import aval_of
 from .passes.nan_safe import NAN_SAFE
 from .passes.pipeline import optimize
+from .pickling import global_name, rebuild
 from .pyconv import convert
-from .randomness import RandomWatch
+from .randomness import RandomWatch, draws_from_globals
 from .tiered import Tier, precheck
 from .tracing import Tracer, TracerError, at, trace, user_src
 
@@ -150,16 +151,30 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
         out_tree.append(otd)
         return outs
 
-    watch = RandomWatch(fun, [x for x in leaves if not _is_dynamic(x)] + [a for _, a in statics])
-    token = STATIC_IDS.set(STATIC_IDS.get() | {id(a) for _, a in statics})
-    try:
-        ir, captured = trace(flat_fun, avals)
-    finally:
-        STATIC_IDS.reset(token)
-    watch.check(TracerError, at(user_src()))
+    statics_ids = {id(a) for _, a in statics}
+
+    def traced():
+        token = STATIC_IDS.set(STATIC_IDS.get() | statics_ids)
+        try:
+            return trace(flat_fun, avals)
+        finally:
+            STATIC_IDS.reset(token)
+
+    roots = [x for x in leaves if not _is_dynamic(x)] + [a for _, a in statics]
+    watch = RandomWatch(fun, roots)
+    ir, captured = traced()
+    moved = watch.moved()
+    if moved and all(r is random._inst for r in moved):
+        # maybe another thread's draw (Dask's workers draw from `random` while tasks
+        # trace): trace again, watching this thread's own calls into `random`
+        watch = RandomWatch(fun, roots)
+        (ir, captured), drew_here = draws_from_globals(traced)
+        # (its first trace's evidence stands if it draws: random.seed() moves the state once)
+        moved = moved if drew_here else [r for r in watch.moved() if r is not random._inst]
+    watch.check(TracerError, at(user_src()), moved)
     return (
         ir,
-        out_tree[0],
+        out_tree[-1],
         {
             "dyn_pos": dyn_pos,
             "leaves": leaves,
@@ -343,15 +358,11 @@ class Transformed:
         """Pickle by reference: a decorated module-level function by its name, any
         other by the function it transforms (by name, or by value under cloudpickle)
         and its options; it is traced again where it is loaded."""
-        mod = sys.modules.get(getattr(self, "__module__", None) or "")
-        if mod is not None and mod.__name__ != "__main__":
-            obj = mod
-            for part in self.__qualname__.split("."):
-                obj = getattr(obj, part, None)
-            if obj is self:
-                return self.__qualname__
+        name = global_name(self)
+        if name is not None:
+            return name
         args, kwargs = self._made_with
-        return _rebuild, (type(self), args, kwargs)
+        return rebuild, (type(self), args, kwargs)
 
     def __init__(self, fun: Callable, params: tuple, target: str = "interpret", static_argnums=()):
         static = argnums_spec(static_argnums, self.kind, "static_argnums")
@@ -496,7 +507,3 @@ class Transformed:
 
     def __repr__(self) -> str:
         return f"<tracediff.{self.kind} of {_name(self.fun)}>"
-
-
-def _rebuild(cls: type, args: tuple, kwargs: dict) -> Transformed:
-    return cls(*args, **kwargs)
