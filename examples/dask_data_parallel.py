@@ -112,11 +112,7 @@ def main():
 
         def value_and_grad_all(params):
             futures = [
-                # retries: tracing on a Dask worker can raise a spurious td.TracerError
-                # ("drew random numbers from Python's random module") when the worker's
-                # event-loop thread draws from Python's random module during the trace
-                # (dask.sizeof samples large messages); the retry traces again
-                client.submit(shard_value_and_grad, fn, params, shard, retries=2)
+                client.submit(shard_value_and_grad, fn, params, shard)
                 for shard in shard_futures
             ]
             results = client.gather(futures)  # in shard order: a deterministic sum
