@@ -22,6 +22,7 @@ from .core import DYNAMIC, IR, REGISTRY, Aval, Lit, TracediffError, Var
 from .interpret import eval_ir
 from .passes.dce import dce
 from .passes.nan_safe import NAN_SAFE, guard_selects
+from .passes.shift import stop_invariant_shifts
 from .provenance import phase_context, src_context
 from .tracer import Tracer
 
@@ -138,6 +139,7 @@ def vjp_ir(ir: IR, wrt: Sequence[bool], seeds: Sequence | None = None) -> IR:
 
     With `seeds` (constants, one per output), the cotangents are not inputs.
     """
+    ir = stop_invariant_shifts(ir)  # (exact: their derivative through the max is zero)
     if NAN_SAFE.get():
         ir = guard_selects(ir)
     n = len(ir.invars)
