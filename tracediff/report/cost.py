@@ -144,8 +144,10 @@ class Machine:
 
     bandwidth: float  # bytes/s, a large copy (read + write)
     gemm: dict[str, float]  # FLOP/s of a matrix product by dtype name
-    elementwise: float  # additions/s of a vectorized loop in cache
+    elementwise: float  # additions/s of a vectorized loop in cache, one thread
     call: float  # seconds of a compiled call with nothing to do
+    threads: int = 1  # what a parallel loop runs on
+    parallel_min_work: float = float("inf")  # elements x cost from which a loop is parallel
 
 
 @dataclass
@@ -190,9 +192,11 @@ class ProgramCost:
 
 
 def estimate(c: Cost, dtype: str, m: Machine) -> float:
-    """Seconds for one top-level equation: compute and memory overlap (roofline)."""
+    """Seconds for one top-level equation: compute and memory overlap (roofline);
+    a loop with enough work runs on every thread (as the CPU backend decides)."""
     gemm = c.gemm_flops / m.gemm.get(dtype, m.gemm["float64"])
-    compute = c.work / m.elementwise
+    threads = m.threads if c.work >= m.parallel_min_work else 1
+    compute = c.work / (m.elementwise * threads)
     return gemm + max(compute, c.bytes / m.bandwidth)
 
 

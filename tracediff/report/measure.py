@@ -46,7 +46,22 @@ def calibrate() -> Machine:
     x = np.ones(2048)
     y = np.empty_like(x)
     elementwise = x.size / median_time(lambda: np.add(x, x, out=y), 0.02, most=200, stat=min)
-    return Machine(bandwidth=bandwidth, gemm=gemm, elementwise=elementwise, call=2e-6)
+    try:
+        import numba
+
+        from ..backend.cpu import PARALLEL_MIN_WORK
+
+        threads, par_min = numba.get_num_threads(), float(PARALLEL_MIN_WORK)
+    except ImportError:
+        threads, par_min = 1, float("inf")
+    return Machine(
+        bandwidth=bandwidth,
+        gemm=gemm,
+        elementwise=elementwise,
+        call=2e-6,
+        threads=threads,
+        parallel_min_work=par_min,
+    )
 
 
 # --- peak memory ---------------------------------------------------------------------
