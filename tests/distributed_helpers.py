@@ -75,6 +75,14 @@ def uses_custom_vjp(x):
     return np.sum(clip_gradient(x) ** 2)
 
 
+def clip_gradient_sum(x):
+    return np.sum(clip_gradient(x))
+
+
+def double_cotangent(x, g):
+    return (2 * g * x,)
+
+
 @td.custom_jvp
 def softplus(x):
     return np.logaddexp(0.0, x)

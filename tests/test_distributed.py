@@ -151,6 +151,28 @@ def test_custom_rule_functions_pickle_with_cloudpickle():
         assert_same(loaded(3 * X), fn(3 * X))
 
 
+def test_custom_rule_and_checkpoint_functions_pickle_with_standard_pickle():
+    """By name where decorated at module level; otherwise as (function, rules)."""
+    assert pickle.loads(pickle.dumps(h.clip_gradient)) is h.clip_gradient
+    assert pickle.loads(pickle.dumps(h.block)) is h.block
+    renamed = td.checkpoint(h.uses_custom_vjp)  # bound to no module name of its own
+    rules = td.custom_vjp(h.uses_custom_vjp)
+    rules.defvjp(lambda x: (h.uses_custom_vjp(x), x), h.double_cotangent)
+    for fn in (
+        td.jacobian(h.softplus),
+        td.grad(h.clip_gradient_sum),
+        td.grad(renamed),
+        td.jit(td.grad(renamed)),
+    ):
+        loaded = pickle.loads(pickle.dumps(fn))
+        assert_same(loaded(3 * X), fn(3 * X))
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # a lambda rule: cloudpickle's job
+        pickle.dumps(rules)
+    cloudpickle = pytest.importorskip("cloudpickle")
+    loaded = pickle.loads(cloudpickle.dumps(td.grad(rules)))
+    assert_same(loaded(3 * X), 2 * 3 * X)  # the rule's cotangent, not the function's
+
+
 # --- (b) other processes ----------------------------------------------------------------------
 
 
