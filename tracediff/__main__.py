@@ -36,7 +36,7 @@ measures their cost and checks the gradient at these arguments (see td.report)."
 _DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
 
 
-def parse_arg(text: str):
+def parse_arg(text: str, seed: int = 0):
     name, _, spec = text.partition("=")
     if not spec:
         raise SystemExit(f"tracediff dump: --arg {text!r} must be NAME=DTYPE[SHAPE] or NAME=NUMBER")
@@ -52,7 +52,7 @@ def parse_arg(text: str):
     if dt is None:
         raise SystemExit(f"tracediff dump: unknown dtype {m.group(1)!r} (use one of {', '.join(_DTYPES)})")
     shape = tuple(int(d) for d in m.group(2).replace(" ", "").split(",") if d)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)  # (one seed per argument: equal shapes, other values)
     arr = rng.standard_normal(shape).astype(dt) if np.dtype(dt).kind == "f" else np.zeros(shape, dt)
     return name, arr
 
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     if ns.format == "png" and ns.output is None and sys.stdout.isatty():
         raise SystemExit("tracediff dump: --format png is binary: pass -o FILE or redirect stdout to a file")
     fn = load_function(ns.target)
-    args = [parse_arg(a)[1] for a in ns.arg]
+    args = [parse_arg(a, k)[1] for k, a in enumerate(ns.arg)]
     if ns.grad is not None:
         nums = tuple(int(k) for k in ns.grad.split(",") if k.strip())
         fn = td.grad(fn, argnums=nums[0] if len(nums) == 1 else nums)
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
 
 def _report(td, ns) -> int:
     fn = load_function(ns.target)
-    args = [parse_arg(a)[1] for a in ns.arg]
+    args = [parse_arg(a, k)[1] for k, a in enumerate(ns.arg)]
     nums = tuple(int(k) for k in ns.grad.split(",") if k.strip())
     argnums = nums[0] if len(nums) == 1 else nums
     fmt = "dot" if ns.format == "dot" else "text"

@@ -22,6 +22,7 @@ from .checks import (
     Finding,
     directional_check,
     float32_sums,
+    loop_trips,
     nan_unsafe_selects,
     nested_unsafe_selects,
     promotions,
@@ -112,18 +113,21 @@ def _compiled_info(entry) -> tuple[int | None, int | None, bool | None]:
     lines = src.splitlines()
     loops = sum(1 for s in lines if s.lstrip().startswith("for ") and " in " in s)
     par = sum(1 for s in lines if s.lstrip().startswith("for ") and "prange(" in s)
-    hits = None
+    cached = None
     mod = getattr(runner, "module", None)
-    if mod is not None:
-        hits = 0
+    if mod is not None:  # loaded from disk: every compiled function of the module was
+        hits = misses = 0
         for v in vars(mod).values():
             stats = getattr(v, "stats", None)
             if stats is not None and hasattr(stats, "cache_hits"):
                 hits += sum(stats.cache_hits.values())
-    return loops, par, (hits > 0 if hits is not None else None)
+                misses += sum(stats.cache_misses.values())
+        cached = hits > 0 and misses == 0 if hits or misses else None
+    return loops, par, cached
 
 
-def _program(title: str, fn: Transformed, args, measure: bool, machine) -> ProgramReport:
+def _program(title: str, fn: Transformed, args, measure: bool, machine, trips: dict) -> ProgramReport:
+    """Compile, time (not yet the memory: see `report`) and model one program."""
     compile_s = None
     if fn.target != "interpret":
         t0 = time.perf_counter()
@@ -132,20 +136,19 @@ def _program(title: str, fn: Transformed, args, measure: bool, machine) -> Progr
     fn(*args)  # warm (and, interpreted, the entry made and cached)
     entry = fn.entry(*args)
     seconds = median_time(lambda: fn(*args)) if measure else None
-    peak = peak_memory(lambda: fn(*args)) if measure and fn.target == "cpu" else None
     loops, par, cached = _compiled_info(entry)
     return ProgramReport(
         title=title,
         traced_eqns=len(entry.traced_ir.eqns),
         ir=entry.ir,
-        cost=program_cost(entry.ir, machine),
+        cost=program_cost(entry.ir, machine, trips),
         fused_regions=sum(1 for e in entry.ir.eqns if e.prim.name == "fused"),
         loops=loops,
         parallel_loops=par,
         compile_s=compile_s,
         from_cache=cached,
         seconds=seconds,
-        peak_measured=peak,
+        peak_measured=None,
     )
 
 
@@ -199,24 +202,29 @@ def report(
         )
     wrt = tuple(i for i in nums if i not in ints)
     fwd_fn = Jit(f, target=target, eager_first=False)
-    forward = _program("forward", fwd_fn, args, measure, machine)
-    gradient = None
+    entry = fwd_fn.entry(*args)
+    traced = entry.traced_ir  # what reverse mode differentiates: the trust checks' subject
+    leaves = [x for x in pytree.flatten((args, {}))[0] if _is_dynamic(x)]
+    values = leaves + list(entry.captured)
+    # trip counts of loops whose count depends on values, for the cost model
+    trips = loop_trips(traced, values) if any(e.prim.name == "while" for e in traced.eqns) else {}
+    forward = _program("forward", fwd_fn, args, measure, machine, trips)
+    gradient = g_fn = None
     grads = None
     if wrt:
         g_argnums = wrt[0] if isinstance(argnums, int) else wrt
         g_fn = Jit(Grad(f, argnums=g_argnums), target=target, eager_first=False)
-        gradient = _program("gradient", g_fn, args, measure, machine)
+        gradient = _program("gradient", g_fn, args, measure, machine, trips)
         out = g_fn(*args)
         grads = [out] if isinstance(argnums, int) else list(out)
+    if measure and target == "cpu":  # after every timing: see measure.peak_memory
+        forward.peak_measured = peak_memory(lambda: fwd_fn(*args))
+        if gradient is not None:
+            gradient.peak_measured = peak_memory(lambda: g_fn(*args))
 
-    # trust checks, on the traced program of f (what reverse mode differentiates)
-    entry = fwd_fn.entry(*args)
-    traced = entry.traced_ir
-    leaves = [x for x in pytree.flatten((args, {}))[0] if _is_dynamic(x)]
     counts = _leaf_counts(args)
     mask = [i in wrt for i, n in enumerate(counts) for _ in range(n)]
     mask += [False] * (len(traced.invars) - len(mask))
-    values = leaves + list(entry.captured)
     findings += nan_unsafe_selects(traced, values, mask)
     findings += promotions(traced)
     findings += float32_sums(traced)
@@ -236,7 +244,7 @@ def report(
                 )
             )
         else:
-            fd = _fd_check(f, args, wrt, grads, seed)
+            fd = _fd_check(f, args, wrt, grads, seed, fwd_fn)
             dt = "float32" if any(np.asarray(g).dtype == np.float32 for g in g_leaves) else "float64"
             if fd is not None and fd[2] > FD_TOLERANCE[dt]:
                 findings.append(
@@ -299,14 +307,17 @@ def _safe_grad(f, args, argnums, wrt) -> list:
     return [x for g in ([out] if isinstance(argnums, int) else out) for x in pytree.flatten(g)[0]]
 
 
-def _fd_check(f, args, wrt, grads, seed) -> tuple[float, float, float] | None:
+def _fd_check(f, args, wrt, grads, seed, compiled) -> tuple[float, float, float] | None:
     """Central finite difference of f along a random direction of the `wrt`
-    arguments' array leaves, in float64, against the gradient's projection."""
+    arguments' array leaves, in float64, against the gradient's projection: with
+    the compiled forward where the arguments are float64 already, else the
+    interpreter (a float32 program's forward in float64 would compile anew)."""
     from ..transforms import Jit
 
-    f64 = Jit(f, target="interpret")
     flat = [pytree.flatten(args[i]) for i in wrt]
     wrt_leaves = [np.asarray(x) for leaves, _ in flat for x in leaves]
+    all64 = all(a.dtype == np.float64 for a in wrt_leaves)
+    f64 = compiled if all64 else Jit(f, target="interpret")
     g_leaves = [x for g in grads for x in pytree.flatten(g)[0]]
     if any(a.dtype.kind not in "f" for a in wrt_leaves) or len(g_leaves) != len(wrt_leaves):
         return None

@@ -13,6 +13,7 @@ import numpy as np
 from ..ad import active_vars
 from ..builder import bind
 from ..core import IR, Lit, Var
+from ..interpret import eval_ir
 from ..passes.nan_safe import Cone, select_cones
 
 BIG_FLOAT32_SUM = 10_000_000  # terms: float32's 24-bit mantissa loses digits past this
@@ -32,14 +33,37 @@ class Finding:
         return f"[{self.kind}] {where}{self.message}" + (f"\n    fix: {self.fix}" if self.fix else "")
 
 
-def _values(ir: IR, args: Sequence[Any]) -> dict[Var, Any]:
-    """Every top-level value of `ir` at these inputs (the NumPy reference)."""
+def _values(ir: IR, args: Sequence[Any], trips: dict | None = None) -> dict[Var, Any]:
+    """Every top-level value of `ir` at these inputs (the NumPy reference); the trip
+    count of each top-level `while` goes into `trips`, by source line."""
     env: dict[Var, Any] = dict(zip(ir.invars, args))
     with np.errstate(all="ignore"):
         for e in ir.eqns:
-            outs = bind(e.prim, *[a.val if type(a) is Lit else env[a] for a in e.inputs], **e.params)
+            ins = [a.val if type(a) is Lit else env[a] for a in e.inputs]
+            if e.prim.name == "while" and trips is not None:
+                outs = _counted_while(e, ins, trips)
+            else:
+                outs = bind(e.prim, *ins, **e.params)
             env.update(zip(e.outvars, [outs] if e.prim.nout == 1 else outs))
     return env
+
+
+def loop_trips(ir: IR, args: Sequence[Any]) -> dict[str, int]:
+    """Trip counts of the top-level `while` loops at these inputs, by source line."""
+    trips: dict[str, int] = {}
+    _values(ir, args, trips)
+    return trips
+
+
+def _counted_while(e, ins, trips: dict) -> list:
+    n = e.params["n_carry"]
+    carry, consts = list(ins[:n]), list(ins[n:])
+    k = 0
+    while bool(np.asarray(eval_ir(e.params["cond"], carry + consts)[0])):
+        carry = list(eval_ir(e.params["body"], carry + consts))
+        k += 1
+    trips[e.src] = max(trips.get(e.src, 0), k)
+    return carry
 
 
 def _read(env, a):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core import CONTRACTION, ELEMENTWISE, IR, REDUCTION, SHAPE, Eqn, Var
-from ..passes.stats import liveness, program_stats
+from ..passes.stats import program_stats
 
 # equations that cost nothing at run time where the compiled code makes views
 _FREE = frozenset({"reshape", "stop_gradient", "broadcast", "barrier", "index_check"})
@@ -79,45 +79,66 @@ class Cost:
         return self.read + self.written
 
 
-def _inner(ir: IR) -> Cost:
+def _inner(ir: IR, trips: dict) -> Cost:
     """The compute of a body whose temporaries are not memory traffic."""
     c = Cost()
     for e in ir.eqns:
-        c.add(eqn_cost(e, top=False))
+        c.add(eqn_cost(e, top=False, trips=trips))
     return c
 
 
-def _trips(e: Eqn) -> int | None:
+def _trips(e: Eqn, trips: dict) -> int:
+    """A loop's trip count: known when traced, else as counted at the report's inputs
+    (by source line), else one."""
     p = e.params
-    if e.prim.name == "loop":
-        return int(p["n"]) if isinstance(p.get("n"), int) else None
-    if e.prim.name == "scan":
-        return p.get("length") if isinstance(p.get("length"), int) else None
-    return None
+    if e.prim.name == "loop" and isinstance(p.get("n"), int):
+        return p["n"]
+    if e.prim.name == "scan" and isinstance(p.get("length"), int):
+        return p["length"]
+    return max(1, int(trips.get(e.src, 1)))
 
 
-def eqn_cost(e: Eqn, top: bool = True) -> Cost:
-    """The cost of one equation; `top`: its operands and results are in memory."""
+# indexing that compiled code does in place or on the touched elements only: the
+# traffic is the elements moved, not the whole operand
+_SPARSE = frozenset({"scatter", "scatter_add", "scatter_accum", "gather", "index_check"})
+
+
+def _traffic(e: Eqn, skip: frozenset) -> tuple[int, int]:
+    """(bytes read, bytes written) by a top-level equation."""
+    name = e.prim.name
+    if name in _FREE or (e.prim.may_alias and e.prim.kind == SHAPE):
+        return 0, 0
+    if name in _SPARSE:
+        moved = sum(nbytes(a) for a in e.inputs[1:] if type(a) is Var and a not in skip)
+        if name == "gather":
+            return moved, sum(nbytes(v) for v in e.outvars)
+        return moved, moved
+    read = sum(nbytes(a) for a in {a for a in e.inputs if type(a) is Var and a not in skip})
+    return read, sum(nbytes(v) for v in e.outvars if v not in skip)
+
+
+def eqn_cost(e: Eqn, top: bool = True, trips: dict | None = None, skip: frozenset = frozenset()) -> Cost:
+    """The cost of one equation; `top`: its operands and results are in memory
+    (except the values in `skip`, which a fused loop nest keeps in registers);
+    `trips`: loop trip counts by source line, where they are not known when traced."""
+    trips = trips or {}
     c = Cost()
     name, kind = e.prim.name, e.prim.kind
     out = e.outvars[0].aval if e.outvars else None
     line = e.src or "(tracediff)"
     body = e.params.get("body")
     if isinstance(body, IR):
-        inner = _inner(body)
-        if name not in ("fused",):
-            trips = _trips(e)
-            inner_mem = Cost()
-            for b in body.eqns:  # a loop's body materializes its arrays each iteration
-                inner_mem.add(eqn_cost(b, top=True))
-            inner = inner_mem
+        if name == "fused":
+            c.add(_inner(body, trips))
+        else:  # a loop: its body's arrays are made each iteration
+            inner = Cost()
+            for b in body.eqns:
+                inner.add(eqn_cost(b, top=True, trips=trips))
             if isinstance(e.params.get("cond"), IR):
-                inner.add(_inner(e.params["cond"]))
-            c.add(inner, trips or 1)
-        else:
-            c.add(inner)
+                inner.add(_inner(e.params["cond"], trips))
+            c.add(inner, _trips(e, trips))
     elif isinstance(e.params.get("branches"), tuple):
-        costs = [_inner(b) for b in e.params["branches"]]
+        costs = [_inner(b, trips) for b in e.params["branches"]]
         c.add(max(costs, key=lambda k: k.work))
     elif kind == CONTRACTION and name == "matmul":
         k = e.inputs[0].aval.shape[-1]
@@ -132,9 +153,10 @@ def eqn_cost(e: Eqn, top: bool = True) -> Cost:
             c.flops = n
         c.work = float(n * e.prim.cost)
         c.by_line[line] = c.work
-    if top and name not in _FREE and not (e.prim.may_alias and kind == SHAPE):
-        c.read += sum(nbytes(a) for a in {a for a in e.inputs if type(a) is Var})
-        c.written += sum(nbytes(v) for v in e.outvars)
+    if top:
+        r, w = _traffic(e, skip)
+        c.read += r
+        c.written += w
     return c
 
 
@@ -207,7 +229,53 @@ def _dtype(e: Eqn) -> str:
     return "float64"
 
 
-def program_cost(ir: IR, machine: Machine) -> ProgramCost:
+def _grouped(ir: IR) -> frozenset:
+    """Values the CPU backend keeps inside one loop nest (region groups: a row max
+    feeding its row's sum), never in an array."""
+    try:
+        from ..backend.cpu.groups import Group, form_groups
+
+        return frozenset(
+            v for g in form_groups(list(ir.eqns), ir.outvars) if isinstance(g, Group) for v in g.scratch
+        )
+    except Exception:  # (a program the grouping does not take: nothing is kept in registers)
+        return frozenset()
+
+
+def _peak(ir: IR, skip: frozenset) -> int:
+    """Most bytes of intermediate arrays alive at once: results of views and of
+    values kept in registers take none."""
+    last: dict[Var, int] = {}
+    for i, e in enumerate(ir.eqns):
+        for a in e.inputs:
+            if type(a) is Var:
+                last[a] = i
+    n = len(ir.eqns)
+    for v in ir.outvars:
+        if type(v) is Var:
+            last[v] = n
+    for e in reversed(ir.eqns):  # a view keeps its base alive while it is read
+        if e.prim.name in _FREE or (e.prim.may_alias and e.prim.kind == SHAPE):
+            ends = [last[v] for v in e.outvars if v in last]
+            for a in e.inputs:
+                if type(a) is Var and ends:
+                    last[a] = max(last.get(a, 0), *ends)
+    live = peak = 0
+    dying: dict[int, int] = {}
+    for i, e in enumerate(ir.eqns):
+        view = e.prim.name in _FREE or (e.prim.may_alias and e.prim.kind == SHAPE)
+        for v in () if view else e.outvars:
+            if v in last and v not in skip:
+                live += nbytes(v)
+                dying[last[v]] = dying.get(last[v], 0) + nbytes(v)
+        peak = max(peak, live)
+        live -= dying.pop(i, 0)
+    return peak
+
+
+def program_cost(ir: IR, machine: Machine, trips: dict | None = None) -> ProgramCost:
+    """The cost of an optimized program; `trips`: trip counts of loops whose count
+    depends on values, by source line (counted at the report's inputs)."""
     defined = {v: e for e in ir.eqns for v in e.outvars}
     kept_by: dict[int, int] = {}
     seen: set[Var] = set()
@@ -219,20 +287,20 @@ def program_cost(ir: IR, machine: Machine) -> ProgramCost:
             if d is not None and d.phase == "fwd" and a.aval.ndim > 0 and a not in seen:
                 seen.add(a)
                 kept_by[id(d)] = kept_by.get(id(d), 0) + nbytes(a)
+    skip = _grouped(ir)
     regions, total = [], Cost()
     seconds = machine.call
     for e in ir.eqns:
-        c = eqn_cost(e)
+        c = eqn_cost(e, trips=trips, skip=skip)
         s = estimate(c, _dtype(e), machine)
         seconds += s
         total.add(c)
         regions.append(Region(e, c, s, kept_by.get(id(e), 0)))
-    stats = program_stats(ir)
     return ProgramCost(
         eqns=len(ir.eqns),
         regions=regions,
         total=total,
-        kept_bytes=stats["kept_bytes"],
-        peak_bytes=liveness(ir).peak_bytes,
+        kept_bytes=program_stats(ir)["kept_bytes"],
+        peak_bytes=_peak(ir, skip),
         seconds=seconds,
     )

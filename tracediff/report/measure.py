@@ -41,8 +41,8 @@ def calibrate() -> Machine:
     gemm = {}
     for dt in ("float32", "float64"):
         a = np.ones((256, 256), dt)
-        call = lambda a=a: a @ a  # noqa: E731
-        gemm[dt] = 2 * 256**3 / median_time(call, 0.05, most=30, stat=min)
+        a @ a  # (the first product wakes BLAS's threads)
+        gemm[dt] = 2 * 256**3 / median_time(lambda a=a: a @ a, 0.1, least=10, most=40, stat=min)
     x = np.ones(2048)
     y = np.empty_like(x)
     elementwise = x.size / median_time(lambda: np.add(x, x, out=y), 0.02, most=200, stat=min)
@@ -103,8 +103,11 @@ def _reset_hwm() -> bool:
 def peak_memory(fn: Callable[[], object]) -> int | None:
     """Bytes the resident set grows by during `fn()` at its highest (Linux; None
     elsewhere). glibc is told to map every allocation over 64 KB afresh for the
-    duration, so arrays freed by earlier calls are not reused unseen; its
-    thresholds are then set back to their default values (128 KB)."""
+    duration, so arrays freed by earlier calls are not reused unseen. That turns
+    off glibc's own adjustment of its thresholds for the rest of the process, so
+    they are then set where that adjustment takes them for programs of large
+    arrays (32 MB mapped afresh, 64 MB kept when freed): a threshold left at
+    128 KB made later NumPy code with 2 MB temporaries 20x slower."""
     libc = _libc()
     if libc is None or _hwm() is None:
         return None
@@ -119,8 +122,8 @@ def peak_memory(fn: Callable[[], object]) -> int | None:
         fn()
         return max(0, _hwm() - base)
     finally:
-        libc.mallopt(_M_MMAP_THRESHOLD, 128 << 10)
-        libc.mallopt(_M_TRIM_THRESHOLD, 128 << 10)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
 
 
 def cpu_count() -> int:

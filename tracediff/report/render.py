@@ -14,8 +14,8 @@ REGIONS_LISTED = 12
 def _si(x: float | None, unit: str = "") -> str:
     if x is None:
         return "-"
-    for k, p in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= k:
+    for k, p in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(float(f"{x:.3g}")) >= k:  # (rounded first: 999,999.7 is 1 M, not 1e+03 k)
             return f"{x / k:.3g} {p}{unit}"
     return f"{x:.3g} {unit}".rstrip()
 
@@ -23,8 +23,8 @@ def _si(x: float | None, unit: str = "") -> str:
 def _bytes(n: int | None) -> str:
     if n is None:
         return "-"
-    for k, p in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= k:
+    for k, p in ((1 << 50, "PiB"), (1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if float(f"{n / k:.3g}") >= 1:
             return f"{n / k:.3g} {p}"
     return f"{n} B"
 
@@ -122,6 +122,8 @@ def _fd_line(r: Report) -> str:
 
 def text(r: Report) -> str:
     lines = [f"tracediff report: {r.name}({r.signature}) on {r.target}, argnums={r.argnums}", ""]
+    if r.target == "interpret":
+        lines[1:1] = ["(interpreted: the model's figures are those of the compiled CPU code)"]
     lines += _table(("", "forward", "gradient"), _rows(r))
     if s := _ratio_line(r):
         lines += ["", s]
