@@ -43,9 +43,9 @@ def calibrate() -> Machine:
         a = np.ones((256, 256), dt)
         a @ a  # (the first product wakes BLAS's threads)
         gemm[dt] = 2 * 256**3 / median_time(lambda a=a: a @ a, 0.1, least=10, most=40, stat=min)
-    x = np.ones(2048)
+    x = np.ones(1 << 14)  # in the second-level cache, and long enough that NumPy's call is nothing
     y = np.empty_like(x)
-    elementwise = x.size / median_time(lambda: np.add(x, x, out=y), 0.02, most=200, stat=min)
+    elementwise = x.size / median_time(lambda: np.add(x, x, out=y), 0.03, least=10, most=200, stat=min)
     try:
         import numba
 
@@ -58,7 +58,7 @@ def calibrate() -> Machine:
         bandwidth=bandwidth,
         gemm=gemm,
         elementwise=elementwise,
-        call=2e-6,
+        call=0.6e-6,  # a compiled call through the fast path, arguments checked
         threads=threads,
         parallel_min_work=par_min,
     )
