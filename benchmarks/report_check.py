@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import workloads as W  # noqa: E402
 
 import tracediff as td  # noqa: E402
+from tracediff.report.render import _bytes, _time  # noqa: E402
 
 # --- what is reported -------------------------------------------------------------------------
 
@@ -315,22 +316,11 @@ class Result:
 
 
 def _t(s: float | None) -> str:
-    if s is None:
-        return "—"
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
+    return "—" if s is None else _time(s)
 
 
 def _b(n: int | None) -> str:
-    if n is None:
-        return "—"
-    for k, p in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= k:
-            return f"{n / k:.3g} {p}"
-    return f"{n} B"
+    return "—" if n is None else _bytes(n)
 
 
 def _q(a: float | None, b: float | None) -> float | None:

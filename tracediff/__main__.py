@@ -85,39 +85,47 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser(
+
+    def command(name: str, help: str, epilog: str, grad_default, targets, formats):
+        """A subcommand reading FILE.py:FUNC and its arguments."""
+        p = sub.add_parser(
+            name, help=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        p.add_argument("target", metavar="FILE.py:FUNC")
+        p.add_argument("--arg", action="append", default=[], metavar="NAME=DTYPE[SHAPE]")
+        p.add_argument(
+            "--grad",
+            default=grad_default,
+            metavar="0,1",
+            help="differentiate w.r.t. these arguments"
+            + (f" (default {grad_default})" if grad_default else ""),
+        )
+        p.add_argument("--target", dest="backend", default="cpu", choices=targets)
+        p.add_argument("--format", default="text", choices=formats[0], help=formats[1])
+        p.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
+        return p
+
+    d = command(
         "dump",
-        help="print the IR or generated source of a function",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "print the IR or generated source of a function",
+        EXAMPLE,
+        None,
+        ("cpu", "cuda"),
+        (
+            ("text", "dot", "svg", "png"),
+            "text (default), dot (Graphviz digraph of the IR), svg or png (rendered by Graphviz)",
+        ),
     )
-    d.add_argument("target", metavar="FILE.py:FUNC")
-    d.add_argument("--arg", action="append", default=[], metavar="NAME=DTYPE[SHAPE]")
-    d.add_argument("--grad", default=None, metavar="0,1", help="differentiate w.r.t. these arguments")
     d.add_argument("--stage", default="traced", choices=("python", "traced", "optimized", "source", "all"))
-    d.add_argument("--target", dest="backend", default="cpu", choices=("cpu", "cuda"))
-    d.add_argument(
-        "--format",
-        default="text",
-        choices=("text", "dot", "svg", "png"),
-        help="text (default), dot (Graphviz digraph of the IR), svg or png (rendered by Graphviz)",
-    )
-    d.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
-    r = sub.add_parser(
+    r = command(
         "report",
-        help="cost and trust report of a loss function's forward and gradient programs",
-        epilog=REPORT_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "cost and trust report of a loss function's forward and gradient programs",
+        REPORT_EXAMPLE,
+        "0",
+        ("cpu", "cuda", "interpret"),
+        (("text", "html", "dot"), "text (default), html, or dot (the gradient with its costs)"),
     )
-    r.add_argument("target", metavar="FILE.py:FUNC")
-    r.add_argument("--arg", action="append", default=[], metavar="NAME=DTYPE[SHAPE]")
-    r.add_argument(
-        "--grad", default="0", metavar="0,1", help="differentiate w.r.t. these arguments (default 0)"
-    )
-    r.add_argument("--target", dest="backend", default="cpu", choices=("cpu", "cuda", "interpret"))
-    r.add_argument("--format", default="text", choices=("text", "html", "dot"))
     r.add_argument("--no-measure", action="store_true", help="skip the timing and memory measurements")
-    r.add_argument("-o", "--output", default=None, metavar="FILE", help="write to FILE instead of stdout")
     ns = parser.parse_args(argv)
     if ns.command == "report":
         return _report(td, ns)
