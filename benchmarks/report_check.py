@@ -24,7 +24,6 @@ import importlib
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -290,15 +289,12 @@ def _child(
     env = dict(os.environ)
     if threads:
         env.update({k: str(threads) for k in THREAD_VARS})
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {p.returncode}: {tail}"[:200]}
+    import run  # (its helper; imported here: run.py imports the peers' shims)
+
+    out = run.json_child(cmd, env, timeout)
+    if "error" in out:
+        out["error"] = out["error"][:200]
+    return out
 
 
 @dataclass

@@ -236,7 +236,12 @@ def peak_memory_fresh(wid: str, variant: str, target: str, timeout: float = 300.
     interpreter that td.jit's first calls otherwise use while Numba compiles.
     Returns {"peak_mb": ...} or {"error": ...}."""
     cmd = [sys.executable, os.path.abspath(__file__), "--peak-memory-child", wid, variant, target]
-    env = dict(os.environ, TRACEDIFF_EAGER_FIRST="0")
+    return json_child(cmd, dict(os.environ, TRACEDIFF_EAGER_FIRST="0"), timeout)
+
+
+def json_child(cmd: list, env: dict, timeout: float) -> dict:
+    """Run `cmd` in HERE; the JSON object its last line of output prints, or
+    {"error": ...} saying why there is none."""
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=HERE, env=env)
     except subprocess.TimeoutExpired:
@@ -395,16 +400,7 @@ def run_workload(
 
 def _latency(wid: str, variant: str, cache_dir: str, timeout: float, target: str) -> dict:
     env = dict(os.environ, TRACEDIFF_CACHE_DIR=cache_dir)
-    cmd = [sys.executable, os.path.join(HERE, "latency.py"), wid, variant, target]
-    try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=HERE)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {p.returncode}: {tail}"}
+    return json_child([sys.executable, os.path.join(HERE, "latency.py"), wid, variant, target], env, timeout)
 
 
 def run_latency(
