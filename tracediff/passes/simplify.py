@@ -231,24 +231,6 @@ def r_div(ctx, e, x, y):
             ctx.uses[spread[-1].outvars[0]] = 1
             return spread + [_new(e, ew.mul_p, [x, spread[-1].outvars[0]], {})]
         return [_new(e, ew.mul_p, [x, spread], {})]
-    # a cotangent divided by a broadcast value (a softmax's row sums): a product by
-    # its reciprocal, taken before the broadcast, so one division per row instead of
-    # one per element. It rounds differently, so only the backward sweep is changed.
-    b = ctx.def_of(y, sh.broadcast_p)
-    if (
-        e.phase == "bwd"
-        and b is not None
-        and type(b.inputs[0]) is Var
-        and y.aval.dtype.kind == "f"
-        and b.inputs[0].aval.size * 4 <= y.aval.size
-    ):
-        src = b.inputs[0]
-        rec = _new(e, ew.reciprocal_p, [src], {}, src.aval)
-        spread = _new(b, sh.broadcast_p, [rec.outvars[0]], b.params, y.aval)
-        out = _new(e, ew.mul_p, [x, spread.outvars[0]], {})
-        ctx.uses[src] += 1
-        ctx.uses[rec.outvars[0]] = ctx.uses[spread.outvars[0]] = 1
-        return [rec, spread, out]
     # (1 / (1 + exp(-z)) is not made logistic(z): that rounds differently, and is
     # 5e-324 where the expression underflows to 0; scipy.special.expit is logistic)
     return None
