@@ -217,6 +217,11 @@ def ptx(path: str, done: str | None = None) -> None:
 
 
 if __name__ == "__main__":
+    import gc
+
+    from conftest import GC_THRESHOLD  # the suite's collector threshold (compiles dominate here too)
+
+    gc.set_threshold(*GC_THRESHOLD)
     if sys.argv[1] == "run":
         run(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
     else:

@@ -16,6 +16,8 @@ def test_compiled_suite_passes_with_libm_math():
             "-m",
             "pytest",
             "-x",
+            "-n",
+            "0",  # one process: an inner `-n auto` would put two more workers on CI's two cores
             "-p",
             "no:cacheprovider",
             "--math=libm",

@@ -5,13 +5,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
 # the optimizer's own subjects: every primitive and every program (the API tests add
-# little here and the rerun is serial, on CI's critical path)
+# little here)
 SUITES = ["test_prims.py", "test_programs.py"]
+# The rerun is split into shards (every SHARDS-th selected test, see --shard in
+# conftest.py), each one item that xdist balances like any other, each in one
+# process (-n 0: an inner `-n auto` would put two more workers on CI's two cores).
+SHARDS = 3
 
 
-def test_suite_passes_with_optimizer_off():
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_suite_passes_with_optimizer_off(shard):
     files = [str(HERE / f) for f in SUITES if (HERE / f).exists()]
     proc = subprocess.run(
         # the compiled program table is left to the main run (it compiles ~500
@@ -22,9 +29,12 @@ def test_suite_passes_with_optimizer_off():
             "pytest",
             "-q",
             "-x",
+            "-n",
+            "0",
             "-p",
             "no:cacheprovider",
             "--optimize=off",
+            f"--shard={shard}/{SHARDS}",
             "-k",
             "not (test_programs and cpu)",
             *files,
