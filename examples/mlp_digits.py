@@ -11,8 +11,6 @@ The digits data (8x8 images, 10 classes) ships inside scikit-learn: no download.
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import tracediff as td
 from tracediff import optim
@@ -53,6 +51,10 @@ def init_params(rng, n_in, n_hidden, n_out):
 
 
 def main():
+    # (imported here: the model and its loss import without scikit-learn)
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     x = digits.data.astype(np.float32)
     y = digits.target
