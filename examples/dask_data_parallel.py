@@ -111,10 +111,7 @@ def main():
         fn = client.scatter(grad_fn, broadcast=True)
 
         def value_and_grad_all(params):
-            futures = [
-                client.submit(shard_value_and_grad, fn, params, shard)
-                for shard in shard_futures
-            ]
+            futures = [client.submit(shard_value_and_grad, fn, params, shard) for shard in shard_futures]
             results = client.gather(futures)  # in shard order: a deterministic sum
             value = sum(v for v, _ in results)
             grads = {k: sum(g[k] for _, g in results) for k in params}
