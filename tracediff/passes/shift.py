@@ -20,6 +20,8 @@ it, m is read through a stop_gradient.
 
 from __future__ import annotations
 
+import heapq
+
 from ..core import IR, REGISTRY, Eqn, Var
 
 ADD, MUL = "add", "mul"
@@ -62,9 +64,10 @@ def _rule(e: Eqn, tags: dict, axes: tuple, row_shapes: set, full: tuple):
     return False
 
 
-def _invariant(ir: IR, start: int) -> bool:
+def _invariant(ir: IR, start: int, readers: dict[Var, list[int]]) -> bool:
     """Whether everything computed from the max of equation `start` stops
-    depending on it (see the module's text)."""
+    depending on it (see the module's text). Follows the max's readers only, in
+    program order (so each equation sees its inputs' final tags)."""
     e = ir.eqns[start]
     m = e.outvars[0]
     full = e.inputs[0].aval.shape
@@ -72,25 +75,37 @@ def _invariant(ir: IR, start: int) -> bool:
     keep = tuple(1 if i in axes else d for i, d in enumerate(full))
     row_shapes = {m.aval.shape, keep}
     tags: dict[Var, tuple[str, int]] = {m: (ADD, 1)}
-    for d in ir.eqns[start + 1 :]:
-        if not any(type(a) is Var and a in tags for a in d.inputs):
+    todo = list(readers.get(m, ()))
+    heapq.heapify(todo)
+    done: set[int] = set()
+    while todo:
+        i = heapq.heappop(todo)
+        if i in done:
             continue
+        done.add(i)
+        d = ir.eqns[i]
         t = _rule(d, tags, axes, row_shapes, full)
         if t is False:
             return False
         if t[1] != 0:
             tags[d.outvars[0]] = t
+            for j in readers.get(d.outvars[0], ()):
+                heapq.heappush(todo, j)
     return not any(type(v) is Var and v in tags for v in ir.outvars)
 
 
 def stop_invariant_shifts(ir: IR) -> IR:
     """`ir` with each float max that cannot change a result read through a
     stop_gradient (its derivative there is exactly zero); `ir` if there is none."""
-    hits = [
-        i
-        for i, e in enumerate(ir.eqns)
-        if e.prim.name == "reduce_max" and e.outvars[0].aval.is_float and _invariant(ir, i)
-    ]
+    maxima = [i for i, e in enumerate(ir.eqns) if e.prim.name == "reduce_max" and e.outvars[0].aval.is_float]
+    if not maxima:
+        return ir
+    readers: dict[Var, list[int]] = {}
+    for i, e in enumerate(ir.eqns):
+        for a in e.inputs:
+            if type(a) is Var:
+                readers.setdefault(a, []).append(i)
+    hits = [i for i in maxima if _invariant(ir, i, readers)]
     if not hits:
         return ir
     stop = REGISTRY["stop_gradient"]
