@@ -1,9 +1,11 @@
 """How transformations name and check the arguments they are given: a function's
-name, an argument's name, and `argnums` as users write it."""
+name, an argument's name, `argnums` as users write it, and the leaves tracediff
+cannot trace."""
 
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 
@@ -48,3 +50,21 @@ def _arg_name(fun, i: int) -> str:
         return f"argument {i} ({names[i]!r})" if i < len(names) else f"argument {i}"
     except (TypeError, ValueError):
         return f"argument {i}"
+
+
+_ARRAY_KINDS = "biufc"  # bool, integers, floats, complex: what a traced array may hold
+
+
+def _check_leaf(x: Any, fun, i: int | None) -> None:
+    """Arguments tracediff cannot keep NumPy's semantics for raise, naming the argument."""
+    what = _arg_name(fun, i) if i is not None else "a keyword argument"
+    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
+        raise TypeError(
+            f"{_name(fun)}: {what} is a {type(x).__module__}.{type(x).__name__}, whose operators "
+            "differ from ndarray's (matrix products, masks); pass np.asarray(...) of it" + at(user_src())
+        )
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in _ARRAY_KINDS:
+        raise TypeError(
+            f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
+            "integers, floats and complex numbers" + at(user_src())
+        )

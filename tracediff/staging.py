@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import pytree
-from .arguments import _arg_name, _name, _normalize_argnums, argnums_spec  # noqa: F401 (re-exported)
+from .arguments import _arg_name, _check_leaf, _name, _normalize_argnums, argnums_spec  # noqa: F401 (re-exported)
 from .core import IR, Aval, TracediffError
 from .fastpath import MISS as _MISS
 from .fastpath import make_fast_path
@@ -184,24 +184,6 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
             "n_args": len(args),
         },
     )
-
-
-_ARRAY_KINDS = "biufc"  # bool, integers, floats, complex: what a traced array may hold
-
-
-def _check_leaf(x: Any, fun, i: int | None) -> None:
-    """Arguments tracediff cannot keep NumPy's semantics for raise, naming the argument."""
-    what = _arg_name(fun, i) if i is not None else "a keyword argument"
-    if isinstance(x, (np.matrix, np.ma.MaskedArray)):
-        raise TypeError(
-            f"{_name(fun)}: {what} is a {type(x).__module__}.{type(x).__name__}, whose operators "
-            "differ from ndarray's (matrix products, masks); pass np.asarray(...) of it" + at(user_src())
-        )
-    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind not in _ARRAY_KINDS:
-        raise TypeError(
-            f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
-            "integers, floats and complex numbers" + at(user_src())
-        )
 
 
 def _fixup(aval: Aval):
