@@ -1,6 +1,7 @@
 """How transformations name and check the arguments they are given: a function's
-name, an argument's name, `argnums` as users write it, and the leaves tracediff
-cannot trace."""
+name, an argument's name, `argnums` as users write it, which leaves are traced
+(arrays, floats, device arrays) and the key of each in a signature, and the
+leaves tracediff cannot trace."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from .tracing import at, user_src
+from . import pytree
+from .core import Aval, TracediffError
+from .numpy_api import aval_of
+from .tracing import Tracer, at, user_src
 
 
 def _name(fun) -> str:
@@ -68,3 +72,66 @@ def _check_leaf(x: Any, fun, i: int | None) -> None:
             f"{_name(fun)}: {what} has dtype {x.dtype}; tracediff traces arrays of booleans, "
             "integers, floats and complex numbers" + at(user_src())
         )
+
+
+class TransformError(TracediffError, TypeError):
+    pass
+
+
+def _is_dynamic(x: Any) -> bool:
+    return (
+        isinstance(x, (np.ndarray, Tracer, np.generic, float, complex))
+        and not isinstance(x, (bool, np.str_, np.bytes_))
+    ) or _is_device_array(x)
+
+
+def _is_device_array(x: Any) -> bool:
+    """A GPU array: a Numba device array (or the CUDA simulator's), or any object
+    with `__cuda_array_interface__` (CuPy, PyTorch CUDA tensors)."""
+    return type(x).__name__ == "FakeCUDAArray" or hasattr(x, "__cuda_array_interface__")
+
+
+def _device_aval(x: Any) -> Aval:
+    if type(x).__name__ == "FakeCUDAArray":
+        return Aval(tuple(x.shape), np.dtype(x.dtype))
+    cai = x.__cuda_array_interface__
+    return Aval(tuple(cai["shape"]), np.dtype(cai["typestr"]))
+
+
+def _leaf_key(x: Any):
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t is float or t is complex:
+        return t
+    if t is Tracer:
+        a = x.aval
+        return (a.shape, a.dtype, a.weak, "t")
+    if _is_device_array(x):
+        a = _device_aval(x)
+        return (a.shape, a.dtype)
+    if _is_dynamic(x):
+        return (np.shape(x), np.asarray(x).dtype)
+    try:
+        hash(x)
+        return ("static", type(x), x)
+    except TypeError:
+        raise TransformError(
+            f"value of type {type(x).__name__}, which is neither an array nor a hashable "
+            "static value (int, bool, str, None, callable)"
+        ) from None
+
+
+def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
+    """`e` (an unusable leaf) told with the argument that holds it."""
+    for i, a in enumerate(args):
+        for leaf in pytree.flatten(a)[0]:
+            try:
+                _leaf_key(leaf)
+            except TransformError:
+                return TransformError(f"{_name(fun)}: {_arg_name(fun, i)} holds a {e}" + at(user_src()))
+    return TransformError(f"{_name(fun)}: a keyword argument holds a {e}" + at(user_src()))
+
+
+def _dyn_aval(x: Any) -> Aval:
+    return _device_aval(x) if _is_device_array(x) else aval_of(x)

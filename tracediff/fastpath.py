@@ -57,7 +57,11 @@ def make_fast_path(entry, args: tuple):
         params.append(f"a{i}")
         if type(a) is np.ndarray:
             ns[f"_S{i}"], ns[f"_D{i}"] = a.shape, a.dtype
-            check = f"type(a{i}) is not ndarray or a{i}.shape != _S{i} or a{i}.dtype is not _D{i}"
+            # a 1-D array: its length (the strides check below fixes the rank); cheaper
+            shape = (
+                f"len(a{i}) != {a.shape[0]}" if a.ndim == 1 and direct is not None else f"a{i}.shape != _S{i}"
+            )
+            check = f"type(a{i}) is not ndarray or {shape} or a{i}.dtype is not _D{i}"
             if direct is not None:  # the kernel takes C-contiguous arrays
                 ns[f"_ST{i}"] = a.strides
                 check += f" or a{i}.strides != _ST{i}"
@@ -72,9 +76,9 @@ def make_fast_path(entry, args: tuple):
     fixed = dict(entry.fixups)
     n_out = pytree.num_leaves(entry.out_tree)
     if direct is not None:
-        call, outs = direct
-        ns.update(runner.ns)  # the kernel, its constants and scalar types
-        run = f"    r = {call}\n"
+        alloc, call, outs = direct
+        ns.update(runner.ns)  # the kernel, its constants, scalar types and result shapes
+        run = "".join(f"    {ln}\n" for ln in alloc) + f"    {call}\n"
     else:
         ns["run"] = runner
         outs = [f"o[{k}]" for k in range(n_out)]
@@ -99,5 +103,34 @@ def make_fast_path(entry, args: tuple):
         + run
         + f"    return {tree}\n"
     )
+    # the same as the transformed function's own __call__ (`Transformed.specialize`):
+    # a call then costs one Python frame; other calls go to the general one
+    ns["_NO"], ns["_general"] = _NO, entry_general
+    given = f"{params[-1]} is _NO or " if params else ""
+    src += (
+        f"def call(self, {''.join(p + '=_NO, ' for p in params)}/, *more, **kwargs):\n"
+        f"    if more or kwargs or {given}{' or '.join(f'({c})' for c in checks) or 'False'}:\n"
+        f"        return _general(self, {''.join(p + ', ' for p in params)}*more, **kwargs)\n"
+        + run
+        + f"    return {tree}\n"
+    )
     exec(src, ns)
-    return ns["fast"]
+    fast = ns["fast"]
+    fast.method = ns["call"]
+    return fast
+
+
+class _Absent:
+    """An argument not given (a fast path's parameters have it as default)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_NO = _Absent()
+
+
+def entry_general(self, *args, **kwargs):
+    """The general call of a transformed function, for a specialized __call__'s misses."""
+    args = tuple(a for a in args if a is not _NO)
+    return self.call_general(*args, **kwargs)

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
+import operator
 import random
 import threading
+import types
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -24,12 +27,24 @@ from typing import Any
 import numpy as np
 
 from . import pytree
-from .arguments import _arg_name, _check_leaf, _name, _normalize_argnums, argnums_spec  # noqa: F401 (re-exported)
-from .core import IR, Aval, TracediffError
+from .arguments import (  # noqa: F401 (re-exported)
+    TransformError,
+    _arg_name,
+    _check_leaf,
+    _device_aval,
+    _dyn_aval,
+    _is_device_array,
+    _is_dynamic,
+    _leaf_key,
+    _name,
+    _name_bad_leaf,
+    _normalize_argnums,
+    argnums_spec,
+)
+from .core import IR, Aval
 from .fastpath import MISS as _MISS
 from .fastpath import make_fast_path
 from .interpret import Interpreter, eval_ir
-from .numpy_api import aval_of
 from .passes.nan_safe import NAN_SAFE
 from .passes.pipeline import optimize
 from .pickling import global_name, rebuild
@@ -37,70 +52,6 @@ from .pyconv import convert
 from .randomness import RandomWatch, draws_from_globals
 from .tiered import Tier, precheck
 from .tracing import Tracer, TracerError, at, trace, user_src
-
-
-class TransformError(TracediffError, TypeError):
-    pass
-
-
-def _is_dynamic(x: Any) -> bool:
-    return (
-        isinstance(x, (np.ndarray, Tracer, np.generic, float, complex))
-        and not isinstance(x, (bool, np.str_, np.bytes_))
-    ) or _is_device_array(x)
-
-
-def _is_device_array(x: Any) -> bool:
-    """A GPU array: a Numba device array (or the CUDA simulator's), or any object
-    with `__cuda_array_interface__` (CuPy, PyTorch CUDA tensors)."""
-    return type(x).__name__ == "FakeCUDAArray" or hasattr(x, "__cuda_array_interface__")
-
-
-def _device_aval(x: Any) -> Aval:
-    if type(x).__name__ == "FakeCUDAArray":
-        return Aval(tuple(x.shape), np.dtype(x.dtype))
-    cai = x.__cuda_array_interface__
-    return Aval(tuple(cai["shape"]), np.dtype(cai["typestr"]))
-
-
-def _leaf_key(x: Any):
-    t = type(x)
-    if t is np.ndarray:
-        return (x.shape, x.dtype)
-    if t is float or t is complex:
-        return t
-    if t is Tracer:
-        a = x.aval
-        return (a.shape, a.dtype, a.weak, "t")
-    if _is_device_array(x):
-        a = _device_aval(x)
-        return (a.shape, a.dtype)
-    if _is_dynamic(x):
-        return (np.shape(x), np.asarray(x).dtype)
-    try:
-        hash(x)
-        return ("static", type(x), x)
-    except TypeError:
-        raise TransformError(
-            f"value of type {type(x).__name__}, which is neither an array nor a hashable "
-            "static value (int, bool, str, None, callable)"
-        ) from None
-
-
-def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
-    """`e` (an unusable leaf) told with the argument that holds it."""
-    for i, a in enumerate(args):
-        for leaf in pytree.flatten(a)[0]:
-            try:
-                _leaf_key(leaf)
-            except TransformError:
-                return TransformError(f"{_name(fun)}: {_arg_name(fun, i)} holds a {e}" + at(user_src()))
-    return TransformError(f"{_name(fun)}: a keyword argument holds a {e}" + at(user_src()))
-
-
-def _dyn_aval(x: Any) -> Aval:
-    return _device_aval(x) if _is_device_array(x) else aval_of(x)
-
 
 # --- staging: trace a user function at a signature ------------------------------------
 
@@ -334,6 +285,7 @@ class Transformed:
     def __new__(cls, *args, **kwargs):
         self = super().__new__(cls)
         self._made_with = (args, kwargs)  # what pickling rebuilds it from
+        self._call = types.MethodType(Transformed.call_general, self)
         return self
 
     def __reduce__(self):
@@ -396,7 +348,12 @@ class Transformed:
     # generated fast paths, one per recent signature, most recent first
     _fasts: tuple = ()
 
-    def __call__(self, *args, **kwargs):
+    # Python finds __call__ on the type: a property reading the object's own `_call`
+    # (C code all the way, no Python frame) lets each object call its newest fast path
+    # directly (`specialize`), one Python frame a call instead of two
+    __call__ = property(operator.attrgetter("_call"), doc="Call the transformed function.")
+
+    def call_general(self, *args, **kwargs):
         if not kwargs:
             for fast in self._fasts:
                 res = fast(args)
@@ -408,7 +365,21 @@ class Transformed:
             fast = make_fast_path(entry, args)
             if fast is not None:
                 self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
+                self.specialize(fast.method)
         return res
+
+    def specialize(self, method) -> None:
+        """Calls go to `method` (the newest signature's fast path, which falls back
+        to `call_general`)."""
+        self._call = types.MethodType(method, self)
+
+    @property
+    def __signature__(self):
+        """The transformed function's parameters (inspect.signature)."""
+        try:
+            return inspect.signature(self.fun)
+        except (TypeError, ValueError):
+            return None
 
     def compile(self, *args, **kwargs):
         """Trace and compile this function for these arguments now, waiting for

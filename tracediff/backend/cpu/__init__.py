@@ -76,16 +76,16 @@ def make_target(parallel=None, math: str = "fast") -> Target:
     return t
 
 
-def source(
-    ir: IR, parallel=None, cache: bool = True, math: str = "fast"
-) -> tuple[str, list[np.ndarray], bool, list]:
+def source(ir: IR, parallel=None, cache: bool = True, math: str = "fast") -> tuple[str, CpuWriter]:
+    """The kernel's module source, and the writer (its constants, the results it
+    returns and those its caller passes in, its tape buffers)."""
     em = CpuWriter(ir, make_target(parallel, math))
     src = em.run()
     par = "prange(" in src
     deco = f'@numba.njit(cache={cache}, parallel={par}, error_model="numpy", fastmath=False, nogil=True)'
     chunk_deco = f'@numba.njit(cache={cache}, error_model="numpy", fastmath=False, nogil=True)'
     src = src.replace("\n\n\n@@DECORATOR@@\n", f"\n\n\n{deco}\n").replace("@@CHUNK_DECORATOR@@", chunk_deco)
-    return src, em.consts, em.single, em.workspaces
+    return src, em
 
 
 class CpuRunner:
@@ -96,7 +96,8 @@ class CpuRunner:
     """
 
     def __init__(self, ir: IR, parallel=None, cache: bool = True, math: str = "fast"):
-        src, consts, single, workspaces = source(ir, parallel, cache, math)
+        src, em = source(ir, parallel, cache, math)
+        consts, single, workspaces = em.consts, em.single, em.workspaces
         self.source = src
         self._uncached = lambda: source(ir, parallel, False, math)[0]
         self.module = load_module(src, use_disk=cache)
@@ -116,9 +117,18 @@ class CpuRunner:
                 ns[f"T{i}"] = np.dtype(v.aval.dtype).type
                 call.append(f"T{i}({a})")
                 call_c.append(f"T{i}({a})")
-        call += [f"consts[{j}]" for j in range(len(consts))]
-        call_c += [f"consts[{j}]" for j in range(len(consts))]
-        outs, k = [], 0
+        consts_args = [f"consts[{j}]" for j in range(len(consts))]
+        # the results the kernel writes into arrays allocated here (CpuWriter.out_args)
+        alloc, passed = [], {}
+        for j, (v, zeros) in enumerate(em.out_args):
+            ns[f"_OS{j}"], ns[f"_OD{j}"] = v.aval.shape, v.aval.dtype
+            ns["_zeros" if zeros else "_empty"] = np.zeros if zeros else np.empty
+            alloc.append(f"o{j} = {'_zeros' if zeros else '_empty'}(_OS{j}, _OD{j})")
+            passed[v] = f"o{j}"
+        call += consts_args + list(passed.values())
+        call_c += consts_args + list(passed.values())
+        returned = {v: ("r" if single else f"r[{k}]") for k, v in enumerate(em.returned)}
+        outs = []
         for i, v in enumerate(ir.outvars):
             if type(v) is Lit:
                 ns[f"L{i}"] = v.val[()] if v.val.ndim == 0 else v.val
@@ -127,12 +137,13 @@ class CpuRunner:
             if v in invars:
                 outs.append(f"a{invars.index(v)}")
                 continue
-            r = "r" if single else f"r[{k}]"
-            k += 1
+            r = passed.get(v) or returned[v]
             if v.aval.ndim == 0:
                 ns[f"S{i}"] = np.dtype(v.aval.dtype).type
                 r = f"S{i}({r})"
             outs.append(r)
+        pre = "".join(f"    {ln}\n" for ln in alloc)
+        res = "r = " if returned or workspaces else ""
         if workspaces:
             # tape buffers, one set per call in flight (calls release the GIL), given
             # back grown: a later call writes its tapes into memory already touched
@@ -141,24 +152,25 @@ class CpuRunner:
             ns["fresh"] = lambda: tuple(np.empty((0,) + shape, dt) for shape, dt in rows)
             self.call_src = (
                 f"def prepare({', '.join(params)}):\n"
-                f"    return ({''.join(c + ', ' for c in call)}*fresh())\n"
-                f"def run({', '.join(params)}):\n"
-                f"    ws = pool.pop() if pool else fresh()\n"
-                f"    r = kernel({', '.join(call + ['*ws'])})\n"
-                f"    pool.append(r[{k}:])\n"
+                + pre
+                + f"    return ({''.join(c + ', ' for c in call)}*fresh())\n"
+                f"def run({', '.join(params)}):\n" + pre + "    ws = pool.pop() if pool else fresh()\n"
+                f"    {res}kernel({', '.join(call + ['*ws'])})\n"
+                f"    pool.append(r[{len(returned)}:])\n"
                 f"    return [{', '.join(outs)}]\n"
             )
         else:
             self.call_src = (
                 f"def prepare({', '.join(params)}):\n"
-                f"    return ({''.join(c + ', ' for c in call)})\n"
-                f"def run({', '.join(params)}):\n"
-                f"    r = kernel({', '.join(call)})\n"
+                + pre
+                + f"    return ({''.join(c + ', ' for c in call)})\n"
+                f"def run({', '.join(params)}):\n" + pre + f"    {res}kernel({', '.join(call)})\n"
                 f"    return [{', '.join(outs)}]\n"
             )
         # what a caller that checked the arguments' layout may inline (the fast
-        # path): the kernel call and the output expressions over its result `r`
-        self.direct = None if workspaces else (f"kernel({', '.join(call_c)})", outs)
+        # path): the allocations, the kernel call and the output expressions over
+        # its result `r` and the arrays allocated
+        self.direct = None if workspaces else (alloc, f"{res}kernel({', '.join(call_c)})", outs)
         self.ns = ns
         self._bind(self.module.kernel)
         self.run = self._first_call

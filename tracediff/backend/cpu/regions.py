@@ -15,6 +15,7 @@ import numpy as np
 from ..base import combine, identity
 from ..literals import dtype_ctor
 from ..lower import Reduction, RegionPlan
+from .scatter import scatter_index
 
 if TYPE_CHECKING:
     from .writer import CpuWriter
@@ -35,6 +36,7 @@ class RegionWriter:
                 and work >= prog.target.parallel_min_work
                 and self.domain[0] > 1
                 and not plan.may_raise
+                and not any(ov in prog.scatters for ov, _, _ in plan.stores)
             )
             if parallel is None
             else parallel
@@ -72,13 +74,26 @@ class RegionWriter:
         for ov, expr, _ in plan.stores:
             prog.layout[ov] = "C"
             o = prog.name(ov)
-            if self.rank == 0:
+            if ov in prog.scatters:
+                self.scatter_store(ov, expr)
+            elif self.rank == 0:
                 self.pre[0].append(f"{o} = {expr}")
             elif self.group is not None and ov in self.group.scratch:
                 self.store_scratch(o, ov, plan.index, expr, self.rank)
             else:
                 self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
                 self.pre[self.rank].append(f"{self.flat(o, self.domain, plan.index)} = {expr}")
+
+    def scatter_store(self, ov, expr: str) -> None:
+        """`ov` is not stored: added into the results it is placed in (scatter.py)."""
+        prog = self.prog
+        for res, spec in prog.scatters[ov]:
+            r = prog.name(res)
+            if res not in prog.layout:
+                prog.layout[res] = "C"
+                self.prologue += prog.empty(r, res.aval.shape, res.aval.dtype, zeros=True)
+            at = self.flat(r, res.aval.shape, scatter_index(self.plan.index, spec))
+            self.pre[self.rank].append(f"{at} += {expr}")
 
     def store_scratch(self, o: str, ov, index: list[str], expr: str, level: int) -> None:
         """A value only later members of the group read, at the same prefix index:

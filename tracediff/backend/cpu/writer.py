@@ -19,6 +19,7 @@ from .control import ControlFlowEmitter
 from .groups import NotGroupable, form_groups
 from .indexing import IndexingEmitter
 from .regions import RegionWriter, flat_index, write_group
+from .scatter import placed_sums, scatter_stores
 
 
 class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
@@ -34,12 +35,24 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         self.workspaces: list[tuple[str, tuple, np.dtype, str]] = []
         self.group = None  # the region group being lowered (groups.py)
         self.flat_views: set[str] = set()
+        self.scatters: dict = {}  # region value -> the results it is added into (scatter.py)
+        # small results whose arrays the caller allocates and passes in: Numba boxing an
+        # array it made costs ~0.3 us a call, a NumPy allocation in the caller ~0.13 us
+        self.out_slots: dict[str, Var] = {}  # name -> result, until a region writes it
+        self.out_args: list[tuple[Var, bool]] = []  # (result passed in, zero-filled)
 
     def emit(self, line: str, indent: int = 1):
         self.lines.append("    " * indent + line)
 
-    def empty(self, name: str, shape, dt: np.dtype) -> list[str]:
-        """The lines allocating an uninitialized array."""
+    def empty(self, name: str, shape, dt: np.dtype, zeros: bool = False) -> list[str]:
+        """The lines allocating an uninitialized array (zeros: filled with zeros); none
+        for a small result of the program, which the caller passes in (`out_slots`)."""
+        v = self.out_slots.pop(name, None)
+        if v is not None and tuple(shape) == v.aval.shape and np.dtype(dt) == v.aval.dtype:
+            self.out_args.append((v, zeros))
+            return []
+        if zeros:
+            return [f"{name} = np.zeros({tuple(shape)}, {dtype_ctor(dt)})"]
         lines = [f"{name} = np.empty({tuple(shape)}, {dtype_ctor(dt)})"]
         t = self.target
         if t.fresh_array_call and int(np.prod(shape)) * np.dtype(dt).itemsize >= t.fresh_array_min_bytes:
@@ -77,18 +90,43 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         for v in ir.invars:
             self.layout[v] = "C"
         # the caller's arrays are never written; regions sharing leading loops form groups
-        self.walk(form_groups(ir.eqns, ir.outvars), ir.outvars, owned=())
-        outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
+        eqns, self.scatters = scatter_stores(ir.eqns, ir.outvars, self.target.parallel_min_work)
+        self.out_slots = self.passed_in_results()
+        self.walk(form_groups(placed_sums(eqns, ir.outvars), ir.outvars), ir.outvars, owned=())
+        passed = {v for v, _ in self.out_args}
+        made = dict.fromkeys(v for v in ir.outvars if type(v) is Var and v not in set(ir.invars) | passed)
+        self.returned = list(made)
+        outs = [self.atom(v) for v in made]
         outs += [back for _, _, _, back in self.workspaces]  # after the results: the grown tapes
         self.single = len(outs) == 1 and not self.workspaces  # returned bare: boxing a tuple costs a call
-        self.emit(f"return {outs[0]}" if self.single else f"return ({', '.join(outs)}{',' if outs else ''})")
+        if self.single:
+            self.emit(f"return {outs[0]}")
+        elif outs:
+            self.emit(f"return ({', '.join(outs)},)")
+        else:
+            self.emit("return None")
         args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
+        args += [self.name(v) for v, _ in self.out_args]
         args += [w for w, _, _, _ in self.workspaces]
         head = list(self.target.header)
         for fn in self.functions:
             head += ["", "", fn]
         head += ["", "", self.target.decorator or "@@DECORATOR@@", f"def kernel({', '.join(args)}):"]
         return "\n".join(head + self.lines) + "\n"
+
+    def passed_in_results(self) -> dict[str, Var]:
+        """The results the caller may allocate: arrays below the huge-page size, each
+        once, not an input (the writer takes those a region writes whole)."""
+        ir, seen, slots = self.ir, set(self.ir.invars), {}
+        for v in ir.invars:  # (named first: the kernel's parameters read in order)
+            self.name(v)
+        for v in ir.outvars:
+            if type(v) is not Var or v in seen or v.aval.ndim == 0:
+                continue
+            seen.add(v)
+            if v.aval.size * v.aval.dtype.itemsize < self.target.fresh_array_min_bytes:
+                slots[self.name(v)] = v
+        return slots
 
     def plan(self, e: Eqn):
         self.flat_views = set()  # flat views emitted for this region (emitted again for the next)
@@ -114,7 +152,12 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
             return
         t, d0 = self.target, plans[0].domain[0]
         work = sum(pl.size * pl.cost for pl in plans)
-        parallel = work >= t.parallel_min_work and d0 > 1 and not any(pl.may_raise for pl in plans)
+        parallel = (
+            work >= t.parallel_min_work
+            and d0 > 1
+            and not any(pl.may_raise for pl in plans)
+            and not any(ov in self.scatters for pl in plans for ov, _, _ in pl.stores)
+        )
         writers = [RegionWriter(self, pl, parallel, g) for pl in plans]
         for w in writers:
             w.build()
@@ -157,12 +200,36 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         return self.name(v)
 
     # --- top-level operations -------------------------------------------------------
+    def op_placed_sum(self, p, *inputs) -> None:
+        """Values placed at disjoint slices of the result (scatter.py): each written
+        into its slice, a product by BLAS directly."""
+        o = self.out_var(p.out)
+        a = p.out.aval
+        for ln in self.empty(o, a.shape, a.dtype, zeros=not p.covered):
+            self.emit(ln)
+        for ix, v, made in p.terms:
+            view = f"{o}[{', '.join(str(i) for i in ix)}]"
+            if made is None and v.aval.ndim == a.ndim:  # the value has the unit axes: slices
+                self.emit(f"{o}[{', '.join(f'{i}:{i + 1}' for i in ix)}] = {self.atom(v)}")
+            elif made is None:
+                self.emit(f"{view}[...] = {self.atom(v)}" if v.aval.ndim else f"{view} = {self.atom(v)}")
+            elif isinstance(made, tuple):  # (x y)^T = y^T x^T
+                x, y = made[0].inputs
+                self.emit(f"np.dot({self.blas_operand(y)}.T, {self.blas_operand(x)}.T, {view})")
+            else:
+                x, y = made.inputs
+                self.emit(f"np.dot({self.blas_operand(x)}, {self.blas_operand(y)}, {view})")
+
+    def blas_operand(self, a) -> str:
+        """A matrix as BLAS reads it: C or F order as it is, else a C copy."""
+        return self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a)
+
     def op_matmul(self, e, x, y):
         if e.outvars[0].aval.dtype.kind not in "fc":  # BLAS has no integer or boolean product
             self.matmul_loops(e, x, y)
             return
         o = self.out(e)
-        xs, ys = (self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a) for a in (x, y))
+        xs, ys = (self.blas_operand(a) for a in (x, y))
         if e.outvars[0].aval.ndim == 2:
             (m, k), n = x.aval.shape, y.aval.shape[1]
             if n == 1 and k > 1:  # matrix @ vector: BLAS gemv, not gemm with n = 1
