@@ -78,6 +78,9 @@ def make_fast_path(entry, args: tuple):
     if direct is not None:
         alloc, call, outs = direct
         ns.update(runner.ns)  # the kernel, its constants, scalar types and result shapes
+        compiled = runner.compiled_for(args)
+        if compiled is not None:  # the arguments are checked here: skip Numba's dispatch
+            ns["kernel"] = compiled
         run = "".join(f"    {ln}\n" for ln in alloc) + f"    {call}\n"
     else:
         ns["run"] = runner
