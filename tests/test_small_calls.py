@@ -198,4 +198,4 @@ def test_stacked_slice_gradients(fn, dt, rng):
         kernel = src[src.index("def kernel") :]
         assert "for i0 in range(3)" not in kernel, kernel  # no loop over the stack
         if fn is not plain_slices:  # products are written by BLAS into their slices
-            assert re.search(r"np\.dot\([^\n]*, v\d+\[\d\]\)", kernel), kernel
+            assert re.search(r"bl\.gemm_into\([^\n]*, v\d+\[\d\]\)", kernel), kernel

@@ -20,7 +20,7 @@ Placed sums (`placed_sums`): the gradient of a stack of slices `x[h]` (heads,
 time steps) is a sum of values each placed at its own slice, most often
 products. Written as a loop it reads every value at every slice behind a test;
 instead each value is written into its slice of the result, a product by BLAS
-straight into it (`np.dot(a, b, out)`), and nothing is added: the slices do not
+straight into it (`bl.gemm_into(a, b, out)`), and nothing is added: the slices do not
 overlap, so each element is its one value, as in the program.
 """
 

@@ -9,6 +9,8 @@ names, constants and region plans are the shared lowering (`..lower`).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ...core import IR, Eqn, Lit, Var
@@ -18,6 +20,7 @@ from ..lower import Lowering, copy_region
 from .control import ControlFlowEmitter
 from .groups import NotGroupable, form_groups
 from .indexing import IndexingEmitter
+from .lib.blas import BLAS
 from .regions import RegionWriter, flat_index, write_group
 from .scatter import placed_sums, scatter_stores
 
@@ -109,6 +112,8 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         args += [self.name(v) for v, _ in self.out_args]
         args += [w for w, _, _, _ in self.workspaces]
         head = list(self.target.header)
+        if any(re.search(r"\bbl\.", ln) for ln in self.lines + self.functions):  # (named: in the cache key)
+            head += ["import tracediff.backend.cpu.lib.blas as bl", f"# matrix products: {BLAS}"]
         for fn in self.functions:
             head += ["", "", fn]
         head += ["", "", self.target.decorator or "@@DECORATOR@@", f"def kernel({', '.join(args)}):"]
@@ -215,40 +220,45 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
                 self.emit(f"{view}[...] = {self.atom(v)}" if v.aval.ndim else f"{view} = {self.atom(v)}")
             elif isinstance(made, tuple):  # (x y)^T = y^T x^T
                 x, y = made[0].inputs
-                self.emit(f"np.dot({self.blas_operand(y)}.T, {self.blas_operand(x)}.T, {view})")
+                self.emit(f"bl.gemm_into({self.blas_operand(y)}.T, {self.blas_operand(x)}.T, {view})")
             else:
                 x, y = made.inputs
-                self.emit(f"np.dot({self.blas_operand(x)}, {self.blas_operand(y)}, {view})")
+                self.emit(f"bl.gemm_into({self.blas_operand(x)}, {self.blas_operand(y)}, {view})")
 
     def blas_operand(self, a) -> str:
         """A matrix as BLAS reads it: C or F order as it is, else a C copy."""
         return self.atom(a) if self.layout.get(a, "C") in "CF" else self.contiguous(a)
 
     def op_matmul(self, e, x, y):
-        if e.outvars[0].aval.dtype.kind not in "fc":  # BLAS has no integer or boolean product
+        dt = e.outvars[0].aval.dtype
+        if dt.kind not in "fc":  # BLAS has no integer or boolean product
             self.matmul_loops(e, x, y)
             return
         o = self.out(e)
+        # float32/float64 through NumPy's own BLAS (lib/blas.py), complex through Numba's
+        mm, mv = ("bl.gemm", "bl.gemv") if dt.kind == "f" else ("np.dot", "np.dot")
         xs, ys = (self.blas_operand(a) for a in (x, y))
         if e.outvars[0].aval.ndim == 2:
             (m, k), n = x.aval.shape, y.aval.shape[1]
             if n == 1 and k > 1:  # matrix @ vector: BLAS gemv, not gemm with n = 1
-                self.emit(f"{o} = np.dot({xs}, {self.contiguous(y)}.reshape({k})).reshape(({m}, 1))")
-            elif m == 1 and k > 1:  # vector @ matrix
-                self.emit(f"{o} = np.dot({self.contiguous(x)}.reshape({k}), {ys}).reshape((1, {n}))")
+                self.emit(f"{o} = {mv}({xs}, {self.contiguous(y)}.reshape({k})).reshape(({m}, 1))")
+            elif m == 1 and k > 1:  # vector @ matrix: (y^T x^T)^T
+                self.emit(f"{o} = {mv}({ys}.T, {self.contiguous(x)}.reshape({k})).reshape((1, {n}))")
             else:
-                self.emit(f"{o} = np.dot({xs}, {ys})")
+                self.emit(f"{o} = {mm}({xs}, {ys})")
             return
         bshape = e.outvars[0].aval.shape[:-2]
         nb = int(np.prod(bshape))
         m, k = x.aval.shape[-2:]
         n = y.aval.shape[-1]
-        dt = dtype_ctor(e.outvars[0].aval.dtype)
         self.emit(f"{o}_x = {self.contiguous(x)}.reshape(({nb}, {m}, {k}))")
         self.emit(f"{o}_y = {self.contiguous(y)}.reshape(({nb}, {k}, {n}))")
-        self.emit(f"{o} = np.empty(({nb}, {m}, {n}), {dt})")
+        self.emit(f"{o} = np.empty(({nb}, {m}, {n}), {dtype_ctor(dt)})")
         self.emit(f"for b_ in range({nb}):")
-        self.emit(f"{o}[b_] = np.dot({o}_x[b_], {o}_y[b_])", 2)
+        if dt.kind == "f":
+            self.emit(f"bl.gemm_into({o}_x[b_], {o}_y[b_], {o}[b_])", 2)
+        else:
+            self.emit(f"{o}[b_] = np.dot({o}_x[b_], {o}_y[b_])", 2)
         self.emit(f"{o} = {o}.reshape({tuple(e.outvars[0].aval.shape)})")
 
     def matmul_loops(self, e, x, y):
