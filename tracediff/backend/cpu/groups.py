@@ -34,17 +34,19 @@ class NotGroupable(Exception):
     """A member reads a value of the group at another prefix index."""
 
 
-class _GroupPrim:
-    """The marker of a group in the writer's equation list (not an IR primitive)."""
+class WriterMarker:
+    """What stands for an IR primitive in the writer's equation list where the CPU
+    writer lowers several equations as one (`op_<name>`): a group, a placed sum."""
 
-    name = "region_group"
-    kind = "group"
     may_alias = False
     call: dict = {}
     imports: dict = {}
 
+    def __init__(self, name: str):
+        self.name = self.kind = name
 
-GROUP = _GroupPrim()
+
+GROUP = WriterMarker("region_group")
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Group:
     outvars: tuple
     scratch: set = field(default_factory=set)  # member outputs only later members read
     made: set = field(default_factory=set)  # every member output
-    prim: _GroupPrim = GROUP
+    prim: WriterMarker = GROUP
     src: str = ""
     phase: str = "fwd"
 

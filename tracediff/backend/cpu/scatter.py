@@ -36,7 +36,7 @@ from ...prims import linalg as la
 from ...prims import shape as sh
 from ...prims.region import fused_p
 from ..lower import region_cost
-from .groups import region_domain
+from .groups import WriterMarker, region_domain
 
 
 def _placed_terms(body) -> list[tuple[int, tuple]] | None:
@@ -59,15 +59,20 @@ def _placed_terms(body) -> list[tuple[int, tuple]] | None:
     return term[root]
 
 
-def scatter_stores(eqns: list, outvars, parallel_min_work: int) -> tuple[list, dict]:
-    """`eqns` without the regions that become scatter stores, and for each value of
-    the earlier regions so stored: [(the result it is added into, slice spec)]."""
+def _readers(eqns: list, outvars) -> tuple[dict[Var, int], set[Var]]:
+    """(how many times each value is read, the program's results)."""
     readers: dict[Var, int] = {}
     for e in eqns:
         for a in e.inputs:
             if type(a) is Var:
                 readers[a] = readers.get(a, 0) + 1
-    final = {v for v in outvars if type(v) is Var}
+    return readers, {v for v in outvars if type(v) is Var}
+
+
+def scatter_stores(eqns: list, outvars, parallel_min_work: int) -> tuple[list, dict]:
+    """`eqns` without the regions that become scatter stores, and for each value of
+    the earlier regions so stored: [(the result it is added into, slice spec)]."""
+    readers, final = _readers(eqns, outvars)
     made_by: dict[Var, int] = {}
     scatters: dict[Var, list] = {}
     dropped: set[int] = set()
@@ -141,17 +146,7 @@ def scatter_index(index: list[str], spec) -> list[str]:
 # --- placed sums ------------------------------------------------------------------------
 
 
-class _PlacedPrim:
-    """The marker of a placed sum in the writer's equation list (not an IR primitive)."""
-
-    name = "placed_sum"
-    kind = "placed"
-    may_alias = False
-    call: dict = {}
-    imports: dict = {}
-
-
-PLACED = _PlacedPrim()
+PLACED = WriterMarker("placed_sum")
 
 
 @dataclass
@@ -165,7 +160,7 @@ class Placed:
     inputs: tuple
     src: str = ""
     phase: str = "bwd"
-    prim: _PlacedPrim = PLACED
+    prim: WriterMarker = PLACED
 
     @property
     def outvars(self) -> tuple:
@@ -232,12 +227,7 @@ def _product(e: Eqn) -> bool:
 def placed_sums(eqns: list, outvars) -> list:
     """`eqns` with each region that is a placed sum replaced by a `Placed`, and the
     products only it reads moved into it."""
-    readers: dict[Var, int] = {}
-    for e in eqns:
-        for a in e.inputs:
-            if type(a) is Var:
-                readers[a] = readers.get(a, 0) + 1
-    final = {v for v in outvars if type(v) is Var}
+    readers, final = _readers(eqns, outvars)
     made_by: dict[Var, int] = {}
     for j, e in enumerate(eqns):
         for v in e.outvars:
