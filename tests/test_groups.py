@@ -87,3 +87,30 @@ def test_transposed_read_falls_back_to_separate_nests(rng):
     x, w = inputs("transposed_read", rng, np.float64)
     src = _source(td.jit(td.grad(transposed_read, argnums=(0, 1)), eager_first=False), x, w)
     assert re.search(r"np\.empty\(\(24, 24\)", src)  # y is materialized for the transposed read
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_row_sums_fold_in_four_chains_only_when_widened(dt, rng):
+    """A float32 row sum accumulates in float64: after the row's loop it is folded in
+    four interleaved chains (vm.wide_sum), which moves the float64 sum by ~1e-16 of
+    it, below the float32 rounding; a float64 sum keeps its in-order fold."""
+
+    def f(x, w):
+        return np.sum(np.log(np.sum(np.exp(x * w[None, :]), axis=1)))
+
+    x, w = rng.normal(size=(50, 300)).astype(dt), rng.uniform(0.5, 1.5, 300).astype(dt)
+    g = td.jit(td.value_and_grad(f, argnums=(0, 1)), eager_first=False)
+    v, (gx, gw) = g(x, w)
+    v0, (gx0, gw0) = td.value_and_grad(f, argnums=(0, 1))(x, w)
+    tol = 2e-6 if dt == np.float32 else 1e-13
+    np.testing.assert_allclose(v, v0, rtol=tol)
+    np.testing.assert_allclose(gx, gx0, rtol=tol, atol=tol * np.abs(gx0).max())
+    np.testing.assert_allclose(gw, gw0, rtol=tol, atol=tol * np.abs(gw0).max())
+    src = _source(g, x, w)
+    assert ("vm.wide_sum(" in src) == (dt == np.float32), src
+    # the fold itself: float32 summands, float64 sums, rounded once
+    buf = rng.normal(size=1001).astype(np.float32).astype(np.float64)
+    from tracediff.backend import vmath as vm
+
+    for lo, hi in [(0, 1001), (3, 998), (5, 7), (4, 4)]:
+        assert np.float32(vm.wide_sum(buf, lo, hi)) == np.float32(np.sum(buf[lo:hi]))

@@ -121,10 +121,11 @@ class RegionWriter:
         is_suffix = tuple(axes) == tuple(range(suffix_from, self.rank))
         acc = f"{o}_acc"
         final = dtype_ctor(out_dt)
+        wide = np.dtype(adt) == np.float64 and np.dtype(r.value_dtype) == np.float32
         if is_suffix and suffix_from > 0:
             # a register accumulator inside loop `suffix_from - 1`
             self.pre[suffix_from].append(f"{acc} = {ident}")
-            self.accumulate(kind, acc, v, adt)
+            self.accumulate(kind, acc, v, adt, wide)
             if self.group is not None and out in self.group.scratch:
                 self._post_level = suffix_from
                 self.store_scratch(o, out, keep, f"{final}({acc})", suffix_from)
@@ -155,7 +156,7 @@ class RegionWriter:
                 part = f"{o}_part"
                 self.prologue.append(f"{part} = np.empty({self.nchunks}, {cast})")
                 self.chunk_pre.append(f"{acc} = {ident}")
-                self.accumulate(kind, acc, v, adt)
+                self.accumulate(kind, acc, v, adt, wide)
                 self.chunk_post.append(f"{part}[c_] = {acc}")
                 self.epilogue.append(f"{acc} = {ident}")
                 self.epilogue.append(f"for c_ in range({self.nchunks}):")
@@ -163,13 +164,13 @@ class RegionWriter:
                 self.epilogue.append(f"{o} = {final}({acc})")
             else:
                 self.prologue.append(f"{acc} = {ident}")
-                self.accumulate(kind, acc, v, adt)
+                self.accumulate(kind, acc, v, adt, wide)
                 self.epilogue.append(f"{o} = {final}({acc})")
         elif 0 in axes and self.parallel:
             # per-chunk partial results, combined after the parallel loop
             part = f"{o}_part"
             self.prologue.append(f"{part} = np.full(({self.nchunks},) + {out_shape}, {ident}, {cast})")
-            self.accumulate(kind, self.flat(part, (self.nchunks, *out_shape), ["c_", *keep]), v, adt)
+            self.accumulate(kind, self.flat(part, (self.nchunks, *out_shape), ["c_", *keep]), v, adt, wide)
             self.epilogue.append(f"{acc} = {part}[0].copy()")
             self.epilogue.append(f"for c_ in range(1, {self.nchunks}):")
             self.epilogue.append(f"    {acc}_f = {acc}.reshape(-1)")
@@ -179,7 +180,7 @@ class RegionWriter:
             self.epilogue.append(f"{o} = {acc}.astype({final})")
         else:  # accumulate in place into an array (rows never shared between chunks)
             self.prologue.append(f"{acc} = np.full({out_shape}, {ident}, {cast})")
-            self.accumulate(kind, self.flat(acc, out_shape, keep), v, adt)
+            self.accumulate(kind, self.flat(acc, out_shape, keep), v, adt, wide)
             self.epilogue.append(f"{o} = {acc}.astype({final})" if adt != out_dt else f"{o} = {acc}")
 
     _post_level = None  # a reduction's result is stored after its loop closes
@@ -195,12 +196,12 @@ class RegionWriter:
             self.flat_lines.append(line)
         return f"{view}[{flat_index(index, shape)}]"
 
-    def accumulate(self, kind: str, target: str, v: str, adt) -> None:
+    def accumulate(self, kind: str, target: str, v: str, adt, wide: bool = False) -> None:
         """Fold the summand `v` into `target` in the innermost loop (`buffer_folds`
-        may move the fold after the loop)."""
+        may move the fold after the loop); `wide`: a float32 summand, float64 sum."""
         stmt = combine(kind, target, v)
         self.pre[self.rank].append(stmt)
-        self.accums[stmt] = (kind, target, v, adt)
+        self.accums[stmt] = (kind, target, v, adt, wide)
 
     def buffer_folds(self) -> None:
         """The innermost loop's folds moved after it (`buffered_folds`)."""
@@ -211,7 +212,7 @@ class RegionWriter:
         body, fold = buffered_folds(self.prog, self.pre[r], self.accums, self.domain[r - 1], r - 1, alloc)
         if fold:
             self.pre[r] = body
-            self.post[r - 1][:0] = [fold]
+            self.post[r - 1][:0] = fold
 
     def post_or_pre(self, level: int) -> list[str]:
         return self.post[level] if self._post_level == level else self.pre[level]
@@ -294,22 +295,27 @@ def buffered_folds(prog, body: list[str], accums: dict, n: int, k: int, alloc: l
         return body, None
     inner = f"i{k}"
     others = " ".join(st for st in body if st not in accums)
-    new_body, folds = [], []
+    new_body, folds, wide = [], [], []
     for st in body:
         acc = accums.get(st)
         if acc is not None:
-            kind, target, v, adt = acc
+            kind, target, v, adt, wide_ok = acc
             base = target.split("[")[0]
             if not re.search(rf"\b{base}\b", others):
                 buf = prog.name.fresh("fb")
                 alloc.append(f"{buf} = np.empty({n}, {dtype_ctor(adt)})")
                 new_body.append(f"{buf}[{inner}] = {v}")
-                folds.append(combine(kind, re.sub(rf"\b{inner}\b", "j_", target), f"{buf}[j_]"))
+                if kind == "sum" and wide_ok and not re.search(rf"\b{inner}\b", target):
+                    # one chain of adds a row: in four (float32 into float64 only)
+                    wide.append(f"{target} += vm.wide_sum({buf}, {lo}, {lo} + {n})")
+                else:
+                    folds.append(combine(kind, re.sub(rf"\b{inner}\b", "j_", target), f"{buf}[j_]"))
                 continue
         new_body.append(st)
-    if not folds:
+    if not folds and not wide:
         return body, None
-    return new_body, f"for j_ in range({lo}, {lo} + {n}): " + "; ".join(folds)
+    lines = [f"for j_ in range({lo}, {lo} + {n}): " + "; ".join(folds)] if folds else []
+    return new_body, lines + wide
 
 
 def _subst(st: str, sub: dict) -> str:
@@ -326,8 +332,8 @@ def unrolled(w: RegionWriter, p: int, accums: dict) -> list[str]:
         out.append(t)
         acc = w.accums.get(st)
         if acc is not None:
-            kind, target, v, adt = acc
-            accums[t] = (kind, _subst(target, sub), _subst(v, sub), adt)
+            kind, target, v, adt, wide = acc
+            accums[t] = (kind, _subst(target, sub), _subst(v, sub), adt, wide)
 
     def rec(k: int, sub: dict) -> None:
         for j in range(w.domain[k]):
@@ -429,7 +435,11 @@ def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
         lo = "lo_" if p == 1 and first.parallel else "0"
         body, fold = buffered_folds(prog, body, accums, first.domain[p - 1], p - 1, alloc)
         if fold and lo != "0":
-            fold = fold.replace(f"range(0, 0 + {first.domain[0]})", "range(lo_, hi_)")
+            d0 = first.domain[0]
+            fold = [
+                ln.replace(f"range(0, 0 + {d0})", "range(lo_, hi_)").replace(f", 0, 0 + {d0})", ", lo_, hi_)")
+                for ln in fold
+            ]
         parts = [body]
     else:
         fold = None
@@ -468,13 +478,15 @@ def write_group(prog: CpuWriter, writers: list[RegionWriter], p: int) -> None:
                 for st in w.post[k]:
                     emit(st, base + k)
     if fold and p > 1:
-        emit(fold, base + p - 1)
+        for ln in fold:
+            emit(ln, base + p - 1)
     for k in range(p - 1, 0, -1):
         for w in writers:
             for st in w.post[k]:
                 emit(st, base + k)
     if fold and p == 1:
-        emit(fold, base)
+        for ln in fold:
+            emit(ln, base)
     if first.parallel:
         for w in writers:
             for st in w.chunk_post:

@@ -8,6 +8,7 @@ the code generator (`FAST_CODE` in tracediff/prims/elementwise.py) unless
 
 from .bits import bits_of_f32, bits_of_f64, f32_from_bits, f64_from_bits, fma
 from .exp import *  # noqa: F403
+from .folds import *  # noqa: F403
 from .ints import *  # noqa: F403
 from .log import *  # noqa: F403
 from .pow import *  # noqa: F403
