@@ -285,7 +285,9 @@ def buffered_folds(prog, body: list[str], accums: dict, n: int, k: int, alloc: l
     that carries one, so a loop of exp and divisions ran scalar. Stored per
     iteration instead, the compute loop has no loop-carried dependence and
     vectorizes; the folds run after it, in the same order (the same result, to
-    the bit). Only where the loop does enough work per element to pay for the
+    the bit), except a float32 sum into one float64 accumulator, folded in four
+    chains (`vm.wide_sum`: the float64 sum moves by ~1e-16 of itself, below the
+    float32 rounding that follows). Only where the loop does enough work per element to pay for the
     buffers, and only folds whose accumulator the loop body does not otherwise
     touch (one set up and read inside the loop is a reduction of a deeper,
     unrolled loop)."""
