@@ -67,6 +67,33 @@ def test_interpreted_programs():
     assert total.grad2_programs >= 5, total
 
 
+def test_interpreted_programs_in_blocks(monkeypatch):
+    """The same checks with the fused regions of 8 or more elements interpreted
+    in blocks of about 4 (tracediff/blocked.py)."""
+    from tracediff import blocked
+
+    monkeypatch.setattr(blocked, "BLOCK", 4)
+    plan, planned = blocked.plan, []
+    monkeypatch.setattr(
+        blocked, "plan", lambda body, block=None: planned.append(plan(body, block)) or planned[-1]
+    )
+    total = fuzz.Stats()
+
+    @settings(max_examples=100, derandomize=True, deadline=None, database=None, suppress_health_check=SLOW)
+    @given(batches())
+    def check(batch):
+        c = fuzz.Checker(batch, compiled=False, grads=True, order2=0.5)
+        fail_on(c.run())
+        total.add(c.stats)
+
+    check()
+    assert total.programs >= 200 and total.grad_programs >= 25, total
+    # (which programs Hypothesis draws varies with what ran before in the process;
+    # tests/test_blocked.py checks blocks that end shorter)
+    blocks = [p for p in planned if p is not None]
+    assert len(blocks) >= 200, (len(planned), len(blocks))
+
+
 def test_error_programs():
     """Programs that end in a statement where NumPy raises: tracediff raises a clear, compatible error."""
     total = fuzz.Stats()

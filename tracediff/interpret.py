@@ -74,9 +74,12 @@ _MAY_RETURN_INPUT = {"stop_gradient", "fused", "convert"}
 class Interpreter:
     """Runs an IR on NumPy arrays with little per-equation overhead."""
 
-    def __init__(self, ir: IR, donate: Sequence[int] = ()):
+    def __init__(self, ir: IR, donate: Sequence[int] = (), buffered: bool = False):
         """`donate`: positions of inputs the caller hands over (a loop's carried
-        arrays): an update (scatter) that is their last reader may write into them."""
+        arrays): an update (scatter) that is their last reader may write into them.
+        `buffered`: ufunc results that are not outputs go to arrays of a pool the
+        caller passes to `run` (`new_pool`) and reuses, each taken back after the
+        last reader of its value and of the views of it (blocked.py)."""
         slot: dict[Var, int] = {}
         template: list[Any] = []
 
@@ -118,27 +121,40 @@ class Interpreter:
                     base.update((o, base.get(ins[0], ins[0])) for o in outs)
             else:
                 owned.update(outs)
+        bufs, self.buffers = _assign_buffers(steps, base, last, keep) if buffered else ({}, [])
         self.steps = []
         for k, ((impl, ins, outs, params, e), fr) in enumerate(zip(steps, frees)):
             x = ins[0] if ins else None
             if (
-                e.prim.name in _IN_PLACE
+                not buffered
+                and e.prim.name in _IN_PLACE
                 and x in fr
                 and x in owned
                 and not any(b == x and (last.get(v, -1) > k or v in keep) for v, b in base.items())
             ):
                 impl = _IN_PLACE[e.prim.name]  # x is dead after this update: write into it
-            self.steps.append((impl, ins, outs, params, tuple(fr), e))
+            buf = bufs.get(k, -1)
+            self.steps.append((impl, ins, outs, params, tuple(fr), e, buf))
         self.template = template
 
+    def new_pool(self) -> list:
+        """Arrays for a buffered interpreter's `run` (one caller at a time)."""
+        return [np.empty(shape, dtype) for shape, dtype in self.buffers]
+
     def __call__(self, *args: Any) -> list[Any]:
+        return self.run(args, ())
+
+    def run(self, args: Sequence[Any], pool: list) -> list[Any]:
         env = self.template.copy()
         for i, a in zip(self.in_slots, args):
             env[i] = a
         with np.errstate(all="ignore"):
-            for impl, ins, outs, params, frees, eqn in self.steps:
+            for impl, ins, outs, params, frees, eqn, buf in self.steps:
                 try:
-                    r = impl(*[env[i] for i in ins], **params)
+                    if buf < 0:
+                        r = impl(*[env[i] for i in ins], **params)
+                    else:  # casting="no": a dtype other than the IR's raises, never rounds
+                        r = impl(*[env[i] for i in ins], out=pool[buf], casting="no")
                 except Exception as e:  # name the equation and the user's line
                     if eqn.prim.kind == REGION:  # its body's equation has named itself
                         raise
@@ -153,3 +169,32 @@ class Interpreter:
                 for i in frees:
                     env[i] = None
         return [env[i] for i in self.out_slots]
+
+
+def _assign_buffers(steps, base: dict, last: dict, keep: set) -> tuple[dict, list]:
+    """Step index -> pool index for each ufunc result that is not an output (a
+    pool array is taken back after the last reader of the value and of its
+    views), and the (shape, dtype) of each pool array."""
+    views: dict[int, list[int]] = {}
+    for v, b in base.items():
+        views.setdefault(b, []).append(v)
+    kept = set(keep) | {base.get(v, v) for v in keep}
+    free_at: dict[int, list[int]] = {}  # step -> pool arrays free after it
+    free: dict[tuple, list[int]] = {}
+    specs: list[tuple] = []
+    out: dict = {}
+    for k, (impl, _, outs, params, e) in enumerate(steps):
+        if isinstance(impl, np.ufunc) and impl.nout == 1 and not params and outs[0] not in kept:
+            aval = e.outvars[0].aval
+            spec = (tuple(aval.shape), np.dtype(aval.dtype))
+            pool = free.setdefault(spec, [])
+            j = pool.pop() if pool else len(specs)
+            if j == len(specs):
+                specs.append(spec)
+            out[k] = j
+            o = outs[0]
+            end = max([last.get(o, k)] + [last.get(v, k) for v in views.get(o, ())])
+            free_at.setdefault(end, []).append(j)
+        for j in free_at.pop(k, ()):
+            free.setdefault(specs[j], []).append(j)
+    return out, specs

@@ -2,7 +2,7 @@
 that feed them and the reductions they feed, held as a nested IR `body`.
 
 One region becomes one loop nest in a compiled backend; the interpreter runs
-its body with NumPy. Its VJP differentiates the body inline, so optimized
+its body with NumPy, block by block of its leading axis where it can (blocked.py). Its VJP differentiates the body inline, so optimized
 programs stay differentiable.
 """
 
@@ -25,11 +25,14 @@ def _fused_abstract(*avals, body, name):
 
 @fused_p.def_impl
 def _fused_impl(*args, body, name):
-    run = body.__dict__.get("_interpreter")
+    from .. import blocked
+
+    key = f"_interpreter_{blocked.BLOCK}"  # (a runner per block size: tests set small ones)
+    run = body.__dict__.get(key)
     if run is None:
         from ..interpret import Interpreter
 
-        run = body.__dict__["_interpreter"] = Interpreter(body)
+        run = body.__dict__[key] = blocked.plan(body) or Interpreter(body)
     return run(*args)
 
 
