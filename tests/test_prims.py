@@ -344,13 +344,48 @@ def _scalarized(fn, args):
 def _cpu_cases():
     """The compiled comparison's cases. The families' primitives (linear algebra,
     special functions, FFT, sorting) are single library calls: their first shape
-    in each dtype is compiled (the others' code is the same call). With the
-    optimizer off or libm math (the reruns of test_optimizer_off.py and
-    test_math_libm.py) the core primitives in float64: what those reruns change
-    is the code around each primitive, the same in either dtype."""
-    if os.environ.get("TRACEDIFF_OPT") == "0" or os.environ.get("TRACEDIFF_MATH") == "libm":
-        return [c for c in CORE_CASES if c.values[2] == np.float64]
-    return [c for c in CASES if c.values[0] in CORE_SPECS or c.values[1] == c.values[0].shapes[0]]
+    in each dtype is compiled (the others' code is the same call); the core
+    primitives' every shape in float64 and first shape in float32 (a shape's
+    loops are the same code in either dtype). With the optimizer off or libm
+    math (the reruns of test_optimizer_off.py and test_math_libm.py) float64:
+    what those reruns change is the code around each primitive, the same in
+    either dtype."""
+    if os.environ.get("TRACEDIFF_OPT") == "0":
+        # each rank's single-op loops are the same loop writer the main run's fused
+        # loops use: each primitive's first shape
+        return [c for c in CORE_CASES if c.values[2] == np.float64 and c.values[1] == c.values[0].shapes[0]]
+    if os.environ.get("TRACEDIFF_MATH") == "libm":
+        # only a program with a primitive that has vectorized code compiles otherwise
+        return [c for c in CORE_CASES if c.values[2] == np.float64 and _has_fast_math(*c.values)]
+    return [
+        c
+        for c in CASES
+        if c.values[1] == c.values[0].shapes[0] or (c.values[0] in CORE_SPECS and c.values[2] == np.float64)
+    ]
+
+
+def _prims_in(ir):
+    for e in ir.eqns:
+        yield e.prim
+        for v in e.params.values():
+            for sub in v if isinstance(v, (list, tuple)) else (v,):
+                if hasattr(sub, "eqns"):
+                    yield from _prims_in(sub)
+
+
+def _has_fast_math(spec, shape, dtype) -> bool:
+    """Whether the case's forward or gradient program has a primitive whose CPU code
+    differs with math="libm" (a `cpu:fast:<dtype>` scalar code)."""
+    args = spec.args(np.random.default_rng(_seed(spec, shape)), dtype, shape)
+    out = np.asarray(spec.fn(*args))
+    fns = [spec.fn]
+    if spec.diff and out.dtype.kind == "f":
+        fns.append(td.value_and_grad(_scalarized(spec.fn, args), argnums=tuple(range(len(args)))))
+    return any(
+        any(k.startswith("cpu:fast:") for k in p.scalar)
+        for fn in fns
+        for p in _prims_in(td.make_ir(fn, *args, stage="optimized"))
+    )
 
 
 CPU_CASES = _cpu_cases()
