@@ -3,10 +3,11 @@
 Op by op over whole arrays, NumPy writes every intermediate to fresh memory:
 an array of 4 MB that outlives the next allocation costs ~2 ms of page faults
 before its first byte is computed, ten times the arithmetic of an add (W4's
-interpreted gradient: 480 ms, mostly faults, and a 160 MB tape). Run on
-blocks of the domain's leading axis, a body's temporaries are a few hundred KB,
-reused from the allocator's free lists and hot in cache, and a gradient's tape
-is one block's: what the compiled loop does, with NumPy doing each op.
+interpreted gradient: 480 ms, mostly faults, and a ~320 MB tape). Run on
+blocks of the domain's leading axis, a body's ufunc results go to a pool of
+block-sized arrays (Interpreter's `buffered` mode) reused from block to block
+and hot in cache, and a gradient's tape is one block's: what the compiled loop
+does, with NumPy doing each op.
 
 Elementwise results are bit-identical to the whole-array run; a reduction over
 the leading axis reduces its blocks' partial results (another association of
