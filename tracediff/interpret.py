@@ -67,8 +67,9 @@ def _scatter_accum_in_place(x, upd, idx):
 
 
 _IN_PLACE = {"scatter": _scatter_in_place, "scatter_accum": _scatter_accum_in_place}
-# primitives whose NumPy implementation may hand back an input array itself
-_MAY_RETURN_INPUT = {"stop_gradient", "fused", "convert"}
+# primitives whose NumPy implementation may hand back an input array itself, or a
+# view of it (np.real of a real array is the array; of a complex one, a view)
+_MAY_RETURN_INPUT = {"stop_gradient", "fused", "convert", "real", "imag"}
 
 
 class Interpreter:
