@@ -48,11 +48,12 @@ def batches(draw, n_programs=4, max_stmts=8, p_error=0.08):
     )
 
 
-def test_interpreted_programs():
-    """Random programs: interpreter, unoptimized interpreter, aliasing, gradients, grad-of-grad."""
+def _interpreted(max_examples: int) -> fuzz.Stats:
     total = fuzz.Stats()
 
-    @settings(max_examples=150, derandomize=True, deadline=None, database=None, suppress_health_check=SLOW)
+    @settings(
+        max_examples=max_examples, derandomize=True, deadline=None, database=None, suppress_health_check=SLOW
+    )
     @given(batches())
     def check(batch):
         c = fuzz.Checker(batch, compiled=False, grads=True, order2=0.5)
@@ -61,6 +62,12 @@ def test_interpreted_programs():
         total.add(c.stats)
 
     check()
+    return total
+
+
+def test_interpreted_programs():
+    """Random programs: interpreter, unoptimized interpreter, aliasing, gradients, grad-of-grad."""
+    total = _interpreted(150)
     # the checks ran: values compared, gradients and second derivatives checked
     assert total.programs >= 300, total
     assert total.grad_programs >= 40, total
@@ -77,16 +84,7 @@ def test_interpreted_programs_in_blocks(monkeypatch):
     monkeypatch.setattr(
         blocked, "plan", lambda body, block=None: planned.append(plan(body, block)) or planned[-1]
     )
-    total = fuzz.Stats()
-
-    @settings(max_examples=100, derandomize=True, deadline=None, database=None, suppress_health_check=SLOW)
-    @given(batches())
-    def check(batch):
-        c = fuzz.Checker(batch, compiled=False, grads=True, order2=0.5)
-        fail_on(c.run())
-        total.add(c.stats)
-
-    check()
+    total = _interpreted(100)
     assert total.programs >= 200 and total.grad_programs >= 25, total
     # (which programs Hypothesis draws varies with what ran before in the process;
     # tests/test_blocked.py checks blocks that end shorter)

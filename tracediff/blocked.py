@@ -140,8 +140,16 @@ class Blocked:
         return outs
 
 
-def _unslice_rows(shape, spec):
-    return lambda rows: {"shape": (rows,) + tuple(shape[1:]), "spec": ((0, rows, 1),) + tuple(spec[1:])}
+def _with_rows(params: dict):
+    """An index map's params for a block of `rows` rows (of its `shape`, and `spec`)."""
+
+    def at(rows: int) -> dict:
+        new = dict(params, shape=(rows,) + tuple(params["shape"][1:]))
+        if "spec" in params:
+            new["spec"] = ((0, rows, 1),) + tuple(params["spec"][1:])
+        return new
+
+    return at
 
 
 def plan(body: IR, block: int | None = None) -> Blocked | None:
@@ -180,9 +188,6 @@ def plan(body: IR, block: int | None = None) -> Blocked | None:
         ]
         body = IR(list(body.invars) + list(consts.values()), eqns, body.outvars)
 
-    def with_rows(shape):  # a shape param, its leading axis the block's
-        return lambda rows: {"shape": (rows,) + tuple(shape[1:])}
-
     for v in body.invars:
         s = v.aval.shape
         if len(s) > rank or (len(s) == rank and s[0] not in (1, n)):
@@ -219,43 +224,18 @@ def plan(body: IR, block: int | None = None) -> Blocked | None:
                 kind = ROWS
             else:
                 kind = WHOLE
-        elif e.prim is sh.broadcast_p:
-            x = e.inputs[0]
+        elif e.prim in (sh.broadcast_p, sh.reshape_p, sh.unslice_p):
             x_rows = ins[0] == ROWS
-            if x_rows and (not follows or x.aval.ndim != len(out)):
-                return None
-            if x_rows or (len(out) == rank and follows):
+            if e.prim is sh.broadcast_p:  # right-aligned: x's leading axis stays leading at equal rank
+                ok = follows and (e.inputs[0].aval.ndim == len(out) if x_rows else len(out) == rank)
+            elif e.prim is sh.reshape_p:
+                ok = x_rows and follows
+            else:  # unslice: zeros but at a slice, blocked if the slice spans the leading axis
+                ok = x_rows and follows and slice(*e.params["spec"][0]).indices(n) == (0, n, 1)
+            if ok:
                 kind = ROWS
-                block_params[k] = with_rows(e.params["shape"])
-            elif len(out) == rank and out[0] != 1:
-                return None
-            else:
-                kind = WHOLE
-        elif e.prim is sh.reshape_p:
-            if ins[0] == ROWS:
-                if not follows:
-                    return None
-                kind = ROWS
-                block_params[k] = with_rows(e.params["shape"])
-            elif len(out) == rank and out[0] != 1:
-                return None
-            else:
-                kind = WHOLE
-        elif e.prim is sh.unslice_p:  # zeros but at a slice: blocks if the slice spans the leading axis
-            spec = e.params["spec"]
-            if ins[0] == ROWS and follows and slice(*spec[0]).indices(n) == (0, n, 1):
-                kind = ROWS
-                block_params[k] = _unslice_rows(e.params["shape"], spec)
-            elif ins[0] == ROWS or (len(out) == rank and out[0] != 1):
-                return None
-            else:
-                kind = WHOLE
-        elif e.prim is sh.unslice_p:  # zeros but at a slice: blocks if the slice spans the leading axis
-            spec = e.params["spec"]
-            if ins[0] == ROWS and follows and slice(*spec[0]).indices(n) == (0, n, 1):
-                kind = ROWS
-                block_params[k] = _unslice_rows(e.params["shape"], spec)
-            elif ins[0] == ROWS or (len(out) == rank and out[0] != 1):
+                block_params[k] = _with_rows(e.params)
+            elif x_rows or (len(out) == rank and out[0] != 1):
                 return None
             else:
                 kind = WHOLE
