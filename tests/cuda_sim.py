@@ -175,8 +175,10 @@ def _ptx_for(fn, argtypes, ccs) -> None:
 
 
 def ptx(path: str, done: str | None = None) -> None:
-    """Compile every recorded kernel launch to PTX for sm_80 and sm_90; `done`: a
-    folder shared by the shards, naming the kernels already compiled."""
+    """Compile every recorded kernel launch to PTX for sm_80 (one target: the
+    driver compiles sm_80 PTX for later GPUs; a second one, sm_90, cost ~8 s of
+    a shard's ~65); `done`: a folder shared by the shards, naming the kernels
+    already compiled."""
     import hashlib
     import importlib.util
     import inspect
@@ -207,7 +209,7 @@ def ptx(path: str, done: str | None = None) -> None:
             else:
                 argtypes.append(from_dtype(np.dtype(t[2])) if t[1] != "float" else types.float64)
         try:
-            _ptx_for(fn, tuple(argtypes), ((8, 0), (9, 0)))
+            _ptx_for(fn, tuple(argtypes), ((8, 0),))
             n += 1
             if done:
                 open(os.path.join(done, key), "w").close()

@@ -1,5 +1,6 @@
 """target="cuda" without a GPU: kernels run in Numba's CUDA simulator, and every
-kernel the simulator launched compiles to PTX for sm_80 and sm_90.
+kernel the simulator launched compiles to PTX for sm_80 (which later GPUs, sm_90
+included, also run: the driver compiles PTX for newer targets).
 
 The simulator must be chosen before Numba is imported, so each check runs in a
 subprocess (`tests/cuda_sim.py`). The primitive and program tables are split

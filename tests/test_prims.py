@@ -25,7 +25,7 @@ from spec_util import (  # noqa: F401  (makers re-exported for other suites)
 )
 
 import tracediff as td
-from tracediff.core import REGISTRY
+from tracediff.core import ELEMENTWISE, REGISTRY
 from tracediff.interpret import eval_ir
 from tracediff.passes.pipeline import optimize
 
@@ -351,9 +351,17 @@ def _cpu_cases():
     what those reruns change is the code around each primitive, the same in
     either dtype."""
     if os.environ.get("TRACEDIFF_OPT") == "0":
-        # each rank's single-op loops are the same loop writer the main run's fused
-        # loops use: each primitive's first shape
-        return [c for c in CORE_CASES if c.values[2] == np.float64 and c.values[1] == c.values[0].shapes[0]]
+        # each primitive's first shape (a rank's single-op loops come from the loop
+        # writer the main run's fused loops use), but for the elementwise ones: their
+        # unoptimized programs are one-op loops and the reductions, broadcasts and
+        # reshapes of the loss, which the other primitives' programs have too
+        return [
+            c
+            for c in CORE_CASES
+            if c.values[2] == np.float64
+            and c.values[1] == c.values[0].shapes[0]
+            and getattr(REGISTRY.get(c.values[0].prim), "kind", None) != ELEMENTWISE
+        ]
     if os.environ.get("TRACEDIFF_MATH") == "libm":
         # only a program with a primitive that has vectorized code compiles otherwise
         return [c for c in CORE_CASES if c.values[2] == np.float64 and _has_fast_math(*c.values)]
