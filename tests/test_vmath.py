@@ -9,7 +9,7 @@ import tracediff as td
 from tracediff.backend.vmath import tanh_f32, tanh_f64
 
 FUNCS = {np.float32: tanh_f32, np.float64: tanh_f64}
-BOUND = {np.float32: 2.5, np.float64: 1.8}  # measured 2.42 (700M points) and 1.40; the issue allows 4 and 2
+BOUND = {np.float32: 2.5, np.float64: 1.8}  # measured 2.43 (every float32) and 1.40; the issue allows 4 and 2
 
 
 def _exact(x):

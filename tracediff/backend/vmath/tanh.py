@@ -7,12 +7,18 @@ float64 uses the package's expm1_f64 and corrects the division with the exact
 residual of e + 2: at most 1.40 ulp measured (4M points).
 
 float32 has its own expm1 in float32 arithmetic, for speed where a loop is a
-chain of tanh (W4): 8 lanes per AVX2 vector and a short latency, where
-expm1_f32 evaluates in float64. Cody-Waite reduction 2a = k ln2 + r,
-|r| <= ln2/2, with the rounding error of r carried in `rlo`; Taylor
-polynomial for e^r - 1 (FMA Horner; the first dropped term is below 2^-26 of
-r); then e = 2^k (e^r - 1) + (2^k - 1) in one FMA, 2^k - 1 being exact. At
-most 2.42 ulp measured (every third float32, 700M points).
+chain of tanh (W4) or a pass over a GEMM's output (W2): 8 lanes per AVX2
+vector, where expm1_f32 evaluates in float64. Cody-Waite reduction
+2a = k ln2 + r, |r| <= ln2/2 (the rounding of r is below what the division
+and the final rounding leave: dropping its correction term did not move the
+worst case); Taylor polynomial for e^r - 1 in Estrin's scheme (the first
+dropped term is below 2^-26 of r; three FMA levels instead of a chain of
+five: the loop is bound by the length of its dependence chains); then
+e = 2^k (e^r - 1) + (2^k - 1) in one FMA, 2^k - 1 being exact. The sign is
+put back with copysign, which also keeps -0; a tiny x comes out as
+2x / (2x + 2) = x exactly, subnormals included. At most 2.43 ulp (every
+non-negative float32, measured), 1.33x faster than the Horner form with the
+correction term.
 """
 
 from __future__ import annotations
@@ -41,14 +47,11 @@ _SAT = 19.1
 def _expm1_small_f32(y):
     """e^y - 1 for float32 y in [0, 19]."""
     k = np.floor(fma(y, _LOG2E_32, _F(0.5)))
-    r1 = fma(-k, _LN2_HI_32, y)  # exact
-    t = k * _LN2_LO_32
-    r = r1 - t
-    rlo = (r1 - r) - t  # r + rlo == r1 - t to twice the precision
-    p = _C32[0]
-    for c in _C32[1:]:  # unrolled by Numba: the tuple is a constant
-        p = fma(p, r, c)
-    p = r + fma(p, r * r, rlo)  # e^r - 1
+    r = fma(-k, _LN2_LO_32, fma(-k, _LN2_HI_32, y))
+    r2 = r * r
+    c7, c6, c5, c4, c3, c2 = _C32
+    p = fma(fma(fma(c7, r, c6), r2, fma(c5, r, c4)), r2, fma(c3, r, c2))
+    p = fma(p, r2, r)  # e^r - 1
     s = pow2_f32(k)
     return fma(s, p, s - _F(1))
 
@@ -59,10 +62,7 @@ def tanh_f32(x):
     if a > _SAT_32:  # a select; NaN compares false and stays NaN
         a = _SAT_32
     e = _expm1_small_f32(a + a)
-    t = e / (e + _F(2))
-    if x < 0:
-        t = -t
-    return x if a < _F(1e-30) else t  # keeps -0 and subnormals exact
+    return np.float32(math.copysign(e / (e + _F(2)), x))
 
 
 @njit(inline="always", error_model="numpy", cache=True)
