@@ -76,6 +76,7 @@ class RegionPlan:
     stmts: list[Stmt] = field(default_factory=list)
     reductions: list[Reduction] = field(default_factory=list)
     stores: list[tuple[Var, str, int]] = field(default_factory=list)  # (out, expr, depth)
+    reads: dict = field(default_factory=dict)  # program array -> the index tuples it is read at
 
     @property
     def rank(self) -> int:
@@ -207,6 +208,11 @@ class Lowering:
         j = ctx["j"]
         return not any(b is x and ctx["last"].get(v, -1) > j for v, b in ctx["base"].items())
 
+    def base_of(self, x):
+        """The array whose buffer x views (x itself if it is no view)."""
+        ctx = getattr(self, "ctx", None)
+        return ctx["base"].get(x, x) if ctx is not None else x
+
     def eqn(self, e: Eqn):
         p = e.prim
         if p is fused_p:
@@ -281,6 +287,8 @@ class RegionLowering:
         ref = self.prog.group_ref(outer, index)  # a value of the loop nest's group
         if ref is not None:
             return ref, self._depth(index)
+        if type(outer) is Var:
+            self.plan.reads.setdefault(outer, set()).add(tuple(index))
         return self.prog.array_ref(outer, self.prog.atom(outer), index), self._depth(index)
 
     def _load_mapped(self, e: Eqn, v: Var, index: list[str]) -> tuple[str, int]:

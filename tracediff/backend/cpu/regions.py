@@ -14,7 +14,7 @@ import numpy as np
 
 from ..base import combine, identity
 from ..literals import dtype_ctor
-from ..lower import Reduction, RegionPlan
+from ..lower import Reduction, RegionPlan, tokens
 from .scatter import scatter_index
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class RegionWriter:
         self.acc_init: list[str] = []
         self.accums: dict[str, tuple] = {}  # innermost fold statement -> (kind, target, summand, dtype)
         self.flat_lines: list[str] = []  # flat views of the arrays allocated in the prologue
+        self.taken: set = set()  # inputs an output is stored into in place
 
     def idx(self, k: int) -> str:
         return f"i{k}"
@@ -81,8 +82,47 @@ class RegionWriter:
             elif self.group is not None and ov in self.group.scratch:
                 self.store_scratch(o, ov, plan.index, expr, self.rank)
             else:
-                self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
+                src = self.dead_input_for(ov)
+                if src is not None:
+                    # stored through the very view the loads read: through a second view
+                    # of the same buffer LLVM cannot prove the loop free of overlap and
+                    # runs it scalar (W2's tanh pass took 1.5 ms instead of 0.2)
+                    self.prologue.append(f"{o} = {prog.name(src)}")
+                    o = prog.name(src)
+                else:
+                    self.prologue += prog.empty(o, self.domain, ov.aval.dtype)
                 self.pre[self.rank].append(f"{self.flat(o, self.domain, plan.index)} = {expr}")
+
+    def dead_input_for(self, ov):
+        """An input array `ov` may be stored into in place, or None: one the kernel
+        made (not the caller's), C-contiguous, of `ov`'s shape and dtype, read by
+        nothing after this region and by the region only at the element each
+        iteration stores (so it is read before it is overwritten), not read by a
+        store, and not yet taken by another output. W2's tanh pass then writes
+        into the GEMM's output and its backward into the other GEMM's: no fresh
+        1 MB arrays, and the stores land on lines already in cache."""
+        prog, plan = self.prog, self.plan
+        if self.group is not None:  # another member may read it later in the same iteration
+            return None
+        full = {tuple(plan.index)}
+        # every array the region reads, by the buffer it views: a transposed view of x,
+        # read in the same loop, would see x's elements after they are overwritten
+        bases = [prog.base_of(a) for a in plan.reads]
+        store_tokens = set().union(*(tokens(expr) for _, expr, _ in plan.stores))
+        for x, at in plan.reads.items():
+            if (
+                x not in self.taken
+                and at == full
+                and x.aval.shape == self.domain
+                and x.aval.dtype == ov.aval.dtype
+                and prog.layout.get(x) == "C"
+                and prog.may_update(x)
+                and bases.count(x) == 1
+                and not store_tokens & {prog.name(x), f"{prog.name(x)}_fl"}
+            ):
+                self.taken.add(x)
+                return x
+        return None
 
     def scatter_store(self, ov, expr: str) -> None:
         """`ov` is not stored: added into the results it is placed in (scatter.py)."""
@@ -192,7 +232,7 @@ class RegionWriter:
             return f"{name}[{', '.join(index)}]"
         view = f"{name}_fl"
         line = f"{view} = {name}.reshape(-1)"
-        if line not in self.flat_lines:
+        if line not in self.flat_lines and view not in self.prog.flat_views:
             self.flat_lines.append(line)
         return f"{view}[{flat_index(index, shape)}]"
 

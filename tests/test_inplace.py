@@ -1,0 +1,75 @@
+"""Region outputs stored in place into a dead input array (CPU writer,
+`RegionWriter.dead_input_for`): where it applies (an array the kernel made,
+read only at the element stored, dead after the region) and where it must not
+(the caller's arrays, values read later or through a live view, reads at
+other elements: a transpose, a broadcast)."""
+
+import re
+
+import numpy as np
+import pytest
+
+import tracediff as td
+
+rng = np.random.default_rng(7)
+A = rng.standard_normal((24, 24)).astype(np.float32)
+B = rng.standard_normal((24, 24)).astype(np.float32)
+C = rng.standard_normal((24, 1)).astype(np.float32)
+REUSE = re.compile(r"^\s+(v\d+) = (v\d+)$", re.M)
+
+
+def _reused(fn, *args) -> list:
+    return REUSE.findall(td.dump(td.jit(fn), *args, stage="source"))
+
+
+def _same(fn, *args):
+    got, want = td.jit(fn)(*args), fn(*args)
+    for g, w in zip(*(x if isinstance(x, tuple) else (x,) for x in (got, want))):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=1e-5)
+
+
+CASES = {
+    # (function, stored in place?)
+    "gemm output, tanh": (lambda a, b: np.tanh(a @ b) + 1.0, True),
+    "two passes over a gemm output": (lambda a, b: np.exp(np.tanh(a @ b) * 2.0) - np.sum(a), True),
+    "the caller's array": (lambda a, b: np.tanh(a) + b, False),
+    "read again later": (lambda a, b: (np.tanh(a @ b), a @ b), False),
+    "read transposed": (lambda a, b: np.tanh((a @ b).T) + (a @ b), False),
+    "read at a broadcast column": (lambda a, b: np.tanh(a @ b) + (a @ b)[:, :1], False),
+    "a view kept": (lambda a, b: (np.tanh(a @ b) * 3.0, (a @ b).T), False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_in_place_store(name):
+    fn, expect = CASES[name]
+    _same(fn, A, B)
+    assert bool(_reused(fn, A, B)) == expect, td.dump(td.jit(fn), A, B, stage="source")
+
+
+def test_gradient_through_in_place_stores_matches_numpy():
+    # W2's shape of program: tanh over a GEMM, its derivative into the other GEMM's output
+    def loss(w1, w2, x):
+        h = np.tanh(x @ w1)
+        return np.sum(np.tanh(h @ w2) ** 2)
+
+    w1, w2, x = A, B, rng.standard_normal((16, 24)).astype(np.float32)
+    g = td.jit(td.grad(loss, argnums=(0, 1)))
+    assert len(_reused(td.grad(loss, argnums=(0, 1)), w1, w2, x)) >= 2
+    h = np.tanh(x @ w1)
+    o = np.tanh(h @ w2)
+    do = 2 * o * (1 - o * o)
+    dh = (do @ w2.T) * (1 - h * h)
+    for got, want in zip(g(w1, w2, x), (x.T @ dh, h.T @ do)):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4)
+    td.check_grads(
+        lambda a, b: loss(a, b, x.astype(np.float64)), (w1.astype(np.float64), w2.astype(np.float64))
+    )
+
+
+def test_in_place_store_is_repeatable():
+    # the reused buffer is the kernel's own each call: calling twice gives the same result
+    f = td.jit(lambda a, b: np.tanh(a @ b) - 0.5)
+    first = f(A, B).copy()
+    np.testing.assert_array_equal(f(A, B), first)
+    np.testing.assert_array_equal(A, A.copy())
