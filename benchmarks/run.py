@@ -309,6 +309,7 @@ def run_workload(
     tol = W.tolerance(args, w.nums) if not w.training else 1e-8
     rows: dict[str, Row] = {}
     live: dict[str, tuple] = {}
+    k_common = None  # calls per sample, set by the first variant timed (the limit)
     for name, build in variants(w, args, peers, target).items():
         row = rows[name] = Row(w.id, name)
         try:
@@ -336,7 +337,12 @@ def run_workload(
         if ready is not None:  # (tiered: the first calls ran interpreted while Numba compiled)
             ready()
         t_one = min(sample(call, 1) for _ in range(2))  # warm-up
-        k = max(1, min(100_000, int(w.sample_s / t_one))) if w.sample_s else 1
+        # one number of calls per sample for every variant, the limit's: each sample
+        # starts after the settle pause with the BLAS threads asleep, and a variant
+        # given fewer calls per sample would carry more of that wake-up per call
+        if k_common is None:
+            k_common = max(1, min(100_000, int(w.sample_s / t_one))) if w.sample_s else 1
+        k = k_common
         live[name] = (call, to_np, k)
         if name == "limit":
             row.notes.append(note)
