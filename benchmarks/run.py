@@ -362,8 +362,8 @@ def run_workload(
     r = 0
     while r < rounds:
         # a shuffled order (seeded), not a rotation: a rotation keeps each variant
-        # behind the same one, and what runs after a variant that sweeps the caches
-        # (the interpreter, a peer) was timed slower for it (W2: ~0.6 ms a call)
+        # behind the same one, and a sample's time depends on what ran before it
+        # (W2's limit: 7.13 ms right after the interpreter, 6.54 ms after tracediff)
         order = random.Random(1000 * r + len(names)).sample(names, len(names))
         round_load, got = Load(), {}
         for name in order:
