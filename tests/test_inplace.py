@@ -73,3 +73,18 @@ def test_in_place_store_is_repeatable():
     first = f(A, B).copy()
     np.testing.assert_array_equal(f(A, B), first)
     np.testing.assert_array_equal(A, A.copy())
+
+
+def test_in_place_store_in_parallel_chunks():
+    # each chunk of the prange loop reads and overwrites its own rows only
+    a = rng.standard_normal((256, 256)).astype(np.float32)
+    b = rng.standard_normal((256, 256)).astype(np.float32)
+
+    def loss(a, b):
+        return np.sum(np.tanh(a @ b) ** 2)
+
+    g = td.jit(td.grad(loss), parallel=True)
+    src = td.dump(g, a, b, stage="source")
+    assert "prange" in src and REUSE.search(src), src
+    h = np.tanh(a @ b)
+    np.testing.assert_allclose(g(a, b), (2 * h * (1 - h * h)) @ b.T, rtol=1e-4, atol=1e-4)
