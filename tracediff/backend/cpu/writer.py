@@ -21,7 +21,8 @@ from .control import ControlFlowEmitter
 from .groups import NotGroupable, form_groups
 from .indexing import IndexingEmitter
 from .lib.blas import BLAS
-from .regions import RegionWriter, flat_index, write_group
+from .nest import write_group
+from .regions import RegionWriter, flat_index
 from .scatter import placed_sums, scatter_stores
 
 
