@@ -88,3 +88,37 @@ def test_in_place_store_in_parallel_chunks():
     assert "prange" in src and REUSE.search(src), src
     h = np.tanh(a @ b)
     np.testing.assert_allclose(g(a, b), (2 * h * (1 - h * h)) @ b.T, rtol=1e-4, atol=1e-4)
+
+
+def test_in_place_store_in_loops_leaves_the_callers_array():
+    # a value-dependent while loop and a loop over n: stores in place into the kernel's
+    # own arrays, iteration after iteration, never into the caller's
+    a = rng.standard_normal((16, 16))
+    b = rng.standard_normal((16, 16)) * 0.1
+
+    def f(a, b):
+        h = a
+        k = 0
+        while k < 5:
+            h = np.tanh(h @ b) + h * 0.5
+            k = k + 1
+        return h
+
+    def g(a, b, n):
+        h = a
+        for _ in range(n):
+            h = np.tanh(h) * 0.9 + 0.1
+        return h
+
+    kept = a.copy()
+    for fn, args in ((f, (a, b)), (g, (a, b, 4))):
+        jf = td.jit(fn)
+        for _ in range(2):  # a second call reads the caller's array unchanged
+            np.testing.assert_allclose(jf(*args), fn(*args), rtol=1e-12)
+
+        def loss(*x, fn=fn):
+            return np.sum(fn(*x) ** 2)
+
+        np.testing.assert_allclose(td.jit(td.grad(loss))(*args), td.grad(loss)(*args), rtol=1e-10)
+        np.testing.assert_array_equal(a, kept)
+    assert _reused(f, a, b)
