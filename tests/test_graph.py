@@ -337,3 +337,23 @@ def test_cli_dot(tmp_path):
     bad = run_cli(tmp_path, "--stage", "source", "--format", "dot", check=False)
     assert bad.returncode != 0 and "no picture" in bad.stderr and "Traceback" not in bad.stderr
     assert "--format {text,dot,svg,png}" in run_cli(tmp_path, "--help").stdout
+
+
+def test_cli_loads_a_module_that_needs_sys_modules(tmp_path):
+    """A model file with a dataclass and string annotations (the dataclass looks its
+    module up in sys.modules while it is defined)."""
+    from tracediff.__main__ import load_function
+
+    (tmp_path / "td_cli_dataclass_model.py").write_text(
+        "from __future__ import annotations\n\n"
+        + MODEL
+        + "\n\nimport dataclasses\n\n\n@dataclasses.dataclass\nclass Config:\n    lr: float = 0.1\n"
+    )
+    try:
+        loss = load_function(f"{tmp_path / 'td_cli_dataclass_model.py'}:loss")
+        assert loss.__module__ == "td_cli_dataclass_model"
+        w, x = np.ones((10, 3), np.float32), np.ones((4, 10), np.float32)
+        assert "tanh" in td.dump(td.grad(loss), w, x, stage="optimized")
+    finally:
+        sys.modules.pop("td_cli_dataclass_model", None)
+        sys.path.remove(str(tmp_path.resolve()))

@@ -67,7 +67,14 @@ def load_function(target: str):
     spec = importlib.util.spec_from_file_location(p.stem, p)
     mod = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(p.resolve().parent))
-    spec.loader.exec_module(mod)
+    # Registered before it runs, as an import would: dataclasses, pickling and
+    # typing look the module up in sys.modules while it executes.
+    sys.modules[spec.name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     fn = getattr(mod, func, None)
     if fn is None:
         raise SystemExit(f"tracediff dump: {path} has no function {func!r}")
