@@ -3,9 +3,14 @@ floats and integers, and fused multiply-add, each one LLVM instruction that
 the loop vectorizer turns into SIMD code (Numba's `math` functions are scalar
 libm calls, which it cannot vectorize).
 
-Every function in this package is `@njit(inline="always")` and branch-free
+Every function in this package is `@njit(forceinline=True)` and branch-free
 (`if` on values only picks between two computed results, which LLVM turns
 into a select), so a generated fused loop that calls them still vectorizes.
+`forceinline` marks the compiled function `alwaysinline` for LLVM: it is
+compiled (or loaded from Numba's disk cache) once per signature and LLVM
+inlines it where the loop calls it. Numba's own `inline="always"` copied and
+re-typed its IR at every call site instead, which took 40 % of the cold
+compile of a gradient with many fused loops (W4: 7.7 s -> 4.0 s).
 """
 
 from __future__ import annotations
@@ -67,14 +72,14 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def pow2_f64(k):
     """2.0**k for an integer-valued k with a normal result (-1022 <= k <= 1023),
     built from its exponent bits."""
     return f64_from_bits((np.int64(k) + 1023) << 52)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def pow2_f32(k):
     """float32 2**k for an integer-valued k in [-126, 127]."""
     return f32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))

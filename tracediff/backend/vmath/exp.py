@@ -107,7 +107,7 @@ ZERO_F = np.float32(0.0)
 # ---------------------------------------------------------------- float64 core
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _exp_r_f64(rh, rl):
     """e**(rh + rl) = hi + tail for |rh| <= 0.3468, |rl| < 2**-50: hi = 1 + rh + rh**2/2
     rounded, tail the rest (|tail| < 0.008, relative error < 2**-58)."""
@@ -132,7 +132,7 @@ def _exp_r_f64(rh, rl):
     return hi, tail, h2 + small  # the last: e**r - 1 - rh, for expm1 near 0
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_f64(x):
     """k, rh, rl with x = k ln2 + rh + rl, |rh| <= 0.3468 (x finite, |x| < 2**40)."""
     t = fma(x, LOG2E, SHIFT)
@@ -144,7 +144,7 @@ def _reduce_f64(x):
     return k, rh, rl
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _scales_f64(k):
     """2**k as two normal factors (|k| <= 2044)."""
     k1 = k >> 1
@@ -153,7 +153,7 @@ def _scales_f64(k):
     return s1, s2
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _scale_f64(k, hi, tail, subnormal):
     """2**k (hi + tail) rounded once, for -1076 <= k <= 1025; `subnormal`: the result
     is below 2**-1022 (then k <= -1022)."""
@@ -171,7 +171,7 @@ def _scale_f64(k, hi, tail, subnormal):
     return ys if subnormal else y
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def exp_f64(x):
     xc = x if x < EXP_HI else EXP_HI  # NaN -> EXP_HI
     xc = xc if xc > EXP_LO else EXP_LO
@@ -181,7 +181,7 @@ def exp_f64(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def exp2_f64(x):
     xc = x if x < EXP2_HI else EXP2_HI
     xc = xc if xc > EXP2_LO else EXP2_LO
@@ -196,7 +196,7 @@ def exp2_f64(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def expm1_f64(x):
     xc = x if x < EXP_HI else EXP_HI
     xc = xc if xc > EXPM1_LO else EXPM1_LO
@@ -218,7 +218,7 @@ def expm1_f64(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def sigmoid_f64(x):
     z = -abs(x)
     zc = z if z > EXP_LO else EXP_LO  # NaN -> EXP_LO
@@ -247,7 +247,7 @@ def sigmoid_f64(x):
 # ---------------------------------------------------------------- float32
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_d(xd):
     """k, r with xd = k ln2 + r, |r| <= 0.3468, to 2**-48 relative (|xd| < 200)."""
     t = fma(xd, LOG2E, SHIFT)
@@ -255,7 +255,7 @@ def _reduce_d(xd):
     return bits_of_f64(t) - SHIFT_BITS, fma(-kf, LN2_HI, xd)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _expm1_r_d(r):
     """e**r - 1 for |r| <= 0.3468, relative error < 2**-32."""
     p = D7
@@ -267,14 +267,14 @@ def _expm1_r_d(r):
     return fma(r * r, p, r)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _clamp(v, lo, hi):
     """v limited to [lo, hi]; NaN becomes hi (callers select NaN back)."""
     v = v if v < hi else hi
     return v if v > lo else lo
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def exp_f32(x):
     xd = np.float64(x)
     xd = _clamp(xd, EXP_LO_F, EXP_HI_F)  # NaN -> EXP_HI_F, selected back below
@@ -284,7 +284,7 @@ def exp_f32(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def exp2_f32(x):
     xd = np.float64(x)
     xd = _clamp(xd, EXP2_LO_F, EXP2_HI_F)
@@ -297,7 +297,7 @@ def exp2_f32(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def expm1_f32(x):
     xd = np.float64(x)
     xd = _clamp(xd, EXPM1_LO_F, EXP_HI_F)
@@ -309,7 +309,7 @@ def expm1_f32(x):
     return y if x == x else x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def sigmoid_f32(x):
     xd = np.float64(x)
     z = -abs(xd)

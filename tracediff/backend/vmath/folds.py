@@ -7,7 +7,7 @@ from numba import njit
 __all__ = ["wide_sum"]
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def wide_sum(buf, lo, hi):
     """buf[lo:hi] summed in four interleaved partial sums: four dependency chains,
     not one, where each add waits for the last. For float32 summands in a float64

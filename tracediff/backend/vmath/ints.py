@@ -13,7 +13,7 @@ from numba import njit
 __all__ = ["ipow", "ifloordiv", "irem", "ffloordiv", "frem"]
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def ipow(x, y):
     """x ** y for integers, as NumPy: a negative exponent raises (Numba's `**` would
     return 0 or 1 instead)."""
@@ -31,7 +31,7 @@ def ipow(x, y):
     return r
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def ifloordiv(x, y):
     """x // y for integers, as NumPy: 0 for y == 0, and MIN // -1 wraps to MIN
     (the machine's division traps on both)."""
@@ -42,7 +42,7 @@ def ifloordiv(x, y):
     return x // y
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def irem(x, y):
     """x % y for integers, as NumPy: 0 for y == 0 and y == -1 (MIN % -1 traps)."""
     if y == 0 or y == -1:
@@ -50,7 +50,7 @@ def irem(x, y):
     return x % y
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def _fdivmod(a, b):
     """NumPy's npy_divmod: (floor quotient, remainder with the divisor's sign)."""
     mod = np.fmod(a, b)
@@ -72,11 +72,11 @@ def _fdivmod(a, b):
     return q, mod
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def ffloordiv(a, b):
     return _fdivmod(a, b)[0]
 
 
-@njit(inline="always", error_model="numpy")
+@njit(forceinline=True, error_model="numpy")
 def frem(a, b):
     return _fdivmod(a, b)[1]

@@ -56,7 +56,7 @@ LOG2E = 1.4426950408889634  # log2(e) rounded; + LOG2E_LO is log2(e) to ~2^-107
 LOG2E_LO = 2.0355273740931033e-17
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_f64(ix):
     """Bits ix of a positive normal float64 -> (k, f) with x = 2^k (1 + f),
     1 + f in [sqrt(2)/2, sqrt(2)). f is exact."""
@@ -65,7 +65,7 @@ def _reduce_f64(ix):
     return np.float64(k), m - 1.0
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _tail_f64(f):
     """(hfsq, s * (hfsq + R(s^2))) with log(1 + f) = f - hfsq + second."""
     s = f / (2.0 + f)
@@ -77,7 +77,7 @@ def _tail_f64(f):
     return hfsq, s * (hfsq + (t1 + t2))
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _scaled_bits_f64(x):
     """(bits, k offset) of x, subnormals scaled by 2^54 into the normal range."""
     small = x < MIN_NORMAL
@@ -86,7 +86,7 @@ def _scaled_bits_f64(x):
     return ix, -54.0 if small else 0.0
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _decompose_f64(x):
     """(k, f) with x = 2^k (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), for x > 0
     (subnormals too); other x give values the callers' selects replace."""
@@ -95,7 +95,7 @@ def _decompose_f64(x):
     return k + k0, f
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _special(x, r, pole, nan, ninf):
     """r, except at the special values of a log with its pole at `pole`:
     +inf and NaN return themselves, below the pole NaN, at the pole -inf."""
@@ -108,7 +108,7 @@ def _special(x, r, pole, nan, ninf):
     return r
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log_f64(x):
     k, f = _decompose_f64(x)
     hfsq, t = _tail_f64(f)
@@ -117,7 +117,7 @@ def log_f64(x):
     return r
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log2_f64(x):
     k, f = _decompose_f64(x)
     hfsq, t = _tail_f64(f)
@@ -133,7 +133,7 @@ def log2_f64(x):
     return r
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log1p_f64(x):
     u = 1.0 + x
     k, f = _reduce_f64(bits_of_f64(u) & 0x7FFFFFFFFFFFFFFF)
@@ -166,14 +166,14 @@ Q3, Q4, Q5 = F32(0.28857142), F32(-0.23956735), F32(0.20448658)
 Q6, Q7, Q8 = F32(-0.19139086), F32(0.18708822), F32(-0.110255755)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_f32(ix):
     k = np.int32(np.int32(ix - np.int32(SQRT_HALF_BITS_F32)) >> np.int32(23))
     m = f32_from_bits(np.int32(ix - np.int32(k << np.int32(23))))
     return F32(k), m - F32(1.0)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _scaled_bits_f32(x):
     small = x < MIN_NORMAL_F32
     xs = x * TWO25_F32 if small else x
@@ -181,7 +181,7 @@ def _scaled_bits_f32(x):
     return ix, F32(-25.0) if small else F32(0.0)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _decompose_f32(x):
     """(k, f) with x = 2^k (1 + f), 1 + f in [sqrt(2)/2, sqrt(2)), for x > 0
     (subnormals too); other x give values the callers' selects replace."""
@@ -190,7 +190,7 @@ def _decompose_f32(x):
     return k + k0, f
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _poly_ln_f32(f):
     p = fma(f, P8, P7)
     p = fma(f, p, P6)
@@ -203,7 +203,7 @@ def _poly_ln_f32(f):
     return (f * f) * p
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log_f32(x):
     k, f = _decompose_f32(x)
     r = fma(k, LN2_HI_F32, fma(k, LN2_LO_F32, _poly_ln_f32(f)) + f)
@@ -211,7 +211,7 @@ def log_f32(x):
     return r
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log2_f32(x):
     k, f = _decompose_f32(x)
     q = fma(f, Q8, Q7)
@@ -227,7 +227,7 @@ def log2_f32(x):
     return r
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def log1p_f32(x):
     u = F32(1.0) + x
     k, f = _reduce_f32(bits_of_f32(u) & np.int32(0x7FFFFFFF))

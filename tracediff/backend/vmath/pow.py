@@ -38,7 +38,7 @@ from .log import log_f64
 __all__ = ["pow_f32", "pow_f64"]
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def pow_f32(x, y):
     xd = np.float64(x)
     yd = np.float64(y)
@@ -100,7 +100,7 @@ R4 = 0.1538030436412276
 R5 = 0.13703263277130504
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _log_dd(ax):
     """log(ax) = hi + lo, |lo| <= ulp(hi)/2, for ax > 0 finite (subnormals included)."""
     small = ax < MIN_NORMAL_D
@@ -141,7 +141,7 @@ def _log_dd(ax):
     return h, (hi - h) + lo
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _scale_dd(k, hi, tail):
     """2^k (hi + tail) rounded once, for -1076 <= k <= 1025: exp.py's _scale_f64, but
     it tells the subnormal results by the normally scaled value itself (with ZL the
@@ -160,7 +160,7 @@ def _scale_dd(k, hi, tail):
     return ys if y <= MIN_NORMAL_D else y
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def pow_f64(x, y):
     ax = abs(x)
     lh, ll = _log_dd(ax)

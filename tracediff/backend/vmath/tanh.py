@@ -43,7 +43,7 @@ _C32 = tuple(_F(1 / math.factorial(n)) for n in range(7, 1, -1))  # 1/7! ... 1/2
 _SAT = 19.1
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _expm1_small_f32(y):
     """e^y - 1 for float32 y in [0, 19]."""
     k = np.floor(fma(y, _LOG2E_32, _F(0.5)))
@@ -56,7 +56,7 @@ def _expm1_small_f32(y):
     return fma(s, p, s - _F(1))
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def tanh_f32(x):
     a = abs(x)
     if a > _SAT_32:  # a select; NaN compares false and stays NaN
@@ -65,7 +65,7 @@ def tanh_f32(x):
     return np.float32(math.copysign(e / (e + _F(2)), x))
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def tanh_f64(x):
     a = abs(x)
     if a > _SAT:

@@ -158,7 +158,7 @@ C6 = -1.13596475577881948265e-11  # 0xBDA8FAE9, 0xBE8838D4
 # ---------------------------------------------------------------- float32
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_f32(x):
     """(q, r): |x| = q * pi/2 + r (q mod 4, |r| <= pi/4, r in float64)."""
     ax = abs(x)
@@ -189,7 +189,7 @@ def _reduce_f32(x):
     return (np.int64(0) if small else np.int64(q)), (np.float64(ax) if small else r)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _sincos_f32(x, shift):
     """sin(x) for shift 0, cos(x) for shift 1 (float64 result)."""
     q, r = _reduce_f32(x)
@@ -203,13 +203,13 @@ def _sincos_f32(x, shift):
     return -v if neg else v
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def sin_f32(x):
     v = _sincos_f32(x, 0)
     return np.float32(v) if abs(x) <= MAX32 else x - x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def cos_f32(x):
     v = _sincos_f32(x, 1)
     return np.float32(v) if abs(x) <= MAX32 else x - x
@@ -218,14 +218,14 @@ def cos_f32(x):
 # ---------------------------------------------------------------- float64
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _reduce_f64(x):
     """(q, rh, rl): |x| = q * pi/2 + rh + rl (q mod 4, |rh + rl| <= pi/4)."""
     ax = abs(x)
@@ -281,7 +281,7 @@ def _reduce_f64(x):
     return (np.int64(0) if small else np.int64(q)), (ax if small else rh), (0.0 if small else rl)
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def _sincos_f64(x, shift):
     """sin(x) for shift 0, cos(x) for shift 1: fdlibm kernels on rh + rl."""
     q, r, y = _reduce_f64(x)
@@ -302,13 +302,13 @@ def _sincos_f64(x, shift):
     return -v if neg else v
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def sin_f64(x):
     v = _sincos_f64(x, 0)
     return v if abs(x) <= MAX64 else x - x
 
 
-@njit(inline="always", error_model="numpy", cache=True)
+@njit(forceinline=True, error_model="numpy", cache=True)
 def cos_f64(x):
     v = _sincos_f64(x, 1)
     return v if abs(x) <= MAX64 else x - x
