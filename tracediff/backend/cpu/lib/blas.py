@@ -105,19 +105,31 @@ if _PATH is not None:
         return 0, 0
 
     @numba.njit(cache=True, nogil=True)
+    def _loops(a, b, out):
+        """out = a @ b by plain loops, for operands BLAS cannot take (and k == 0).
+        Not `out[...] = np.dot(a, b)`: that broadcasting store compiles Numba's
+        shape-error formatting, 3 of the 4.5 s a cold `gemm` took to compile."""
+        m, k = a.shape
+        n = b.shape[1]
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0.0
+            for p in range(k):
+                aip = a[i, p]
+                for j in range(n):
+                    out[i, j] += aip * b[p, j]
+
+    @numba.njit(cache=True, nogil=True)
     def gemm_into(a, b, out):
         """out = a @ b (out C-contiguous, of a's dtype)."""
         m, k = a.shape
         n = b.shape[1]
         if m == 0 or n == 0:
             return
-        if k == 0:
-            out[...] = 0
-            return
         ta, lda = _order(a)
         tb, ldb = _order(b)
-        if ta == 0 or tb == 0 or not out.flags.c_contiguous:
-            out[...] = np.dot(a, b)  # (not reached from generated code: its operands are C or F)
+        if k == 0 or ta == 0 or tb == 0 or not out.flags.c_contiguous:
+            _loops(a, b, out)  # (not reached from generated code: its operands are C or F)
             return
         one, zero = 1.0, 0.0
         pa, pb, po = a.ctypes.data, b.ctypes.data, out.ctypes.data
@@ -140,12 +152,10 @@ if _PATH is not None:
         out = np.empty(m, a.dtype)
         if m == 0:
             return out
-        if k == 0:
-            out[:] = 0
-            return out
         t, ld = _order(a)
-        if t == 0 or not x.flags.c_contiguous:
-            return np.dot(np.ascontiguousarray(a), np.ascontiguousarray(x))
+        if k == 0 or t == 0 or not x.flags.c_contiguous:
+            _loops(a, x[:, None], out[:, None])
+            return out
         rows, cols = (m, k) if t == NO_TRANS else (k, m)  # the matrix as stored, row-major
         one, zero = 1.0, 0.0
         if a.itemsize == 4:  # float32 (float64 else)
