@@ -63,6 +63,18 @@ def test_gemv_every_layout(m, k, dt, rng):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max(initial=0)))
 
 
+def test_operands_blas_cannot_take(rng):
+    """Strided operands and outputs (never passed by generated code) go to plain loops."""
+    a, b, x = rng.normal(size=(6, 10)), rng.normal(size=(10, 8)), rng.normal(size=10)
+    sa, sb, sx = a[::2, ::2], b[::2, ::3], x[::2]
+    np.testing.assert_allclose(bl.gemm(sa, sb), sa @ sb, rtol=1e-13)
+    out = np.full((3, 6), np.nan)
+    bl.gemm_into(sa, sb, out[:, ::2])  # a strided output
+    np.testing.assert_allclose(out[:, ::2], sa @ sb, rtol=1e-13)
+    assert np.isnan(out[:, 1::2]).all()
+    np.testing.assert_allclose(bl.gemv(sa, sx), sa @ sx, rtol=1e-13)
+
+
 def test_products_in_programs(rng):
     """Every way a program reaches a product: matrix-matrix, matrix-vector, vector-matrix,
     a transposed operand, a batch, complex (Numba's np.dot), and their gradients."""
