@@ -32,8 +32,9 @@ Rows of each workload (inputs already on the device, results left there):
 Method, in one process: the limit is checked against the CPU limit of
 `workloads.py`, every other row against the limit (relative error 2e-4); a
 wrong row shows `WRONG` instead of a time. Two warm-up samples, then
-interleaved rounds (each round runs every row once, in an order rotated per
-round). A sample is k calls between two synchronizations of the device, with
+interleaved rounds (each round runs every row once, in a seeded order
+shuffled per round, as benchmarks/run.py does: a rotation keeps each row behind
+the same predecessor). A sample is k calls between two synchronizations of the device, with
 k chosen so that it lasts about 20 ms; the table gives the median and the min
 time per call and the ratios of the medians to the limit's and to the floor.
 """
@@ -45,6 +46,7 @@ import functools
 import gc
 import math
 import os
+import random
 import statistics
 import sys
 import time
@@ -622,8 +624,7 @@ def run_workload(
     names = list(live)
     t_start = time.perf_counter()
     for r in range(rounds):
-        s = r % len(names)
-        for name in names[s:] + names[:s]:
+        for name in random.Random(1000 * r + len(names)).sample(names, len(names)):
             v, k = live[name]
             rows[name].times.append(sample(v, k))
     R.log(f"  {rounds} rounds in {time.perf_counter() - t_start:.1f} s")
