@@ -30,6 +30,7 @@ import ast
 import inspect
 import os
 import textwrap
+import threading
 import types
 import weakref
 from collections.abc import Callable
@@ -88,6 +89,19 @@ def convert(fn: Callable) -> Callable:
     return new
 
 
+# CPython (3.11 here) counts the recursion depth of its AST <-> object
+# conversion in interpreter-wide state: ast.parse or compile(tree) in two
+# threads at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (seen in tests/test_concurrency.py; cf. python/cpython#106905).
+# Ours take turns.
+_AST_LOCK = threading.Lock()
+
+
+def _parse(src: str) -> ast.Module:
+    with _AST_LOCK:
+        return ast.parse(src)
+
+
 def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
     """The `def` equivalent of a lambda, found in its source line(s) by position."""
     lines, first = inspect.getsourcelines(fn)
@@ -98,9 +112,9 @@ def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
         src = src.rstrip() + " pass\n"
     wrap = 0
     try:
-        tree = ast.parse(src)
+        tree = _parse(src)
     except SyntaxError:
-        tree, wrap = ast.parse("def _td_wrap_():\n" + textwrap.indent(src, "    ")), 1
+        tree, wrap = _parse("def _td_wrap_():\n" + textwrap.indent(src, "    ")), 1
     code = fn.__code__
     names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
     # where the body's instructions start (RESUME and friends sit at column 0)
@@ -135,7 +149,7 @@ def _convert(fn: types.FunctionType) -> Callable:
         tree = ast.Module(body=[node], type_ignores=[])
     else:
         src = textwrap.dedent(inspect.getsource(fn))
-        tree = ast.parse(src)
+        tree = _parse(src)
         node = tree.body[0]
         if not isinstance(node, ast.FunctionDef) or node.name != fn.__name__:
             raise ConversionError("not a plain def")
@@ -164,7 +178,8 @@ def _convert(fn: types.FunctionType) -> Callable:
     factory = _fn("_td_factory_", ["_td_"] + free, [node, ast.Return(value=_name(node.name))])
     mod = ast.Module(body=[factory], type_ignores=[])
     _fix_locations(mod, 1, 0)
-    code = compile(mod, fn.__code__.co_filename, "exec")
+    with _AST_LOCK:
+        code = compile(mod, fn.__code__.co_filename, "exec")
     fcode = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = next(c for c in fcode.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
     from .. import control
@@ -201,7 +216,7 @@ def converted_source(fn: Callable) -> str | None:
                 cells[n] = c.cell_contents
             except ValueError:  # a cell not filled yet
                 pass
-        for name in dict.fromkeys(n.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)):
+        for name in dict.fromkeys(n.id for n in ast.walk(_parse(src)) if isinstance(n, ast.Name)):
             g = cells.get(name, f.__globals__.get(name))
             if isinstance(g, types.FunctionType) and g in SHOW_SOURCE:
                 todo.append(g)
