@@ -481,3 +481,25 @@ def test_a_while_loops_tape_buffers_are_reused_across_calls_and_threads():
     for i in range(8):
         for a, b in zip(got[i], want[i % 4]):
             np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+
+
+def test_hessian_of_a_loop_with_a_branch_compiles():
+    """The Hessian of a compiled loop holding a value-dependent `if`: its kernel takes
+    many constant arrays, and their names once collided with a loop counter's
+    (`for k10 in range(...)` rebinding the constant `k10`: a Numba TypingError)."""
+
+    def f(x):
+        s = 0.0
+        for i in range(x.shape[0]):
+            if x[i] > 0:
+                s = s + x[i] ** 3
+            else:
+                s = s + np.sin(x[i]) * x[0]
+        return s
+
+    x = np.random.default_rng(0).standard_normal(12)
+    want = td.hessian(f)(x)
+    got = td.jit(td.hessian(f), eager_first=False)(x)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    d = np.where(x > 0, 6 * x, -np.sin(x) * x[0])  # the diagonal by hand (x[0]'s entry aside)
+    np.testing.assert_allclose(np.delete(np.diag(got), 0), np.delete(d, 0), rtol=1e-12)

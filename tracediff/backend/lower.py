@@ -155,7 +155,7 @@ class Lowering:
             return literal(lit.val, lit.aval.dtype)
         key = id(lit.val)
         if key not in self.const_names:
-            self.const_names[key] = f"k{len(self.consts)}"
+            self.const_names[key] = f"const{len(self.consts)}"
             self.consts.append(np.ascontiguousarray(lit.val, dtype=lit.aval.dtype))
         return self.const_names[key]
 

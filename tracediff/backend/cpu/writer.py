@@ -109,7 +109,7 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
             self.emit(f"return ({', '.join(outs)},)")
         else:
             self.emit("return None")
-        args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
+        args = [self.name(v) for v in ir.invars] + [f"const{i}" for i in range(len(self.consts))]
         args += [self.name(v) for v, _ in self.out_args]
         args += [w for w, _, _, _ in self.workspaces]
         head = list(self.target.header)

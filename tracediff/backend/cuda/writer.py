@@ -137,7 +137,7 @@ class CudaWriter(Lowering, ControlFlowWriter, IndexingWriter):
         self.walk(ir.eqns, ir.outvars, owned=())
         outs = [self.atom(v) for v in ir.outvars if type(v) is Var and v not in set(ir.invars)]
         self.emit(f"return ({', '.join(outs)}{',' if outs else ''})")
-        args = [self.name(v) for v in ir.invars] + [f"k{i}" for i in range(len(self.consts))]
+        args = [self.name(v) for v in ir.invars] + [f"const{i}" for i in range(len(self.consts))]
         head = [SIM_MATH if ln == "import math" and SIMULATOR else ln for ln in HEADER] + [
             "",
             f"TPB = {THREADS}  # threads per block: kernels fold shared arrays of this size",
