@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..builder import bind, current_builder, is_tracing
-from ..core import Aval
-from ..prims.control import loop_p, while_p
+from ..core import IR, Aval
+from ..prims.control import loop_p, regions, while_p
 from ..provenance import at, user_src
 from ..tracer import Tracer, TracerError
 from .regions import (
@@ -27,11 +27,16 @@ from .regions import (
     _update_root,
 )
 
-# a `for` over a concrete range runs as Python (unrolled) up to this many
-# iterations when its body does not use the loop variable, and up to
-# UNROLL_ALWAYS iterations in any case; longer loops become `loop` equations
+# a `for` over a concrete range runs as Python (unrolled) up to UNROLL_ALWAYS
+# iterations; up to UNROLL_UNUSED when its body does not use the loop variable
+# and the unrolled body stays under UNROLL_BUDGET equations (so fusion runs
+# through the steps of a time-stepped model: W4's 40 steps of 5 become one loop
+# over the elements); longer loops become `loop` equations. Without the budget
+# 40 steps of an RK4 integrator unrolled into a 5,600-line kernel that Numba
+# could not compile (and its Hessian into 23,000 lines).
 UNROLL_UNUSED = 64
 UNROLL_ALWAYS = 8
+UNROLL_BUDGET = 512
 
 
 class Unstageable(Exception):
@@ -260,18 +265,24 @@ def for_stmt(
                 return
         return
     n, start, step, item = seq
-    short = n <= UNROLL_ALWAYS or (not uses_target and n <= UNROLL_UNUSED)
-    if not short and broke is None:
+    if n > UNROLL_ALWAYS and broke is None:
+        # a short loop not using its counter is unrolled if its body is small
+        budget = UNROLL_BUDGET if not uses_target and n <= UNROLL_UNUSED else None
         init = tuple(get())
         try:
-            _staged_for(n, start, step, item, body, get, set_, names, user_src())
+            _staged_for(n, start, step, item, body, get, set_, names, user_src(), budget)
             return
         except (TracerError, Unstageable):
-            set_(init)  # the body needs concrete counters (or changes a list): unroll it
+            set_(init)  # the body needs concrete counters (or changes a list), or is small: unroll it
     for k in range(n):
         body(item(start + k * step if isinstance(it, range) else k))
         if broke is not None and _true(broke()):
             return
+
+
+def _size(prog: IR) -> int:
+    """The number of equations in a program, those of its nested regions included."""
+    return sum(1 + sum(_size(r) for r in regions(e.params)) for e in prog.eqns)
 
 
 def _true(flag) -> bool:
@@ -279,7 +290,9 @@ def _true(flag) -> bool:
     return not _is_traced(flag) and bool(flag)
 
 
-def _staged_for(n, start, step, item, body, get, set_, names, src):
+def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget=None):
+    """Bind `loop` for the body; raise Unstageable instead where `unroll_budget`
+    is given and n copies of the body would stay within it."""
     init = tuple(get())
     counter = Aval((), np.dtype(np.int64), weak=True)  # a Python int, as range gives
     reg, carried, roots = _fixpoint(
@@ -290,6 +303,8 @@ def _staged_for(n, start, step, item, body, get, set_, names, src):
         reg.b.atom(o)
     operands = _captures(reg)
     prog = reg.close(outs, operands)
+    if unroll_budget is not None and n * _size(prog) <= unroll_budget:
+        raise Unstageable("a small body: unrolled")
     results = bind(
         loop_p,
         *_initial(init, carried, roots),
