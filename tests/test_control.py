@@ -201,6 +201,41 @@ def test_numpy_array_filled_with_traced_values():
     np.testing.assert_array_equal(_both(f, np.array([1.0, 2.0, 3.0])), [2.0, 1.0, 4.0])
 
 
+TABLE = np.arange(10.0) ** 2
+EMBED = np.arange(20.0).reshape(10, 2)
+
+
+def test_numpy_table_indexed_by_traced_values():
+    """A NumPy lookup table or embedding indexed by a traced index (an argument, or
+    computed), also on the left of `+=`: NumPy's own indexing cannot take a traced index."""
+
+    def lookup(x, idx):
+        return np.sum(x * TABLE[idx])
+
+    def embed(x, idx):
+        return np.sum(EMBED[idx, :] * x[:, None]) + np.sum(EMBED[idx][:, 1])
+
+    def scatter(x, idx):
+        y = np.zeros(5)
+        y[idx] += x  # repeated indices: the last store wins, as in NumPy
+        return np.sum(y * np.arange(5.0))
+
+    def computed(x):
+        return np.sum(TABLE[(x * 2).astype(np.int64)] * x)
+
+    x, idx = np.array([1.0, 2.0, 3.0]), np.array([4, 1, 4])
+    cases = [
+        (lookup, (x, idx), 66.0, [16.0, 1.0, 16.0]),
+        (embed, (x, idx), 99.0, [17.0, 5.0, 17.0]),
+        (scatter, (x, idx), 14.0, [0.0, 1.0, 4.0]),
+        (computed, (x,), 144.0, [4.0, 16.0, 36.0]),
+    ]
+    for f, args, value, grad in cases:
+        assert _both(f, *args) == value
+        np.testing.assert_array_equal(td.grad(f)(*args), grad)
+        np.testing.assert_array_equal(td.jit(td.grad(f))(*args), grad)
+
+
 def test_add_at_accumulates_repeated_indices():
     def f(w):
         h = np.zeros(3)
@@ -503,3 +538,33 @@ def test_hessian_of_a_loop_with_a_branch_compiles():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     d = np.where(x > 0, 6 * x, -np.sin(x) * x[0])  # the diagonal by hand (x[0]'s entry aside)
     np.testing.assert_allclose(np.delete(np.diag(got), 0), np.delete(d, 0), rtol=1e-12)
+
+
+def test_unused_counter_loop_unrolls_only_a_small_body():
+    """A `for _ in range(40)` is unrolled while 40 copies of its body stay small (fusion
+    then runs through the steps), else it is one `loop` (40 RK4 steps once unrolled
+    into a kernel Numba could not compile)."""
+
+    def chain(x, w):
+        for _ in range(40):
+            x = x + 0.1 * np.tanh(x * w)
+        return np.sum(x * x)
+
+    def rk4(theta, y):
+        dt = 0.05
+        for _ in range(40):
+            k1 = -theta[0] * y + np.sin(theta[1] * y)
+            k2 = -theta[0] * (y + dt / 2 * k1) + np.sin(theta[1] * (y + dt / 2 * k1))
+            k3 = -theta[0] * (y + dt / 2 * k2) + np.sin(theta[1] * (y + dt / 2 * k2))
+            k4 = -theta[0] * (y + dt * k3) + np.sin(theta[1] * (y + dt * k3))
+            y = y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return np.sum(y**2)
+
+    x = np.linspace(-1, 1, 5)
+    assert loop_p not in _prims(td.make_ir(chain, x, 0.7))
+    th, y0 = np.array([0.7, 1.3]), np.array([0.1, -0.5, 1.0])
+    ir = td.make_ir(rk4, th, y0)
+    assert loop_p in _prims(ir) and len(ir.eqns) < 20
+
+    _both(rk4, th, y0)  # NumPy, interpreted and compiled agree
+    td.check_grads(rk4, (th, y0), order=1, modes=("rev",))

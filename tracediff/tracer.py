@@ -115,9 +115,10 @@ class Tracer:
 
     def __array__(self, dtype=None, copy=None):
         raise TracerError(
-            f"a traced value {self.aval} cannot become a NumPy array (np.array/"
-            f"np.asarray or a function NumPy cannot dispatch){at(user_src())}; "
-            "use np.stack/np.concatenate to build arrays from traced values."
+            f"a traced value {self.aval} cannot become a NumPy array (np.array/np.asarray, "
+            f"a function NumPy cannot dispatch, or a NumPy array indexed with it in code "
+            f"tracediff did not convert){at(user_src())}; build arrays from traced values "
+            "with np.stack/np.concatenate."
         )
 
     __hash__ = object.__hash__

@@ -62,6 +62,24 @@ def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
     return b.emit(copy_p, [np.array(arr, copy=True)], {})[0]
 
 
+def getitem(obj, idx):
+    """`obj[idx]` in converted code: a NumPy array indexed by traced values (a
+    lookup table, an embedding matrix) is read as a constant of the trace, which
+    NumPy's own indexing cannot do (it would turn the traced index into an array)."""
+    if isinstance(obj, np.ndarray) and is_tracing():
+        tr = _traced_in(idx)
+        if tr:
+            from ..prims.elementwise import copy_p
+
+            if obj.dtype.kind not in "biufc":
+                raise TracerError(
+                    f"indexing a NumPy array of dtype {obj.dtype} with traced values{at(user_src())}"
+                )
+            b = innermost_builder(tr) or current_builder()
+            obj = b.emit(copy_p, [np.array(obj, copy=True)], {})[0]
+    return obj[idx]
+
+
 def _traced_in(*xs) -> list:
     out = []
     for x in xs:
@@ -130,7 +148,7 @@ def aug_item(obj, idx, op: str, value):
 
         setitem_where(obj, mask, getattr(operator, _BINARY[op])(obj, value))
         return obj
-    return setitem(obj, idx, aug(obj[idx], op, value))
+    return setitem(obj, idx, aug(getitem(obj, idx), op, value))
 
 
 def ufunc_at(ufunc, obj, *args):

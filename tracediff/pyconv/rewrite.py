@@ -287,9 +287,14 @@ class _Converter(ast.NodeTransformer):
         self.generic_visit(node)
         v = node.value  # np.r_[a, b], np.c_[...]: the index trick objects get traced forms
         name = getattr(v, "attr", None) or getattr(v, "id", None)
-        if isinstance(node.ctx, ast.Load) and name in ("r_", "c_"):
+        if not isinstance(node.ctx, ast.Load):
+            return node
+        if name in ("r_", "c_"):
             node.value = ast.copy_location(_call(_helper("fn"), [v]), v)
-        return node
+            return node
+        # a[i] -> _td_.getitem(a, i): a NumPy array indexed by traced values (slices
+        # included: Python builds slice objects from ast.Slice in any expression)
+        return ast.copy_location(_call(_helper("getitem"), [v, node.slice]), node)
 
     def visit_NamedExpr(self, node):
         raise ConversionError("assignment expressions (:=)")
