@@ -261,6 +261,10 @@ def f_float(a):
     return float(np.sum(a)) * 2.0  # L:float
 
 
+def f_builtin_max(a):
+    return max(np.sum(a), 1.0)  # L:builtin_max
+
+
 def f_while(a):
     s = a * 1.0
     while s > 1.0:  # L:while
@@ -1221,6 +1225,11 @@ CASES = [
         Raises(ValueError, r"ambiguous", line="while"),
     ),
     Case("float_of_tracer", lambda: td.jit(f_float)(X3), Raises(td.TracerError, r"float\(\)", line="float")),
+    Case(
+        "builtin_max_of_tracers",
+        lambda: td.grad(f_builtin_max)(X3),
+        Raises(td.TracerError, r"max\(\)", r"np.maximum", line="builtin_max"),
+    ),
     Case(
         # NumPy converts a shape itself and replaces the TracerError of Tracer.__index__
         # with its own TypeError (naming the Tracer, not the line): nothing to intercept

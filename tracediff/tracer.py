@@ -40,9 +40,10 @@ def _concrete_error(what: str, t: Tracer) -> TracerError:
     return TracerError(
         f"{what} of a traced value {t.aval} needs its concrete value, which is "
         f"not known while tracing{at(src)}. tracediff converts `if`/`while`/`for`/`and`/`or` "
-        "on traced values in the functions it traces, but not this one (a `return` inside a "
-        "loop, a loop with an `else:`, code without readable source, or a direct call of "
-        "bool()/float()/int()): use np.where(cond, a, b) for a choice per element, "
+        "on traced values in the functions it traces, but not here (a builtin that compares "
+        "traced values: max()/min()/sorted(); a direct call of bool()/float()/int(); a "
+        "`return` inside a loop, a loop with an `else:`, or code without readable source): "
+        "use np.where(cond, a, b) for a choice per element, "
         "np.maximum/np.minimum/np.clip for bounds, or pass the value as a static argument."
     )
 
