@@ -89,6 +89,20 @@ def test_axes_pytrees_and_keywords():
     np.testing.assert_allclose(td.vmap(lambda a, b: b * 2.0, in_axes=(0, None))(y, 3.0), np.full(4, 6.0))
     # keyword arguments map over axis 0
     np.testing.assert_allclose(td.vmap(lambda a, *, b: a + b)(y, b=y), 2 * y)
+    # axes as nested as the arguments, dicts included (a prefix of the pytree, as in JAX)
+    params = {"w": rng.standard_normal((5, 2)), "b": rng.standard_normal((4, 2))}
+
+    def layer(p, x):
+        return np.tanh(x @ p["w"] + p["b"])
+
+    got = td.vmap(layer, in_axes=({"w": None, "b": 0}, 0))(params, x)
+    want = np.stack([layer({"w": params["w"], "b": params["b"][i]}, x[i]) for i in range(4)])
+    np.testing.assert_allclose(got, want)
+    got = td.vmap(lambda x: {"a": x * 2.0, "b": np.sum(x)}, out_axes={"a": 1, "b": 0})(x)
+    np.testing.assert_allclose(got["a"], (x * 2.0).T)
+    np.testing.assert_allclose(got["b"], x.sum(axis=1))
+    with pytest.raises(ValueError, match=r"keys \['w'\] do not match a dict with the keys \['b', 'w'\]"):
+        td.vmap(layer, in_axes=({"w": None}, 0))(params, x)
 
 
 def test_vmap_errors_name_the_argument():

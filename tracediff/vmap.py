@@ -21,13 +21,24 @@ from .staging import Entry, Transformed, _arg_name, _dyn_aval, _is_dynamic, _nam
 from .tracing import at, user_src
 
 
-def _axis_spec(axes, what: str):
-    """in_axes/out_axes as hashable: an int, None, or a tuple of (int or None)."""
+class _DictAxes(tuple):
+    """The axes of a dict's values, by key: ((key, spec), ...) sorted as pytree sorts keys."""
+
+
+def _axis_spec(axes, what: str, top: bool = True):
+    """in_axes/out_axes as hashable: an int, None, or a tuple (a list) of them per
+    positional argument, nested as the arguments are (dicts of them inside)."""
     if axes is None or (isinstance(axes, (int, np.integer)) and not isinstance(axes, bool)):
         return None if axes is None else int(axes)
     if isinstance(axes, (tuple, list)):
-        return tuple(_axis_spec(a, what) for a in axes)
-    raise TypeError(f"vmap: {what} must be an int, None, or a tuple of them, got {axes!r}")
+        return tuple(_axis_spec(a, what, False) for a in axes)
+    if isinstance(axes, dict) and not top:
+        keys = sorted(axes, key=pytree._sort_key)
+        return _DictAxes((k, _axis_spec(axes[k], what, False)) for k in keys)
+    raise TypeError(
+        f"vmap: {what} must be an int, None, or a tuple of them per argument (nested as the "
+        f"arguments are: tuples, lists, dicts), got {axes!r}"
+    )
 
 
 def _per_arg(spec, n: int, what: str, fun) -> list:
@@ -43,10 +54,19 @@ def _per_arg(spec, n: int, what: str, fun) -> list:
 
 def _leaf_axes(spec, tree) -> list:
     """One axis per leaf of `tree`: an int or None spreads over the whole tree; a
-    tuple matches the tree's top-level children."""
+    tuple matches the children of a tuple, list or namedtuple, a dict those of a dict."""
     if not isinstance(spec, tuple):
         return [spec] * pytree.num_leaves(tree)
-    kids = tree[1] if isinstance(tree, tuple) and tree[0] in ("tuple", "list") else None
+    kind = tree[0] if isinstance(tree, tuple) else None
+    if isinstance(spec, _DictAxes):
+        if kind != "dict" or tuple(k for k, _ in spec) != tree[1]:
+            keys = list(tree[1]) if kind == "dict" else None
+            raise ValueError(
+                f"vmap: axes for the keys {[k for k, _ in spec]} do not match "
+                + (f"a dict with the keys {keys}" if keys is not None else "a value that is not a dict")
+            )
+        return [a for (_, s), t in zip(spec, tree[2]) for a in _leaf_axes(s, t)]
+    kids = tree[1] if kind in ("tuple", "list") else tree[2] if kind == "namedtuple" else None
     if kids is None or len(kids) != len(spec):
         raise ValueError(f"vmap: axes {spec} do not match a value of {pytree.num_leaves(tree)} leaves")
     return [a for s, t in zip(spec, kids) for a in _leaf_axes(s, t)]
@@ -57,7 +77,7 @@ class Vmap(Transformed):
 
     def __init__(self, fun, in_axes=0, out_axes=0, static_argnums=()):
         self.in_axes = _axis_spec(in_axes, "in_axes")
-        self.out_axes = _axis_spec(out_axes, "out_axes")
+        self.out_axes = _axis_spec(out_axes, "out_axes", top=False)  # (a dict for a dict result)
         super().__init__(fun, (self.in_axes, self.out_axes), static_argnums=static_argnums)
 
     def _build(self, args, kwargs) -> Entry:
@@ -108,8 +128,10 @@ class Vmap(Transformed):
         ir, out_tree, info = stage(self.fun, tuple(members), kw, stat)
         dims = [leaf_dims[k] for k in info["dyn_pos"]] + [None] * len(info["captured"])
         out_spec = self.out_axes
-        if isinstance(out_spec, tuple) and not (
-            isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list")
+        if (
+            isinstance(out_spec, tuple)
+            and not isinstance(out_spec, _DictAxes)
+            and not (isinstance(out_tree, tuple) and out_tree[0] in ("tuple", "list", "namedtuple"))
         ):
             raise ValueError(f"vmap: out_axes {out_spec} for a single output" + at(user_src()))
         out_dims = []
