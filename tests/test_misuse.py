@@ -265,6 +265,11 @@ def f_builtin_max(a):
     return max(np.sum(a), 1.0)  # L:builtin_max
 
 
+def f_traced_slice(a):
+    i = np.argmax(a)
+    return np.sum(a[i : i + 2])  # L:traced_slice
+
+
 def f_while(a):
     s = a * 1.0
     while s > 1.0:  # L:while
@@ -1225,6 +1230,11 @@ CASES = [
         Raises(ValueError, r"ambiguous", line="while"),
     ),
     Case("float_of_tracer", lambda: td.jit(f_float)(X3), Raises(td.TracerError, r"float\(\)", line="float")),
+    Case(
+        "traced_slice_bound",
+        lambda: td.grad(f_traced_slice)(X3),
+        Raises(td.TracerError, r"slice bound", r"np.arange", line="traced_slice"),
+    ),
     Case(
         "builtin_max_of_tracers",
         lambda: td.grad(f_builtin_max)(X3),

@@ -95,7 +95,13 @@ class Tracer:
         raise _concrete_error("int()", self)
 
     def __index__(self):
-        raise _concrete_error("use as an index (operator.index)", self)
+        src = user_src()
+        raise TracerError(
+            f"use as an index (operator.index) of a traced value {self.aval} needs its concrete "
+            f"value, which is not known while tracing{at(src)}: a slice bound, a shape, a "
+            "repeat count or a range() end must be concrete. Index with a traced integer array "
+            "instead (x[i + np.arange(3)] for x[i:i + 3]), or pass the value as a static argument."
+        )
 
     def __complex__(self):
         raise _concrete_error("complex()", self)
