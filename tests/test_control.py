@@ -230,10 +230,26 @@ def test_numpy_table_indexed_by_traced_values():
         (scatter, (x, idx), 14.0, [0.0, 1.0, 4.0]),
         (computed, (x,), 144.0, [4.0, 16.0, 36.0]),
     ]
+
+    def row_update(x):  # a row of an array the function made, picked by a traced scalar
+        y = np.zeros((3, 2))
+        y[np.argmax(x)] += x[:2]
+        return np.sum(y * np.arange(6.0).reshape(3, 2))
+
+    def row_by_array(x):
+        return np.sum(EMBED[np.atleast_1d(np.argmax(x))][0] * x[:2])
+
+    cases += [(row_update, (x,), 14.0, [4.0, 5.0, 0.0]), (row_by_array, (x,), 14.0, [4.0, 5.0, 0.0])]
     for f, args, value, grad in cases:
         assert _both(f, *args) == value
         np.testing.assert_array_equal(td.grad(f)(*args), grad)
         np.testing.assert_array_equal(td.jit(td.grad(f))(*args), grad)
+
+    def row_view(x):  # NumPy gives a view of EMBED, which a traced copy could not follow
+        return np.sum(EMBED[np.argmax(x)] * x[:2])
+
+    with pytest.raises(td.TracerError, match=r"float64\[10, 2\] with traced values .*np.atleast_1d"):
+        td.grad(row_view)(x)
 
 
 def test_add_at_accumulates_repeated_indices():

@@ -44,9 +44,6 @@ def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
     of it, in the innermost trace (the name is rebound to it)."""
     import sys
 
-    from ..prims.elementwise import copy_p
-
-    b = innermost_builder(traced_with) or current_builder()
     # a view of an array someone else holds (z and v = z[1:]): the update must reach z,
     # which a name-by-name rebinding cannot do
     if arr.base is not None and sys.getrefcount(arr.base) > 2:
@@ -59,25 +56,46 @@ def _lift_array(arr: np.ndarray, *traced_with) -> Tracer:
         raise TracerError(
             f"cannot store traced values into a NumPy array of dtype {arr.dtype}{at(user_src())}"
         )
+    return _traced_copy(arr, traced_with)
+
+
+def _traced_copy(arr: np.ndarray, traced_with) -> Tracer:
+    """A traced copy of a NumPy array, in the innermost trace of `traced_with`."""
+    from ..prims.elementwise import copy_p
+
+    b = innermost_builder(traced_with) or current_builder()
     return b.emit(copy_p, [np.array(arr, copy=True)], {})[0]
 
 
 def getitem(obj, idx):
     """`obj[idx]` in converted code: a NumPy array indexed by traced values (a
-    lookup table, an embedding matrix) is read as a constant of the trace, which
-    NumPy's own indexing cannot do (it would turn the traced index into an array)."""
+    lookup table, an embedding matrix) is read from a traced copy, which NumPy's
+    own indexing cannot do (it would turn the traced index into an array). Only
+    where NumPy's result is a copy too: a view (a row picked by a traced scalar)
+    could be written through to the NumPy array, which the copy would not see."""
     if isinstance(obj, np.ndarray) and is_tracing():
         tr = _traced_in(idx)
         if tr:
-            from ..prims.elementwise import copy_p
-
-            if obj.dtype.kind not in "biufc":
+            if obj.dtype.kind not in "biufc" or not _numpy_copies(obj, idx):
                 raise TracerError(
-                    f"indexing a NumPy array of dtype {obj.dtype} with traced values{at(user_src())}"
+                    f"indexing a NumPy array {obj.dtype}{list(obj.shape)} with traced values"
+                    f"{at(user_src())}: supported where NumPy's result is a copy (an integer "
+                    "array index, or one scalar index per axis) of a number array; for a row"
+                    " picked by a traced scalar i use a[np.atleast_1d(i)][0]"
                 )
-            b = innermost_builder(tr) or current_builder()
-            obj = b.emit(copy_p, [np.array(obj, copy=True)], {})[0]
+            obj = _traced_copy(obj, tr)
     return obj[idx]
+
+
+def _numpy_copies(obj: np.ndarray, idx) -> bool:
+    """Is NumPy's obj[idx] a new array rather than a view of obj: an advanced
+    index (an array of one or more dimensions), or a scalar index for every axis?"""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if isinstance(p, list) or (isinstance(p, (Tracer, np.ndarray)) and p.ndim > 0):
+            return True
+    plain = all(p is not None and p is not Ellipsis and not isinstance(p, slice) for p in parts)
+    return plain and len(parts) == obj.ndim
 
 
 def _traced_in(*xs) -> list:
@@ -148,7 +166,11 @@ def aug_item(obj, idx, op: str, value):
 
         setitem_where(obj, mask, getattr(operator, _BINARY[op])(obj, value))
         return obj
-    return setitem(obj, idx, aug(getitem(obj, idx), op, value))
+    if isinstance(obj, np.ndarray) and is_tracing():
+        tr = _traced_in(idx, value)
+        if tr:  # obj becomes traced (as setitem makes it): read and update the traced copy
+            obj = _lift_array(obj, *tr)
+    return setitem(obj, idx, aug(obj[idx], op, value))
 
 
 def ufunc_at(ufunc, obj, *args):
