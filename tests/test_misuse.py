@@ -1489,3 +1489,45 @@ def test_markers_resolve():
         exp = c.expect if isinstance(c.expect, Raises) else getattr(c.expect, "raises", None)
         if exp is not None and exp.line is not None:
             _lineno(exp.line)
+
+
+def test_kernel_too_large_for_numba_names_the_way_out(monkeypatch):
+    """Numba's compiler recurses over a kernel's statements, and a straight-line
+    kernel of many thousands of lines (Python loops unrolled by tracing) ran it
+    out of stack: a RecursionError from inside Numba, raised by a later call
+    under tiered execution. It is now an error that says what made the kernel
+    so long and the ways out; the compile is made to recurse here (a real one
+    takes minutes)."""
+    from tracediff import backend
+    from tracediff.backend import cpu
+
+    real = cpu.load_module
+
+    class Recursing:  # Numba's dispatcher, whose compile runs out of stack
+        overloads: dict = {}
+
+        def compile(self, *args):
+            raise RecursionError("maximum recursion depth exceeded")
+
+        __call__ = compile
+
+    def load(src, **kw):  # the module, with a kernel that cannot compile
+        mod = type(real(src, **kw))("too_large")
+        mod.kernel = Recursing()
+        return mod
+
+    monkeypatch.setattr(cpu, "load_module", load)
+
+    def unrolled(x):
+        for c in [0.5, 0.25, 0.125]:  # a loop over a list: unrolled by tracing
+            x = x + np.sin(c * x)
+        return np.sum(x * x)
+
+    x = np.linspace(0.0, 1.0, 7)
+    for eager_first in (False, True):
+        g = td.jit(td.grad(unrolled), eager_first=eager_first)
+        with pytest.raises(
+            backend.base.EmitError, match=r"(?s)kernel has \d+ lines.*loop over a list.*target=\"interpret\""
+        ):
+            g.compile(x) if eager_first else g(x)
+        np.testing.assert_allclose(td.jit(td.grad(unrolled), target="interpret")(x), td.grad(unrolled)(x))

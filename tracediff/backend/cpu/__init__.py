@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ...core import IR, Lit
-from ..base import Target
+from ..base import EmitError, Target
 from ..cache import cache_dir, drop_numba_cache, load_module
 from .writer import CpuWriter
 
@@ -195,6 +195,8 @@ class CpuRunner:
         """Compile (or load from Numba's disk cache) the kernel for `sig`; thread-safe."""
         try:
             self.kernel.compile(sig)
+        except RecursionError as e:
+            raise EmitError(self._too_large()) from e
         except Exception as e:
             if not _from_numba_cache(e):
                 raise
@@ -218,6 +220,8 @@ class CpuRunner:
     def _first_call(self, *args):
         try:
             res = self.ns["run"](*args)
+        except RecursionError as e:
+            raise EmitError(self._too_large()) from e
         except Exception as e:
             if not _from_numba_cache(e):
                 raise
@@ -225,6 +229,19 @@ class CpuRunner:
             res = self.ns["run"](*args)
         self.run = self.ns["run"]
         return res
+
+    def _too_large(self) -> str:
+        # Numba's compiler recurses over a function's statements in places: a
+        # straight-line kernel of many thousands of lines runs out of stack
+        lines = self.source.count("\n")
+        return (
+            f"Numba cannot compile this program: its generated kernel has {lines} lines, more than "
+            "Numba's compiler can take (a RecursionError inside Numba). Tracing unrolls a Python "
+            "loop over a list, and a loop of at most 8 iterations (64 when its body does not use "
+            "the loop variable), into straight-line code; a loop over range(n) or over an array's "
+            "rows with more iterations compiles to one loop. Write long loops that way, or run the "
+            'program uncompiled with td.jit(f, target="interpret").'
+        )
 
     def _recompile_fresh(self) -> None:
         # a corrupt Numba cache entry: drop it and compile a fresh module (not
