@@ -89,6 +89,28 @@ def test_transposed_read_falls_back_to_separate_nests(rng):
     assert re.search(r"np\.empty\(\(24, 24\)", src)  # y is materialized for the transposed read
 
 
+def _picked_logit(A, B, C, b, xi, yi):  # (h - max) picked at the label: one example
+    h = xi[None] @ A @ B @ C + b
+    m = np.max(h, axis=1, keepdims=True)
+    return -np.sum((h - m)[np.arange(1), yi[None]])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_separate_nests_keep_what_a_later_member_reads(dt, rng):
+    """A group written as separate nests (a member reads a group value at another
+    index) is one equation to the walk: an input it reads last was dead after it,
+    and its first nest stored its output into the scatter result that its last
+    nest then read. Per-example gradients of a vmapped gradient came out wrong."""
+    A, B, C = (rng.standard_normal((2, 2)).astype(dt) for _ in range(3))
+    b = rng.standard_normal(2).astype(dt)
+    x, y = rng.standard_normal((3, 2)).astype(dt), np.array([1, 0, 1])
+    per_example = td.vmap(td.grad(_picked_logit), in_axes=(None,) * 4 + (0, 0))
+    got = td.jit(per_example, eager_first=False)(A, B, C, b, x, y)
+    want = np.stack([td.grad(_picked_logit)(A, B, C, b, x[i], y[i]) for i in range(3)])
+    tol = 1e-5 if dt == np.float32 else 1e-13
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
 def test_row_sums_fold_in_four_chains_only_when_widened(dt, rng):
     """A float32 row sum accumulates in float64: after the row's loop it is folded in

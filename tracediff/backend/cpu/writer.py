@@ -153,8 +153,7 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         finally:
             self.group = None
         if plans is None:
-            for m in g.members:
-                self.region(m)
+            self.members_apart(g)
             return
         t, d0 = self.target, plans[0].domain[0]
         work = sum(pl.size * pl.cost for pl in plans)
@@ -168,6 +167,23 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         for w in writers:
             w.build()
         write_group(self, writers, g.prefix)
+
+    def members_apart(self, g) -> None:
+        """The group's members as separate nests, in order. The walk sees the group as
+        one equation, so an input it reads last is dead after it; while a later
+        member still reads it, an earlier one must not store into it in place (a
+        vmapped gradient's first nest stored into the scatter result its last nest
+        then read: wrong per-example gradients)."""
+        ctx = self.ctx
+        reads = [{a for a in m.inputs if type(a) is Var} for m in g.members]
+        for k, m in enumerate(g.members):
+            live = set().union(*reads[k + 1 :])
+            held = {v: ctx["last"][v] for v in live if ctx["last"].get(v) == ctx["j"]}
+            ctx["last"].update(dict.fromkeys(held, ctx["j"] + 1))  # read after this member
+            try:
+                self.region(m)
+            finally:
+                ctx["last"].update(held)
 
     def array_ref(self, a, arr: str, index: list[str]) -> str:
         """A C-contiguous array of two or more axes is read through a flat view with
