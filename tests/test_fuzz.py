@@ -432,6 +432,12 @@ def _gather_mask(c):
     return np.sum(v0 * np.array([[0.45], [1.24]]))
 
 
+def _reversed_unit_axis(x):  # x[::-1] of a (1, 3) array: its slice stops at None
+    h = x[::-1]
+    lp = h - np.log(np.sum(np.exp(h), axis=1, keepdims=True))
+    return np.sum(np.tanh(x)) + np.sum(h) - np.sum(lp[np.arange(1), np.array([2])])
+
+
 GRAD_REGRESSIONS = {
     # name: (scalar loss, arguments, argnums)
     "gather_repeated_indices": (_gather_repeated, (np.array([[0.63]]),), 0),
@@ -440,6 +446,7 @@ GRAD_REGRESSIONS = {
         (np.array([[-1.17, -1.07, 1.17, 1.02], [-0.79, -0.5, 0.49, 0.61]]),),
         0,
     ),
+    "reversed_unit_axis": (_reversed_unit_axis, (np.array([[0.1, 0.2, 0.3]]),), 0),
 }
 
 

@@ -198,7 +198,8 @@ def _stacked_terms(body) -> list[list[tuple[int, tuple]]] | None:
                 lead = len(full) - body.invars[k].aval.ndim
             if any(sp != (0, n, 1) for sp, n in zip(spec[lead:], full[lead:])):
                 return None
-            if any(stop - start != 1 or step != 1 for start, stop, step in spec[:lead]) or lead == 0:
+            # (step first: a reversed slice's stop may be None)
+            if lead == 0 or any(step != 1 or stop - start != 1 for start, stop, step in spec[:lead]):
                 return None
             term[e.outvars[0]] = [(k, tuple(start for start, _, _ in spec[:lead]))]
         elif e.prim is ew.add_p and all(type(a) is Var and a in term for a in e.inputs):
