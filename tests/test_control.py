@@ -7,6 +7,8 @@ in-place update reaches, which errors name which line)."""
 
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 
@@ -481,6 +483,25 @@ def test_dump_shows_the_converted_python():
     text = td.dump(td.grad(f), np.ones(3), stage="python")
     assert "_td_.if_stmt(" in text and "def f(x):" in text and "def helper(v):" in text
     assert "== python ==" in td.dump(f, np.ones(3), stage="all")
+
+
+def test_dump_of_converted_slices_is_python():
+    """Converted code passes indexes to helpers; a slice among them printed as a bare
+    `:-1` argument, and td.dump raised SyntaxError re-reading its own source."""
+
+    def f(ws, x):
+        y = np.zeros(4)
+        for w in ws[:-1]:  # (an MLP's `for W, b in params[:-1]`)
+            x = np.tanh(x * w)
+        y[1:] = x[::-1]
+        y[:2, ...] += x[0]
+        return np.sum(y * y)
+
+    ws, x = [np.full(3, 0.5), np.full(3, 2.0), np.ones(3)], np.array([0.3, -0.2, 0.7])
+    text = td.dump(td.grad(f, argnums=1), ws, x, stage="python")
+    ast.parse(text)
+    assert "_td_.index[:-1]" in text and "_td_.index[1:]" in text and "_td_.index[:2, ...]" in text
+    td.check_grads(lambda x: f(ws, x), (x,), order=1)
 
 
 def test_jacobians_and_hessians_through_a_while_loop():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from .loops import UNROLL_ALWAYS, UNROLL_UNUSED, Enumerate, Unstageable, Zip, for_stmt, while_stmt
 from .regions import Region, Undefined, and_, if_exp, if_stmt, not_, or_
-from .stores import NEVER, aug, aug_item, call_out, fn, getitem, load, setitem, ufunc_at
+from .stores import NEVER, aug, aug_item, call_out, fn, getitem, index, load, setitem, ufunc_at
 
 __all__ = [
     "NEVER",
@@ -37,6 +37,7 @@ __all__ = [
     "for_stmt",
     "if_exp",
     "if_stmt",
+    "index",
     "load",
     "not_",
     "or_",

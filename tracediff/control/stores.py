@@ -67,6 +67,12 @@ def _traced_copy(arr: np.ndarray, traced_with) -> Tracer:
     return b.emit(copy_p, [np.array(arr, copy=True)], {})[0]
 
 
+# what converted code passes an index with slices through: `_td_.index[1:, 0]` is
+# (slice(1, None), 0), and prints as Python (a bare `1:` argument compiles from an
+# AST, but `td.dump` shows the converted source, which must read as Python)
+index = np.s_
+
+
 def getitem(obj, idx):
     """`obj[idx]` in converted code: a NumPy array indexed by traced values (a
     lookup table, an embedding matrix) is read from a traced copy, which NumPy's

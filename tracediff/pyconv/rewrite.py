@@ -214,7 +214,7 @@ class _Converter(ast.NodeTransformer):
             node.targets = [self.visit(t) for t in node.targets]
             return node
         t = node.targets[0]
-        obj, idx = self.visit(t.value), self.visit(t.slice)
+        obj, idx = self.visit(t.value), _index_arg(self.visit(t.slice))
         if isinstance(t.value, ast.Name):
             new = _assign(t.value.id, _call(_helper("setitem"), [obj, idx, node.value]))
         else:
@@ -229,7 +229,7 @@ class _Converter(ast.NodeTransformer):
             new = _assign(t.id, _call(_helper("aug"), [_name(t.id), _const(op), value]))
             return ast.copy_location(new, node)
         if isinstance(t, ast.Subscript):
-            obj, idx = self.visit(t.value), self.visit(t.slice)
+            obj, idx = self.visit(t.value), _index_arg(self.visit(t.slice))
             store = _call(_helper("aug_item"), [obj, idx, _const(op), value])
             new = _assign(t.value.id, store) if isinstance(t.value, ast.Name) else ast.Expr(value=store)
             return ast.copy_location(new, node)
@@ -292,9 +292,8 @@ class _Converter(ast.NodeTransformer):
         if name in ("r_", "c_"):
             node.value = ast.copy_location(_call(_helper("fn"), [v]), v)
             return node
-        # a[i] -> _td_.getitem(a, i): a NumPy array indexed by traced values (slices
-        # included: Python builds slice objects from ast.Slice in any expression)
-        return ast.copy_location(_call(_helper("getitem"), [v, node.slice]), node)
+        # a[i] -> _td_.getitem(a, i): a NumPy array indexed by traced values
+        return ast.copy_location(_call(_helper("getitem"), [v, _index_arg(node.slice)]), node)
 
     def visit_NamedExpr(self, node):
         raise ConversionError("assignment expressions (:=)")
@@ -303,6 +302,15 @@ class _Converter(ast.NodeTransformer):
         raise ConversionError("generators")
 
     visit_YieldFrom = visit_Await = visit_Yield
+
+
+def _index_arg(idx):
+    """An index as a call's argument: with slices, `_td_.index[...]` around it (the
+    tuple of slices it means; a bare `1:` is no Python outside brackets)."""
+    parts = idx.elts if isinstance(idx, ast.Tuple) else [idx]
+    if not any(isinstance(p, ast.Slice) for p in parts):
+        return idx
+    return ast.copy_location(ast.Subscript(value=_helper("index"), slice=idx, ctx=ast.Load()), idx)
 
 
 def _at(new, node):
