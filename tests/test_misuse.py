@@ -246,6 +246,18 @@ def f_matmul(a, b):
     return np.sum(a @ b)  # L:matmul
 
 
+def f_cholesky(a):
+    return np.sum(np.linalg.cholesky(a))  # L:cholesky
+
+
+def f_solve_then_cholesky(a):
+    x = np.linalg.solve(a, np.ones(2))  # L:solve_singular
+    return np.sum(np.linalg.cholesky(a * a)) + np.sum(x)
+
+
+NOT_PD = np.array([[1.0, 2.0], [2.0, 1.0]])
+
+
 def f_matmul_0d(a, b):
     return a @ b  # L:matmul0d
 
@@ -706,6 +718,17 @@ def _tuple_then_list():
 # --- the table ------------------------------------------------------------------------
 
 CASES = [
+    # compiled LAPACK calls that fail on the values: Numba's LinAlgError, named
+    Case(
+        "compiled_cholesky_not_pd",
+        lambda: td.jit(td.grad(f_cholesky), eager_first=False)(NOT_PD),
+        Raises(np.linalg.LinAlgError, r"^cholesky: .*positive definite", line="cholesky"),
+    ),
+    Case(
+        "compiled_solve_singular",
+        lambda: td.jit(f_solve_then_cholesky, eager_first=False)(np.ones((2, 2))),
+        Raises(np.linalg.LinAlgError, r"^solve: .*singular", line="solve_singular"),
+    ),
     # ---- strings, None, lists, object arrays, unusual array types as arguments
     Case("str_to_grad", lambda: td.grad(f_weights)("abc"), Raises(TypeError, ARG, r"str")),
     Case("str_to_jit_numpy_error", lambda: td.jit(lambda s: np.sum(s))("abc"), Raises(TypeError)),
@@ -1064,12 +1087,12 @@ CASES = [
     Case(
         "has_aux_returns_scalar",
         lambda: td.grad(f_sum, has_aux=True)(X3),
-        Raises(TypeError, r"has_aux", r"pair"),
+        Raises(TypeError, r"has_aux", r"pair \(value, aux\), got an array"),
     ),
     Case(
         "has_aux_returns_triple",
         lambda: td.grad(f_triple, has_aux=True)(X3),
-        Raises(TypeError, r"has_aux", r"pair"),
+        Raises(TypeError, r"has_aux", r"pair \(value, aux\), got a tuple of 3"),
     ),
     Case(
         "has_aux_ok",

@@ -143,7 +143,7 @@ class Grad(Transformed):
             ):
                 raise TypeError(
                     f"{what}(has_aux=True): {_name(self.fun)} must return a pair (value, aux), "
-                    f"got a structure {_tree_txt(out_tree)}" + at(user_src())
+                    f"got {_tree_txt(out_tree)}" + at(user_src())
                 )
             val_tree, aux_tree = out_tree[1]
         else:

@@ -7,7 +7,8 @@ import warnings
 import numba
 import numpy as np
 
-from ...core import IR, Lit
+from ...core import IR, REGION, Lit
+from ...prims.control import regions as sub_programs  # (.regions: a module here)
 from ..base import EmitError, Target
 from ..cache import cache_dir, drop_numba_cache, load_module
 from .writer import CpuWriter
@@ -144,6 +145,9 @@ class CpuRunner:
             outs.append(r)
         pre = "".join(f"    {ln}\n" for ln in alloc)
         res = "r = " if returned or workspaces else ""
+        failing = _lapack_calls(ir)
+        if failing:  # Numba's LinAlgError names neither the operation nor the line
+            ns["_linalg_error"] = lambda e: _linalg_error(e, failing)
         if workspaces:
             # tape buffers, one set per call in flight (calls release the GIL), given
             # back grown: a later call writes its tapes into memory already touched
@@ -154,9 +158,11 @@ class CpuRunner:
                 f"def prepare({', '.join(params)}):\n"
                 + pre
                 + f"    return ({''.join(c + ', ' for c in call)}*fresh())\n"
-                f"def run({', '.join(params)}):\n" + pre + "    ws = pool.pop() if pool else fresh()\n"
-                f"    {res}kernel({', '.join(call + ['*ws'])})\n"
-                f"    pool.append(r[{len(returned)}:])\n"
+                f"def run({', '.join(params)}):\n"
+                + pre
+                + "    ws = pool.pop() if pool else fresh()\n"
+                + _guarded(f"{res}kernel({', '.join(call + ['*ws'])})", failing)
+                + f"    pool.append(r[{len(returned)}:])\n"
                 f"    return [{', '.join(outs)}]\n"
             )
         else:
@@ -164,13 +170,15 @@ class CpuRunner:
                 f"def prepare({', '.join(params)}):\n"
                 + pre
                 + f"    return ({''.join(c + ', ' for c in call)})\n"
-                f"def run({', '.join(params)}):\n" + pre + f"    {res}kernel({', '.join(call)})\n"
-                f"    return [{', '.join(outs)}]\n"
+                f"def run({', '.join(params)}):\n"
+                + pre
+                + _guarded(f"{res}kernel({', '.join(call)})", failing)
+                + f"    return [{', '.join(outs)}]\n"
             )
         # what a caller that checked the arguments' layout may inline (the fast
         # path): the allocations, the kernel call and the output expressions over
         # its result `r` and the arrays allocated
-        self.direct = None if workspaces else (alloc, f"{res}kernel({', '.join(call_c)})", outs)
+        self.direct = None if workspaces or failing else (alloc, f"{res}kernel({', '.join(call_c)})", outs)
         self.ns = ns
         self._bind(self.module.kernel)
         self.run = self._first_call
@@ -249,6 +257,44 @@ class CpuRunner:
         drop_numba_cache(self.module.__name__, cache_dir())
         self.module = load_module(self._uncached(), fresh=True)
         self._bind(self.module.kernel)
+
+
+def _lapack_calls(ir: IR) -> list[tuple[str, str]]:
+    """(name, user's line) of each equation whose compiled call may raise LinAlgError
+    on its operands' values (a LAPACK routine), in nested regions too."""
+    found = []
+    for e in ir.eqns:
+        if "lib_linalg." in e.prim.call.get("cpu", ""):
+            found.append((e.prim.name, e.src))
+        for sub in sub_programs(e.params) if e.prim.kind == REGION else ():
+            found += _lapack_calls(sub)
+    return list(dict.fromkeys(found))
+
+
+def _guarded(kernel_call: str, failing: list) -> str:
+    if not failing:
+        return f"    {kernel_call}\n"
+    return (
+        f"    try:\n        {kernel_call}\n"
+        "    except np.linalg.LinAlgError as e:\n        raise _linalg_error(e) from None\n"
+    )
+
+
+# the operations that raise each of Numba's LinAlgErrors that only some raise
+_RAISED_BY = {"positive definite": {"cholesky"}, "singular": {"solve"}}
+
+
+def _linalg_error(e: Exception, failing: list[tuple[str, str]]) -> np.linalg.LinAlgError:
+    """Numba's LinAlgError with the operation that may have raised it and its line."""
+    msg = str(e).rstrip(".")
+    for words, names in _RAISED_BY.items():
+        if words in msg.lower():
+            failing = [f for f in failing if f[0] in names] or failing
+    if len(failing) == 1:
+        name, src = failing[0]
+        return np.linalg.LinAlgError(f"{name}: {msg}" + (f" (at {src})" if src else ""))
+    where = ", ".join(name + (f" (at {src})" if src else "") for name, src in failing)
+    return np.linalg.LinAlgError(f"{msg}, in one of: {where}")
 
 
 def _from_numba_cache(e: BaseException) -> bool:
