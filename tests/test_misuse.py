@@ -255,6 +255,10 @@ def f_solve_then_cholesky(a):
     return np.sum(np.linalg.cholesky(a * a)) + np.sum(x)
 
 
+def f_returns_str(a):
+    return "done"
+
+
 NOT_PD = np.array([[1.0, 2.0], [2.0, 1.0]])
 
 
@@ -718,6 +722,11 @@ def _tuple_then_list():
 # --- the table ------------------------------------------------------------------------
 
 CASES = [
+    Case(
+        "jit_returns_str",
+        lambda: td.jit(f_returns_str)(X3),
+        Raises(TypeError, r"f_returns_str returned a value of type str", r"defined at test_misuse\.py:\d+"),
+    ),
     # compiled LAPACK calls that fail on the values: Numba's LinAlgError, named
     Case(
         "compiled_cholesky_not_pd",

@@ -16,6 +16,7 @@ import contextvars
 import functools
 import inspect
 import operator
+import os
 import random
 import threading
 import types
@@ -95,9 +96,15 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
         outs, otd = pytree.flatten(out)
         for o in outs:
             if not (_is_dynamic(o) or isinstance(o, (int, bool))):
+                code = getattr(inspect.unwrap(fun), "__code__", None)
+                where = (
+                    f" (defined at {os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+                    if code
+                    else ""
+                )
                 raise TransformError(
-                    f"{_name(fun)} returned a {type(o).__name__}; outputs must be arrays, "
-                    "numbers, or tuples/lists/dicts of them"
+                    f"{_name(fun)} returned a value of type {type(o).__name__}; outputs must be arrays, "
+                    f"numbers, or tuples/lists/dicts of them{where}"
                 )
         out_tree.append(otd)
         return outs
