@@ -504,6 +504,28 @@ def test_dump_of_converted_slices_is_python():
     td.check_grads(lambda x: f(ws, x), (x,), order=1)
 
 
+def _rk2(z0, p):
+    z = z0
+    for _ in range(20):  # a compiled loop; its backward resets three carries to one zero
+        k1 = np.array([p[0] * z[0], p[1] * z[1]])
+        w = z + 0.025 * k1
+        k2 = np.array([p[0] * w[0], p[1] * w[1]])
+        z = z + 0.05 * k2
+    return np.sum(z**2)
+
+
+def test_loop_results_never_share_a_buffer():
+    """A loop body whose results were one array (three carries of the backward reset
+    to the same zeros) passed them on as one buffer: the next iteration's in-place
+    update of one carry changed the others (jit(grad) 6x off, found by a bug hunt)."""
+    z0, p = np.array([1.0, 0.5]), np.array([1.1, 0.4])
+    want = td.grad(_rk2, argnums=(0, 1))(z0, p)
+    got = td.jit(td.grad(_rk2, argnums=(0, 1)), eager_first=False)(z0, p)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    td.check_grads(_rk2, (z0, p), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

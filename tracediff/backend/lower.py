@@ -199,6 +199,7 @@ class Lowering:
                     ctx["owned"].update(e.outvars)
         finally:
             self.ctx = saved
+            self.walked_bases = ctx["base"]  # (the views of the sequence just walked)
 
     def may_update(self, x) -> bool:
         """Can the value x be overwritten now (owned, and dead after this equation)?"""

@@ -35,16 +35,21 @@ class ControlFlowEmitter:
             self.walk(region.eqns, region.outvars, owned=owned)
         finally:
             self.depth -= 1
-        outs = []
+        outs, buffers = [], set()
         for j, o in enumerate(region.outvars):
             s = self.atom(o)
+            base = self.walked_bases.get(o, o) if type(o) is Var else None
             if n_fresh is not None and j >= n_fresh:
                 pass
             elif type(o) is Var and o.aval.ndim > 0:
-                if o in region.invars:  # a pass-through: the result must not share the operand
+                if base in region.invars or base in buffers:
+                    # a pass-through or a view of an operand, or the buffer of another
+                    # result (three carries reset to one zero array): each result is
+                    # updated in place next iteration, so each gets its own (C) copy
                     s = f"{s}.copy()"
                 elif self.layout.get(o, "C") != "C":
                     s = f"np.ascontiguousarray({s})"
+                buffers.add(base)
             elif o.aval.ndim > 0:  # an array literal
                 s = f"{s}.copy()"
             outs.append(s)

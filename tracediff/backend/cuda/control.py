@@ -9,7 +9,7 @@ A mixin of `CudaWriter` (tracediff.backend.cuda.writer).
 
 from __future__ import annotations
 
-from ...core import IR, Lit
+from ...core import IR, Lit, Var
 from ...prims.scan import scan_parts
 from ..literals import dtype_ctor
 
@@ -26,16 +26,19 @@ class ControlFlowWriter:
             (self.on_host.add if h else self.on_host.discard)(v)
         try:
             self.walk(region.eqns, region.outvars, owned=owned)
-            outs = []
+            outs, buffers = [], set()
             for j, o in enumerate(region.outvars):
+                base = self.walked_bases.get(o, o) if type(o) is Var else None
                 if n_fresh is not None and j >= n_fresh:
                     outs.append(self.atom(o))
                 elif self.is_host(o):
                     outs.append(self.device(o))
-                elif type(o) is Lit or o in region.invars:  # must not share the operand
+                elif type(o) is Lit or base in region.invars or base in buffers:
+                    # must not share an operand or another result's buffer (CPU's `block`)
                     outs.append(f"rt.copy(pool, {self.atom(o)})")
                 else:
                     outs.append(self.atom(o))
+                buffers.add(base)
             return self.lines, outs
         finally:
             self.lines, self.indent = saved, saved_indent
