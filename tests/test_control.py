@@ -526,6 +526,27 @@ def test_loop_results_never_share_a_buffer():
     td.check_grads(_rk2, (z0, p), order=1, modes=("rev",))
 
 
+def _reset_each_step(x):
+    s = 0.0
+    a, b = np.zeros(3), np.zeros(3)
+    for step in range(20):  # a loop (it uses its counter): each carry ends as a literal
+        a[0] = a[0] + x[0] + step
+        b[1] = b[1] + x[1] + step
+        s = s + np.sum(a) * np.sum(b)
+        a, b = np.zeros(3), np.zeros(3)
+    return s
+
+
+def test_interpreted_loop_never_writes_into_a_literal():
+    """Carries reset to `np.zeros(3)` each step were the literal's own array: the
+    interpreter's next in-place update wrote into the program's constant (3080 came
+    out as 25937, and its gradient was wrong; a bug hunt)."""
+    x = np.array([1.0, 2.0, 3.0])
+    for f in (td.jit(_reset_each_step, target="interpret"), td.jit(_reset_each_step, eager_first=False)):
+        assert f(x) == _reset_each_step(x) == f(x)  # twice: the constant is intact
+    td.check_grads(_reset_each_step, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

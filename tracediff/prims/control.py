@@ -30,7 +30,7 @@ from ..batching import (
     to_front,
 )
 from ..core import IR, REGION, Aval, Primitive, Var
-from .region_util import check_inputs, distinct, fresh, interpreter, own, same
+from .region_util import check_inputs, distinct, fresh, interpreter, literal_roots, own, roots, same
 
 cond_p = Primitive("cond", REGION, nout=-1)
 while_p = Primitive("while", REGION, nout=-1)
@@ -59,7 +59,7 @@ def _cond_abstract(index, *avals, branches):
 @cond_p.def_impl
 def _cond_impl(index, *args, branches):
     k = min(max(int(index), 0), len(branches) - 1)
-    return fresh(interpreter(branches[k])(*args), args)
+    return fresh(interpreter(branches[k])(*args), args, branches[k])
 
 
 @cond_p.def_vjp
@@ -104,9 +104,10 @@ def _while_abstract(*avals, cond, body, n_carry):
 def _while_impl(*args, cond, body, n_carry):
     test, step = interpreter(cond), interpreter(body, tuple(range(n_carry)))
     carry, consts = own(args[:n_carry]), list(args[n_carry:])
+    keep = literal_roots(body) | roots(consts)
     while bool(test(*carry, *consts)[0]):
-        carry = distinct(step(*carry, *consts))
-    return fresh(carry, args)
+        carry = distinct(step(*carry, *consts), keep)
+    return fresh(carry, args, body)
 
 
 @while_p.def_vjp
@@ -145,9 +146,10 @@ def _loop_abstract(*avals, body, start, step, n, n_carry):
 def _loop_impl(*args, body, start, step, n, n_carry):
     run = interpreter(body, tuple(range(1, 1 + n_carry)))
     carry, consts = own(args[:n_carry]), list(args[n_carry:])
+    keep = literal_roots(body) | roots(consts)
     for k in range(n):
-        carry = distinct(run(np.int64(start + k * step), *carry, *consts))
-    return fresh(carry, args)
+        carry = distinct(run(np.int64(start + k * step), *carry, *consts), keep)
+    return fresh(carry, args, body)
 
 
 @loop_p.def_vjp

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import IR, Aval
+from ..core import IR, Aval, Lit
 
 
 def same(a: Aval, b: Aval) -> bool:
@@ -35,18 +35,59 @@ def own(values):
     return [np.array(v, copy=True, order="C") if isinstance(v, np.ndarray) else v for v in values]
 
 
-def distinct(values):
-    """Loop results: one carried array may not be two carries."""
+def _root(a: np.ndarray) -> np.ndarray:
+    """The array that owns a's memory (a itself if it is no view)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def roots(arrays) -> set[int]:
+    return {id(_root(a)) for a in arrays if isinstance(a, np.ndarray)}
+
+
+def literal_roots(region: IR) -> frozenset:
+    """ids of the buffers of the region's array literals, nested regions' included
+    (cached on the region): the program's constants, which nothing may write."""
+    got = region.__dict__.get("_literal_roots")
+    if got is None:
+        ids: set[int] = set()
+
+        def visit(ir: IR) -> None:
+            for e in ir.eqns:
+                ids.update(roots(a.val for a in e.inputs if isinstance(a, Lit)))
+                for v in e.params.values():
+                    for sub in v if isinstance(v, tuple) else (v,):
+                        if isinstance(sub, IR):
+                            visit(sub)
+            ids.update(roots(a.val for a in ir.outvars if isinstance(a, Lit)))
+
+        visit(region)
+        got = region.__dict__["_literal_roots"] = frozenset(ids)
+    return got
+
+
+def distinct(values, keep=frozenset()):
+    """Loop results as the next iteration's carries, which it may update in place: no
+    two share memory, and none is (a view of) an array in `keep` (ids of the buffers
+    of the loop's constants, its body's literals, its rows), which a carry reset to
+    `np.zeros(3)` each iteration was, and the interpreter wrote into the literal."""
     out, seen = [], set()
     for v in values:
-        if isinstance(v, np.ndarray) and id(v) in seen:
-            v = v.copy()
-        seen.add(id(v))
+        if isinstance(v, np.ndarray):
+            r = id(_root(v))
+            if r in seen or r in keep:
+                v = v.copy()
+                r = id(v)
+            seen.add(r)
         out.append(v)
     return out
 
 
-def fresh(results, args):
-    """A region result that is one of its arguments is copied: results never
-    share memory with the operands (the caller may own them)."""
-    return [np.array(r, copy=True) if any(r is a for a in args) else r for r in results]
+def fresh(results, args, region: IR | None = None):
+    """Region results that share memory with an argument (the caller may own it) or
+    with one of the region's literals are copied: the caller may update a result."""
+    keep = roots(args) | (literal_roots(region) if region is not None else frozenset())
+    return [
+        np.array(r, copy=True) if isinstance(r, np.ndarray) and id(_root(r)) in keep else r for r in results
+    ]

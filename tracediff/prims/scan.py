@@ -36,7 +36,7 @@ import operator
 import numpy as np
 
 from ..core import DYNAMIC, IR, REGION, Aval, Eqn, Primitive, Var
-from .region_util import check_inputs, distinct, fresh, interpreter, own, same
+from .region_util import check_inputs, distinct, fresh, interpreter, literal_roots, own, roots, same
 
 scan_p = Primitive("scan", REGION, nout=-1)
 scan_p.symbolic_zeros = True  # a ys' cotangent may be None: nothing is read per step
@@ -96,13 +96,14 @@ def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_car
     first = n_counter + n_xs
     run = _interp(body, tuple(range(first, first + n_carry)))
     carry, consts = own(carry0), list(consts)
+    keep = literal_roots(body) | roots(consts) | roots(xs)
     rows: list[list] = []
 
     def step_(k):
         nonlocal carry
         lead = [np.int64(start + k * step)] if n_counter else []
         out = run(*lead, *[x[k] for x in xs], *carry, *consts)
-        carry = distinct(out[:n_carry])
+        carry = distinct(out[:n_carry], keep)
         return [np.array(r, copy=True) for r in out[n_carry:]]
 
     if cond is not None:
@@ -119,7 +120,7 @@ def _impl(*ops, body, cond, length, reverse, start, step, n_counter, n_xs, n_car
     for j, o in enumerate(body.outvars[n_carry:]):
         a = o.aval
         ys.append(np.array([r[j] for r in rows], dtype=a.dtype).reshape((n,) + a.shape))
-    return fresh(carry, carry0) + [np.int64(n)] + ys
+    return fresh(carry, [*carry0, *consts, *xs], body) + [np.int64(n)] + ys
 
 
 @scan_p.def_vjp
