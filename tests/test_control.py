@@ -547,6 +547,28 @@ def test_interpreted_loop_never_writes_into_a_literal():
     td.check_grads(_reset_each_step, (x,), order=1, modes=("rev",))
 
 
+def _alias_before_loop(x):
+    y = x.copy()
+    z = y  # the same array as y
+    v = y[1:]  # a view of it
+    for i in range(20):  # a compiled loop updating y in place only
+        y[i % 3] = y[i % 3] * 1.1 + 1.0
+    while y[0] < 50.0:  # and a traced while
+        y[0] = y[0] * 2.0
+    return np.sum(z * z) + np.sum(v * x[1:])
+
+
+def test_a_loop_updates_the_array_every_alias_sees():
+    """`z = y` or a view of y taken before a compiled loop that updates y in place:
+    the loop's result went to the name y only, and z kept the value from before the
+    loop (NumPy: z is y; a bug hunt)."""
+    x = np.array([1.0, 0.5, -0.25])
+    want = _alias_before_loop(x)
+    for f in (td.jit(_alias_before_loop, target="interpret"), td.jit(_alias_before_loop, eager_first=False)):
+        np.testing.assert_allclose(f(x), want, rtol=1e-13)
+    td.check_grads(_alias_before_loop, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

@@ -148,15 +148,43 @@ def _body_outputs(reg: Region, carried, roots):
     return outs + [reg.root_value(r) for r in roots]
 
 
-def _set_results(results, init, carried, roots, set_):
+def _mutated(reg: Region, carried, n_extra: int = 0) -> set[int]:
+    """The carried entries the body only updates in place: its last value is the very
+    array the iteration started with (`y[i] = ...`, never `y = ...`)."""
+    state, _ = reg.result
+    return {i for k, i in enumerate(sorted(carried)) if state[i] is reg.args[n_extra + k]}
+
+
+def _set_results(results, init, carried, roots, set_, mutated=frozenset()):
     results = results if isinstance(results, list) else [results]
     st = list(init)
     idx = sorted(carried)
     for i, v in zip(idx, results):
+        t = init[i]
+        if (
+            i in mutated
+            and isinstance(t, Tracer)
+            and t.aval.shape == v.aval.shape
+            and t.aval.dtype == v.aval.dtype
+        ):
+            # NumPy's loop updated the array the name held before it: every other
+            # name bound to it (`z = y`) and every view of it sees the updates
+            _write_back(t, v)
+            v = t
         st[i] = v
     set_(tuple(st))
     for root, v in zip(roots, results[len(idx) :]):
         _update_root(root, v)
+
+
+def _write_back(t: Tracer, v) -> None:
+    """The array `t` (a root, or a view written through to its root) now holds `v`."""
+    from ..numpy_api.inplace import View
+
+    if isinstance(t._alias, View):
+        t[...] = v
+    else:
+        _update_root(t, v)
 
 
 def _staged_while(test, body, get, set_, names, src):
@@ -194,7 +222,7 @@ def _staged_while(test, body, get, set_, names, src):
     results = bind(
         while_p, *_initial(init, carried, roots), *operands, cond=test_prog, body=body_prog, n_carry=n_carry
     )
-    _set_results(results, init, carried, roots, set_)
+    _set_results(results, init, carried, roots, set_, _mutated(reg, carried))
 
 
 # --- for ------------------------------------------------------------------------------
@@ -315,7 +343,7 @@ def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget
         n=int(n),
         n_carry=len(carried) + len(roots),
     )
-    _set_results(results, init, carried, roots, set_)
+    _set_results(results, init, carried, roots, set_, _mutated(reg, carried, 1))
 
 
 # --- expressions ----------------------------------------------------------------------
