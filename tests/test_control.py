@@ -569,6 +569,25 @@ def test_a_loop_updates_the_array_every_alias_sees():
     td.check_grads(_alias_before_loop, (x,), order=1, modes=("rev",))
 
 
+def _numpy_functions_named_like_methods(x):
+    out, s = np.zeros(0), np.zeros(2)
+    for i in range(3):  # np.append/np.add/np.sort: `np` is no list changed by a method
+        out = np.append(out, x[i] ** 2)
+        s = np.add(s, x[i : i + 2]) + np.sort(x)[i]
+    if np.sum(x) > 0:
+        s = np.add(s, 1.0)
+    return np.sum(out) + np.sum(s * s)
+
+
+def test_numpy_functions_named_like_list_methods_convert():
+    """`np.add(...)` inside a loop or traced `if` made the converter carry a local
+    `np` (add/append/sort are also set/list methods): UnboundLocalError (a bug hunt)."""
+    x = np.array([0.5, -1.0, 2.0, 0.25])
+    f = _numpy_functions_named_like_methods
+    np.testing.assert_allclose(td.jit(f, target="interpret")(x), f(x), rtol=1e-14)
+    td.check_grads(f, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

@@ -38,7 +38,17 @@ from collections.abc import Callable
 import numpy as np
 
 from ..control.arrays import traced_form
-from .analysis import ConversionError, _const, _fn, _has_return, _helper, _lift_returns, _name, _walk_shallow
+from .analysis import (
+    ConversionError,
+    _const,
+    _fn,
+    _has_return,
+    _helper,
+    _lift_returns,
+    _name,
+    _walk_shallow,
+    assigned,
+)
 from .rewrite import _Converter, _fix_locations
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tracediff/
@@ -165,7 +175,9 @@ def _convert(fn: types.FunctionType) -> Callable:
     params |= {a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None}
     if _has_return(node.body):
         node.body = _lift_returns(node.body)
-    conv = _Converter(glob, nonloc)
+    # the function's variables: what it binds, its parameters, its declared and free names
+    known = set(assigned(node.body, set())) | params | glob | nonloc | set(fn.__code__.co_freevars)
+    conv = _Converter(glob, nonloc, known)
     body = conv.block(node.body)
     declare = sorted(conv.state_names - params - glob - nonloc)
     if declare:  # bind every changed name in the function, so `nonlocal` finds it

@@ -25,12 +25,20 @@ class _Assigned(ast.NodeVisitor):
     """Local names a block assigns (not inside nested functions, classes or comprehensions),
     the names of arrays it stores into, and of lists/dicts it changes by method."""
 
-    def __init__(self):
+    def __init__(self, known: set[str] | None = None):
         self.names: list[str] = []
+        # the function's own variables (None: any name): `np.add(...)` or `np.sort(...)`
+        # is no method changing a local `np`, which a region would then carry
+        self.known = known
 
     def add(self, n: str):
         if n not in self.names:
             self.names.append(n)
+
+    def add_changed(self, n: str):
+        """A name whose object a call changes (a method, `np.add.at(x, ...)`, `out=x`)."""
+        if self.known is None or n in self.known:
+            self.add(n)
 
     def visit_Name(self, node):
         if isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -48,17 +56,17 @@ class _Assigned(ast.NodeVisitor):
     def visit_Call(self, node):
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr in _MUTATORS and isinstance(f.value, ast.Name):
-            self.add(f.value.id)
+            self.add_changed(f.value.id)
         if (
             isinstance(f, ast.Attribute)
             and f.attr == "at"
             and node.args
             and isinstance(node.args[0], ast.Name)
         ):
-            self.add(node.args[0].id)
+            self.add_changed(node.args[0].id)
         for kw in node.keywords:
             if kw.arg == "out" and isinstance(kw.value, ast.Name):
-                self.add(kw.value.id)
+                self.add_changed(kw.value.id)
         self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
@@ -81,8 +89,10 @@ class _Assigned(ast.NodeVisitor):
     visit_ImportFrom = visit_Import
 
 
-def assigned(stmts) -> list[str]:
-    v = _Assigned()
+def assigned(stmts, known: set[str] | None = None) -> list[str]:
+    """The names `stmts` bind or change; a changed object counts only when its name
+    is in `known` (the function's variables), when given."""
+    v = _Assigned(known)
     for s in stmts:
         v.visit(s)
     return [n for n in v.names if not n.startswith(_PREFIX) or n.startswith(("_td_brk", "_td_cnt"))]

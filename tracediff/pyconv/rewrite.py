@@ -30,8 +30,9 @@ _NO_CONVERT_CALLS = {"super", "locals", "globals", "vars", "eval", "exec", "prin
 
 
 class _Converter(ast.NodeTransformer):
-    def __init__(self, declared_global: set[str], declared_nonlocal: set[str]):
+    def __init__(self, declared_global: set[str], declared_nonlocal: set[str], known: set[str] | None = None):
         self.n = 0
+        self.known = known  # the function's variables (`assigned`)
         self.globals = declared_global
         self.nonlocals = declared_nonlocal
         self.state_names: set[str] = set()  # every name some region changes (declared in the function)
@@ -97,7 +98,7 @@ class _Converter(ast.NodeTransformer):
         if _jumps([node]) or (_has_return([node]) and not _always_returns([node])):
             raise ConversionError("a break/continue or return the converter did not lower")
         returns = _always_returns([node])
-        names = assigned(node.body + node.orelse)
+        names = assigned(node.body + node.orelse, self.known)
         k = self.fresh()
         test = self.visit(node.test)
         body = self._decls(names) + self.block(node.body)
@@ -130,7 +131,7 @@ class _Converter(ast.NodeTransformer):
             return self._plain_loop(node)
         k = self.fresh()
         body, brk, cnt = self._loop_flags(node, k)
-        names = assigned(body)
+        names = assigned(body, self.known)
         for f in (brk, cnt):
             if f and f not in names:
                 names.append(f)
@@ -156,7 +157,7 @@ class _Converter(ast.NodeTransformer):
         body, brk, cnt = self._loop_flags(node, k)
         target_names = assigned([ast.Assign(targets=[node.target], value=_const(None))])
         body = [ast.copy_location(ast.Assign(targets=[node.target], value=_name(f"_td_it_{k}")), node)] + body
-        names = assigned(body)
+        names = assigned(body, self.known)
         for f in (brk, cnt):
             if f and f not in names:
                 names.append(f)
