@@ -445,3 +445,18 @@ def test_gradient_of_a_batch_ignores_paths_not_taken(f):
     grad_of_batch = td.grad(lambda X: np.sum(td.vmap(f)(X)))
     np.testing.assert_allclose(grad_of_batch(X), want)
     np.testing.assert_allclose(td.jit(grad_of_batch)(X), want)
+
+
+def test_concatenated_transposes_compile():
+    """np.concatenate of transposed parts is of any layout in Numba: its flat view
+    failed to type (a raw Numba NotImplementedError), and jit(vmap) of a vector built
+    with np.array([p[1], p[0]]) makes that pattern (a bug hunt)."""
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(6.0, 12.0).reshape(2, 3)
+
+    def cat(a, b):
+        return np.concatenate([a.T, b.T], axis=1) * 2.0
+
+    np.testing.assert_array_equal(td.jit(cat, eager_first=False)(a, b), cat(a, b))
+    p = np.random.default_rng(3).standard_normal((4, 2))
+    swap = td.jit(td.vmap(lambda q: np.array([q[1], q[0]]) * 2.0), eager_first=False)
+    np.testing.assert_array_equal(swap(p), p[:, ::-1] * 2.0)

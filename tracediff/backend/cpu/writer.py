@@ -355,6 +355,8 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         self.emit(f"{o}[{_slice_txt(spec)}] = {self.atom(x)}")
 
     def op_concatenate(self, e, *xs, axis):
-        o = self.out(e)
+        # Numba types the result of transposed (F) parts as of any layout: no flat view
+        c = all(type(x) is not Var or self.layout.get(x, "C") == "C" for x in xs)
+        o = self.out(e, "C" if c else "A")
         parts = ", ".join(self.atom(x) for x in xs)
         self.emit(f"{o} = np.concatenate(({parts},), axis={axis})")
