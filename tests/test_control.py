@@ -588,6 +588,44 @@ def test_numpy_functions_named_like_list_methods_convert():
     td.check_grads(f, (x,), order=1, modes=("rev",))
 
 
+def _until_large(x, n=30):
+    s = x * 0.0
+    for i in range(n):
+        t = np.sin(x * (i + 1)) * 0.3  # defined in the body, read after the loop
+        s = s + t * x
+        if np.sum(s * s) > 4.0:
+            break
+    return np.sum(s * s) + np.sum(t)
+
+
+def _bisect(c, n=200):
+    lo, hi = 0.0, 10.0
+    for _ in range(n):
+        mid = 0.5 * (lo + hi)  # (only in the body)
+        if mid * mid - c > 0:
+            hi = mid
+        else:
+            lo = mid
+        if hi - lo < 1e-10:
+            break
+    return 0.5 * (lo + hi)
+
+
+def test_for_loop_with_a_traced_break_is_one_while():
+    """A long `for` with a traced `break` was unrolled into nested branches: a
+    200-step bisection made 6,400 lines and minutes of compiling (a bug hunt). It
+    is one `while` carrying the counter; values and gradients as in Python."""
+    x = np.array([0.7, -0.4, 1.1])
+    ir = td.make_ir(_bisect, 2.0, stage="optimized")
+    assert [e.prim.name for e in ir.eqns].count("while") == 1 and len(ir.eqns) < 10
+    np.testing.assert_allclose(td.jit(_bisect, eager_first=False)(2.0), np.sqrt(2.0), rtol=1e-10)
+    for f in (td.jit(_until_large, target="interpret"), td.jit(_until_large, eager_first=False)):
+        np.testing.assert_allclose(f(x), _until_large(x), rtol=1e-14)
+    want = td.grad(_until_large)(x)
+    np.testing.assert_allclose(td.jit(td.grad(_until_large), eager_first=False)(x), want, rtol=1e-12)
+    td.check_grads(_until_large, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0
