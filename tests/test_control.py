@@ -626,6 +626,51 @@ def test_for_loop_with_a_traced_break_is_one_while():
     td.check_grads(_until_large, (x,), order=1, modes=("rev",))
 
 
+def _return_from_nested_loops(x):
+    s = 0.0
+    for i in range(4):
+        for j in range(3):
+            s = s + x[i] * x[j]
+            if s > 2.0:
+                return s * 10.0  # leaves both loops
+        s = s * 0.5
+    return -s
+
+
+def _return_from_while(x):
+    y = x * 1.0
+    k = 0
+    while k < 50:
+        y = y * 1.1
+        if np.sum(y) > 5.0:
+            return np.sum(y * y)
+        k += 1
+    return 0.0
+
+
+def _return_a_row(x):
+    for r in x[:3]:  # (unrolled: three rows)
+        if np.sum(r) > 0:
+            return r * 2.0
+    return x[0]
+
+
+def test_return_inside_loops():
+    """A `return` inside a loop, under a traced `if`, stores its value, sets a flag
+    and breaks; after the loop `if flag: return value`. Such loops ran as Python
+    and raised on the traced test (a bug hunt)."""
+    for x in (np.linspace(0.1, 1.0, 10), np.linspace(0.01, 0.02, 10), np.linspace(-1.0, -0.55, 10)):
+        for f, args in (
+            (_return_from_nested_loops, (x,)),
+            (_return_from_while, (x,)),
+            (_return_a_row, (x.reshape(5, 2),)),
+        ):
+            for g in (td.jit(f, target="interpret"), td.jit(f, eager_first=False)):
+                np.testing.assert_allclose(g(*args), f(*args), rtol=1e-13)
+        td.check_grads(_return_from_while, (x,), order=1, modes=("rev",))
+        td.check_grads(_return_from_nested_loops, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

@@ -43,11 +43,6 @@ def _known(reason: str, checks: str, *names: str) -> None:
 
 
 _known(
-    "`return` inside a `for` loop is not converted (the loop runs as Python): a TracerError naming the line",
-    "values grads",
-    "loop_return_first",
-)
-_known(
     "a view of a NumPy array made in the function, written with traced values: a TracerError "
     "naming the line (the update would have to reach the viewed array)",
     "values grads order2",

@@ -42,7 +42,7 @@ def _concrete_error(what: str, t: Tracer) -> TracerError:
         f"not known while tracing{at(src)}. tracediff converts `if`/`while`/`for`/`and`/`or` "
         "on traced values in the functions it traces, but not here (a builtin that compares "
         "traced values: max()/min()/sorted(); a direct call of bool()/float()/int(); a "
-        "`return` inside a loop, a loop with an `else:`, or code without readable source): "
+        "loop with an `else:` or a `return` inside a `with`/`try` in a loop, or code without readable source): "
         "use np.where(cond, a, b) for a choice per element, "
         "np.maximum/np.minimum/np.clip for bounds, or pass the value as a static argument."
     )

@@ -210,6 +210,11 @@ def _plan(name: str, vals: list, regions, outs_per, what: str, src: str):
     first = vals[0]
     if all(v is first for v in vals):
         return ("keep", first)
+    if name.startswith("_td_rv") and not all(isinstance(v, Undefined) for v in vals):
+        # the value a `return` inside a loop stores (pyconv's _loop_returns): read only
+        # where its flag is set, so zeros stand for it on the paths that did not return
+        like = next(v for v in vals if not isinstance(v, Undefined))
+        vals = [_zeros_like(like) if isinstance(v, Undefined) else v for v in vals]
     if any(isinstance(v, Undefined) for v in vals):
         return ("undef",)
     if all(isinstance(v, (tuple, list, dict)) for v in vals) and len({type(v) for v in vals}) == 1:
@@ -229,6 +234,17 @@ def _plan(name: str, vals: list, regions, outs_per, what: str, src: str):
         for v, r in zip(vals, regions)
     )
     return ("out", ambiguous)
+
+
+def _zeros_like(v):
+    from .. import pytree
+
+    leaves, tree = pytree.flatten(v)
+    return pytree.unflatten(tree, [np.zeros(np.shape(x), _dtype_of(x)) for x in leaves])
+
+
+def _dtype_of(x):
+    return x.aval.dtype if isinstance(x, Tracer) else np.asarray(x).dtype
 
 
 def _rebuild(plan, it, name: str, src: str):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import os
 import textwrap
 import threading
@@ -45,6 +46,7 @@ from .analysis import (
     _has_return,
     _helper,
     _lift_returns,
+    _loop_returns,
     _name,
     _walk_shallow,
     assigned,
@@ -174,7 +176,7 @@ def _convert(fn: types.FunctionType) -> Callable:
     params = {a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
     params |= {a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None}
     if _has_return(node.body):
-        node.body = _lift_returns(node.body)
+        node.body = _lift_returns(_loop_returns(node.body, itertools.count().__next__))
     # the function's variables: what it binds, its parameters, its declared and free names
     known = set(assigned(node.body, set())) | params | glob | nonloc | set(fn.__code__.co_freevars)
     conv = _Converter(glob, nonloc, known)

@@ -95,7 +95,11 @@ def assigned(stmts, known: set[str] | None = None) -> list[str]:
     v = _Assigned(known)
     for s in stmts:
         v.visit(s)
-    return [n for n in v.names if not n.startswith(_PREFIX) or n.startswith(("_td_brk", "_td_cnt"))]
+    return [
+        n
+        for n in v.names
+        if not n.startswith(_PREFIX) or n.startswith(("_td_brk", "_td_cnt", "_td_rf", "_td_rv"))
+    ]
 
 
 def _walk_shallow(node):
@@ -242,6 +246,51 @@ def _lower_jumps(stmts, brk, cnt) -> list:
                     ast.copy_location(ast.If(test=test, body=_lower_jumps(rest, brk, cnt), orelse=[]), s)
                 )
             return out
+        out.append(s)
+    return out
+
+
+def _loop_returns(stmts: list, fresh) -> list:
+    """Lower a `return` inside a loop: it stores its value, sets a flag and breaks;
+    after the loop, `if flag: return value` (which `_lift_returns` then lifts).
+    Innermost loops first; a loop with an `else` or with a return this cannot move
+    (inside a `with`/`try`) stays as it is. `fresh()` numbers the names."""
+    out = []
+    for s in stmts:
+        if isinstance(s, ast.If):
+            s.body, s.orelse = _loop_returns(s.body, fresh), _loop_returns(s.orelse, fresh)
+        elif isinstance(s, (ast.For, ast.While)):
+            s.body = _loop_returns(s.body, fresh)
+            if not s.orelse and _has_return(s.body):
+                k = fresh()
+                flag, value = f"_td_rf_{k}", f"_td_rv_{k}"
+                body = _returns_to_breaks(s.body, flag, value)
+                if not _has_return(body):
+                    s.body = body
+                    out.append(ast.copy_location(_assign(flag, _const(False)), s))
+                    out.append(s)
+                    back = ast.If(test=_name(flag), body=[ast.Return(value=_name(value))], orelse=[])
+                    out.append(ast.copy_location(back, s))
+                    continue
+        out.append(s)
+    return out
+
+
+def _returns_to_breaks(stmts: list, flag: str, value: str) -> list:
+    out = []
+    for s in stmts:
+        if isinstance(s, ast.Return):
+            v = s.value if s.value is not None else _const(None)
+            out += [
+                ast.copy_location(_assign(value, v), s),
+                ast.copy_location(_assign(flag, _const(True)), s),
+                ast.copy_location(ast.Break(), s),
+            ]
+            return out
+        if isinstance(s, ast.If):
+            s = _copy(s)
+            s.body = _returns_to_breaks(s.body, flag, value)
+            s.orelse = _returns_to_breaks(s.orelse, flag, value)
         out.append(s)
     return out
 
