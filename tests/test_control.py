@@ -671,6 +671,27 @@ def test_return_inside_loops():
         td.check_grads(_return_from_nested_loops, (x,), order=1, modes=("rev",))
 
 
+def _update_then_rebind(x):
+    y = x.copy()
+    z = y  # shares y's array until the loop rebinds y
+    for i in range(20):
+        y[i % 3] = y[i % 3] + 1.0  # reaches z in the first iteration only
+        y = y * 1.01
+    return np.sum(z * x) + np.sum(y * y)
+
+
+def test_a_loop_that_updates_then_rebinds_reaches_the_old_array_once():
+    """A body that updates y in place and then rebinds it: in NumPy the first
+    iteration's update reaches the array y held before the loop (and z); the loop's
+    results could not (z lost that update). The first iteration runs as Python."""
+    x = np.array([1.0, 2.0, 3.0])
+    f = _update_then_rebind
+    assert [e.prim.name for e in td.make_ir(f, x, stage="optimized").eqns].count("loop") == 1
+    for g in (td.jit(f, target="interpret"), td.jit(f, eager_first=False)):
+        np.testing.assert_allclose(g(x), f(x), rtol=1e-14)
+    td.check_grads(f, (x,), order=1, modes=("rev",))
+
+
 def test_jacobians_and_hessians_through_a_while_loop():
     def f(x):
         y = x * 1.0

@@ -157,6 +157,22 @@ def _mutated(reg: Region, carried, n_extra: int = 0) -> set[int]:
     return {i for k, i in enumerate(sorted(carried)) if state[i] is reg.args[n_extra + k]}
 
 
+class _Peel(Exception):
+    """Run the loop's first iteration as Python, then stage the others."""
+
+
+def _updated_then_rebound(reg: Region, carried, init, n_extra: int = 0) -> bool:
+    """Does the body update an array it was given in place, then rebind its name?
+    In NumPy the first iteration's update reaches the array the name held before
+    the loop, and every other name bound to it, which a loop's results cannot."""
+    state, _ = reg.result
+    for k, i in enumerate(sorted(carried)):
+        arg = reg.args[n_extra + k]
+        if isinstance(init[i], Tracer) and state[i] is not arg and arg.tvar is not reg.b.invars[n_extra + k]:
+            return True
+    return False
+
+
 def _set_results(results, init, carried, roots, set_, mutated=frozenset()):
     results = results if isinstance(results, list) else [results]
     st = list(init)
@@ -302,17 +318,30 @@ def for_stmt(
             return
         except (TracerError, Unstageable):
             set_(init)  # the body needs concrete counters (or changes a list): unroll it
+    first = 0  # iterations run as Python before the staged loop
     if n > UNROLL_ALWAYS and broke is None:
         # a short loop not using its counter is unrolled if its body is small
         budget = UNROLL_BUDGET if not uses_target and n <= UNROLL_UNUSED else None
         init = tuple(get())
         try:
-            _staged_for(n, start, step, item, body, get, set_, names, user_src(), budget)
-            return
+            try:
+                _staged_for(n, start, step, item, body, get, set_, names, user_src(), budget)
+                return
+            except _Peel:
+                # the first iteration updates the array the name held before the loop
+                # (which other names may share), then rebinds the name: run it as
+                # Python, the others (on arrays of their own) as the loop
+                set_(init)
+                body(item(start))
+                first, init = 1, tuple(get())
+                _staged_for(
+                    n - 1, start + step, step, item, body, get, set_, names, user_src(), budget, peeled=True
+                )
+                return
         except (TracerError, Unstageable):
             set_(init)  # the body needs concrete counters (or changes a list), or is small: unroll it
-    for k in range(n):
-        body(item(start + k * step if isinstance(it, range) else k))
+    for k in range(first, n):
+        body(item(start + k * step))  # (an array's rows, enumerate, zip: start 0, step 1)
         if broke is not None and _true(broke()):
             return
 
@@ -362,14 +391,19 @@ def _true(flag) -> bool:
     return not _is_traced(flag) and bool(flag)
 
 
-def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget=None):
+def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget=None, peeled=False):
     """Bind `loop` for the body; raise Unstageable instead where `unroll_budget`
-    is given and n copies of the body would stay within it."""
+    is given and n copies of the body would stay within it, and _Peel where the
+    body updates a carried array in place and then rebinds its name (unless
+    `peeled`: the first iteration ran as Python)."""
     init = tuple(get())
     counter = Aval((), np.dtype(np.int64), weak=True)  # a Python int, as range gives
     reg, carried, roots = _fixpoint(
         lambda i: body(item(i)), init, names, set_, get, "`for` loop", src, extra_avals=[counter]
     )
+    if not peeled and _updated_then_rebound(reg, carried, init, 1):
+        reg.b.alive = False
+        raise _Peel
     outs = _body_outputs(reg, carried, roots)
     for o in outs:
         reg.b.atom(o)
