@@ -793,3 +793,23 @@ def test_unused_counter_loop_unrolls_only_a_small_body():
 
     _both(rk4, th, y0)  # NumPy, interpreted and compiled agree
     td.check_grads(rk4, (th, y0), order=1, modes=("rev",))
+
+
+def _while_update_then_rebind(x):
+    y = x.copy()
+    z = y
+    while np.sum(y) < 30.0:
+        y[0] = y[0] + 1.0  # in NumPy: reaches z in the first iteration only
+        y = y * 1.5
+    return np.sum(z) + np.sum(y)
+
+
+def test_a_traced_while_that_updates_then_rebinds_is_refused():
+    """Its first iteration cannot run as Python (whether it runs is traced), and the
+    loop's results cannot reach the array the name held before it: a clear error
+    naming the line, never z without the first update."""
+    x = np.array([1.0, 2.0])
+    with pytest.raises(
+        td.TracerError, match=r"updates 'y' in place and then rebinds it \(at test_control\.py:\d+\)"
+    ):
+        td.jit(_while_update_then_rebind, target="interpret")(x)

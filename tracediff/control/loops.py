@@ -161,16 +161,16 @@ class _Peel(Exception):
     """Run the loop's first iteration as Python, then stage the others."""
 
 
-def _updated_then_rebound(reg: Region, carried, init, n_extra: int = 0) -> bool:
-    """Does the body update an array it was given in place, then rebind its name?
-    In NumPy the first iteration's update reaches the array the name held before
-    the loop, and every other name bound to it, which a loop's results cannot."""
+def _updated_then_rebound(reg: Region, carried, init, n_extra: int = 0) -> int | None:
+    """The state entry the body updates in place and then rebinds, or None. In
+    NumPy the first iteration's update reaches the array the name held before the
+    loop, and every other name bound to it, which a loop's results cannot."""
     state, _ = reg.result
     for k, i in enumerate(sorted(carried)):
         arg = reg.args[n_extra + k]
         if isinstance(init[i], Tracer) and state[i] is not arg and arg.tvar is not reg.b.invars[n_extra + k]:
-            return True
-    return False
+            return i
+    return None
 
 
 def _set_results(results, init, carried, roots, set_, mutated=frozenset()):
@@ -208,6 +208,15 @@ def _write_back(t: Tracer, v) -> None:
 def _staged_while(test, body, get, set_, names, src):
     init = tuple(get())
     reg, carried, roots = _fixpoint(lambda: body(), init, names, set_, get, "`while`", src)
+    i = _updated_then_rebound(reg, carried, init)
+    if i is not None:  # (its first iteration cannot run as Python: whether it runs is traced)
+        reg.b.alive = False
+        raise TracerError(
+            f"a traced `while` updates {names[i]!r} in place and then rebinds it{at(src)}: in NumPy "
+            "the first iteration's update changes the array the name held before the loop (and every "
+            f"name sharing it), which a compiled loop cannot follow; update a copy ({names[i]} = "
+            f"{names[i]}.copy() first in the body) or only rebind it"
+        )
     n_carry = len(carried) + len(roots)
 
     def test_fn(*args):
@@ -401,7 +410,7 @@ def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget
     reg, carried, roots = _fixpoint(
         lambda i: body(item(i)), init, names, set_, get, "`for` loop", src, extra_avals=[counter]
     )
-    if not peeled and _updated_then_rebound(reg, carried, init, 1):
+    if not peeled and _updated_then_rebound(reg, carried, init, 1) is not None:
         reg.b.alive = False
         raise _Peel
     outs = _body_outputs(reg, carried, roots)
