@@ -311,6 +311,49 @@ def test_degenerate_inputs_raise(target):
     _close(td.jit(np.linalg.det, target=target)(SINGULAR), 0.0)
 
 
+NONFINITE = [
+    ("solve", lambda a: np.linalg.solve(a, np.ones(12))),
+    ("inv", np.linalg.inv),
+    ("det", np.linalg.det),
+    ("slogdet", np.linalg.slogdet),
+    ("eigh", np.linalg.eigh),
+    ("eigvalsh of a stack", lambda a: np.linalg.eigvalsh(np.stack([a, 2 * a]))),
+    ("qr", np.linalg.qr),
+    ("svd", lambda a: np.linalg.svd(a, full_matrices=False)),
+    ("expm", sl.expm),
+]
+
+
+@pytest.mark.parametrize("where", ["nan in the upper triangle", "nan and inf"])
+def test_nonfinite_entries_compiled_as_numpy(where):
+    """Numba's np.linalg refuses inf/NaN entries; NumPy computes (eigh reads only the
+    lower triangle): compiled programs give NumPy's values, or raise its error."""
+    a = RNG.standard_normal((12, 12))
+    a = a @ a.T + 12 * np.eye(12)
+    a[3, 5] = np.nan
+    if where == "nan and inf":
+        a[5, 3] = np.inf
+    for name, f in NONFINITE:
+        got = {}
+        for target in ("interpret", "cpu"):
+            try:
+                with np.errstate(all="ignore"):
+                    got[target] = td.jit(f, target=target, eager_first=False)(a)
+            except np.linalg.LinAlgError as e:
+                got[target] = f"LinAlgError: {e}"
+        if isinstance(got["interpret"], str):
+            assert got["cpu"] == got["interpret"], name
+            continue
+        want, have = td.pytree.flatten(got["interpret"])[0], td.pytree.flatten(got["cpu"])[0]
+        for w, h in zip(want, have, strict=True):
+            np.testing.assert_array_equal(h, w, err_msg=name)
+    # NaN only where eigh does not read: a finite result, NumPy's
+    if where == "nan in the upper triangle":
+        w = td.jit(np.linalg.eigvalsh, eager_first=False)(a)
+        np.testing.assert_allclose(w, np.linalg.eigvalsh(a), rtol=1e-12)
+        assert np.isfinite(w).all()
+
+
 BAD = [
     (lambda a: np.linalg.solve(a, np.ones(4)), (A,), ValueError, "np.linalg.solve"),
     (lambda a: np.linalg.inv(a), (M,), np.linalg.LinAlgError, "must be square"),

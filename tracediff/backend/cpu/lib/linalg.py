@@ -6,6 +6,13 @@ over them, calling Numba's `np.linalg` (LAPACK through SciPy) on one matrix at a
 time. Numba raises `np.linalg.LinAlgError` where LAPACK fails (a singular
 matrix in `solve`, a matrix that is not positive definite in `cholesky`), as
 NumPy does.
+
+Numba's `np.linalg` also refuses any matrix with an inf or NaN entry, where
+NumPy hands it to LAPACK (NaN results, or for `eigh` none at all when the
+non-finite entries lie in the upper triangle it does not read). Such a matrix
+goes to NumPy's own function instead, in object mode, so that compiled and
+interpreted programs (and a tiered function's first and later calls) give the
+same values or raise the same error.
 """
 
 from __future__ import annotations
@@ -28,6 +35,41 @@ def _count(shape, ncore):
     for i in range(len(shape) - ncore):
         c *= shape[i]
     return c
+
+
+@numba.njit(cache=True, nogil=True)
+def _finite(a) -> bool:
+    """Whether every entry of the matrix `a` is finite (Numba's LAPACK calls refuse it otherwise)."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            if not np.isfinite(a[i, j]):
+                return False
+    return True
+
+
+def _numpy_call(name, a, outs, *extra):
+    """Object mode: NumPy's np.linalg.<name>(a, *extra) of one matrix, into the arrays `outs`."""
+    res = getattr(np.linalg, name)(a, *extra)
+    for out, r in zip(outs, res if isinstance(res, tuple) else (res,)):
+        out[...] = r
+
+
+@numba.njit(cache=True)
+def _numpy2(name, a, out0, out1):
+    with numba.objmode():
+        _numpy_call(name, a, (out0, out1))
+
+
+@numba.njit(cache=True)
+def _numpy3(name, a, out0, out1, out2):
+    with numba.objmode():
+        _numpy_call(name, a, (out0, out1, out2), False)
+
+
+@numba.njit(cache=True)
+def _numpy_solve(a, b, out):
+    with numba.objmode():
+        out[...] = np.linalg.solve(a, b)
 
 
 _SMALL = 8  # up to this order, an LU written here: LAPACK's per-call copies cost more than the work
@@ -74,7 +116,10 @@ def _solve3(a, b, out):
             _lu_solve_small(a[i], b[i], out[i], lu)
         return
     for i in range(a.shape[0]):
-        out[i] = np.linalg.solve(a[i], b[i])
+        if _finite(a[i]) and _finite(b[i]):
+            out[i] = np.linalg.solve(a[i], b[i])
+        else:
+            _numpy_solve(a[i], b[i], out[i])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -121,8 +166,11 @@ def triangular_solve(a, b, lower, trans, unit):
 @numba.njit(cache=True, nogil=True)
 def _slogdet3(a, sign, logdet):
     for i in range(a.shape[0]):
-        s, ld = np.linalg.slogdet(a[i])
-        sign[i], logdet[i] = s, ld
+        if _finite(a[i]):
+            s, ld = np.linalg.slogdet(a[i])
+            sign[i], logdet[i] = s, ld
+        else:
+            _numpy2("slogdet", a[i], sign[i : i + 1], logdet[i : i + 1])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -171,8 +219,11 @@ def cholesky(a):
 @numba.njit(cache=True, nogil=True)
 def _eigh3(a, w, v):
     for i in range(a.shape[0]):
-        wi, vi = np.linalg.eigh(a[i])  # the lower triangle, as NumPy's UPLO='L'
-        w[i], v[i] = wi, vi
+        if _finite(a[i]):
+            wi, vi = np.linalg.eigh(a[i])  # the lower triangle, as NumPy's UPLO='L'
+            w[i], v[i] = wi, vi
+        else:
+            _numpy2("eigh", a[i], w[i], v[i])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -189,8 +240,11 @@ def eigh(a):
 @numba.njit(cache=True, nogil=True)
 def _svd3(a, u, s, vt):
     for i in range(a.shape[0]):
-        ui, si, vi = np.linalg.svd(a[i], full_matrices=False)
-        u[i], s[i], vt[i] = ui, si, vi
+        if _finite(a[i]):
+            ui, si, vi = np.linalg.svd(a[i], full_matrices=False)
+            u[i], s[i], vt[i] = ui, si, vi
+        else:
+            _numpy3("svd", a[i], u[i], s[i], vt[i])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -209,8 +263,11 @@ def svd(a):
 @numba.njit(cache=True, nogil=True)
 def _qr3(a, q, r):
     for i in range(a.shape[0]):
-        qi, ri = np.linalg.qr(a[i])
-        q[i], r[i] = qi, ri
+        if _finite(a[i]):
+            qi, ri = np.linalg.qr(a[i])
+            q[i], r[i] = qi, ri
+        else:
+            _numpy2("qr", a[i], q[i], r[i])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -230,11 +287,11 @@ def _expm1(a):
     """exp(a) of one matrix, in float64: Padé 13 with scaling and squaring, step by
     step as the interpreter's (prims/decompositions.py expm_pade13)."""
     n = a.shape[0]
+    if not _finite(a):  # as the interpreter's: NaN throughout (max() below would drop a NaN)
+        return np.full(a.shape, np.nan)
     norm1 = 0.0
     for j in range(n):
         norm1 = max(norm1, np.sum(np.abs(a[:, j])))
-    if not np.isfinite(norm1):  # inf or NaN entries
-        return np.full(a.shape, np.nan)
     s = 0
     if norm1 > THETA13:
         s = int(np.ceil(np.log2(norm1 / THETA13)))
