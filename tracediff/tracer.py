@@ -213,6 +213,29 @@ class Tracer:
     def __rmod__(self, o):
         return _api.ufunc_call(np.remainder, o, self)
 
+    def __divmod__(self, o):  # as NumPy's divmod: the floor quotient and the remainder
+        return _api.ufunc_call(np.floor_divide, self, o), _api.ufunc_call(np.remainder, self, o)
+
+    def __rdivmod__(self, o):
+        return _api.ufunc_call(np.floor_divide, o, self), _api.ufunc_call(np.remainder, o, self)
+
+    def __lshift__(self, o):
+        return _api.ufunc_call(np.left_shift, self, o)
+
+    def __rlshift__(self, o):
+        return _api.ufunc_call(np.left_shift, o, self)
+
+    def __rshift__(self, o):
+        return _api.ufunc_call(np.right_shift, self, o)
+
+    def __rrshift__(self, o):
+        return _api.ufunc_call(np.right_shift, o, self)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:  # a Python int, as round() of a NumPy scalar gives
+            raise _concrete_error("round() without ndigits (a Python int; np.round keeps it traced)", self)
+        return _api.handle_function(np.round, (self, ndigits), {})
+
     def __pow__(self, o):
         if type(o) is int and o == 2:  # NumPy's `**` computes x ** 2 as np.square (bool: int8)
             return _api.ufunc_call(np.square, self)

@@ -44,6 +44,10 @@ def _build(obj: Any):
 
 
 def _finish(x, dtype, ndmin: int):
+    if isinstance(x, Tracer) and x.aval.weak:  # a traced Python number: NumPy's 0-d array is strong
+        from ..numpy_api.common import strong
+
+        x = strong(x)
     if dtype is not None:
         x = np.asarray(x).astype(dtype) if not isinstance(x, Tracer) else x.astype(dtype)
     if ndmin and np.ndim(x) < ndmin:

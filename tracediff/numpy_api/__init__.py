@@ -26,6 +26,7 @@ from .common import (
     _lift,
     _no_out,
     aval_of,
+    normalize_axes,
     prepare,  # noqa: F401  (the Tracer's and api's)
     result_dtype,
     strong,
@@ -141,12 +142,18 @@ def handle_ufunc(ufunc, method, inputs, kwargs):
     _fail(NotImplementedError, f"tracediff does not support {ufunc_name(ufunc)}.{method}")
 
 
-def _any_all(red, name):
+def _any_all(red, name, identity: bool):
     def fn(x, axis=None, out=None, keepdims=False, *, where=None):
         _no_out(name, out)
-        if where is not None:
-            _fail(NotImplementedError, f"{name}(..., where=...) is not supported")
         truth = ufunc_api(np.not_equal, _lift(x), 0)  # NaN counts as true, as in NumPy
+        if where is not None:  # left-out elements count as the identity
+            truth = np.where(where, truth, identity)
+        # the identity: any() of nothing is False, all() of nothing True
+        t = aval_of(truth)
+        axes = normalize_axes(axis, t.ndim, name)
+        if any(t.shape[a] == 0 for a in axes):
+            kept = [1 if i in axes else d for i, d in enumerate(t.shape)]
+            return np.full(tuple(d for i, d in enumerate(kept) if keepdims or i not in axes), identity)
         return red(truth, axis=axis, keepdims=keepdims)
 
     return fn
@@ -160,8 +167,8 @@ FUNCTIONS = {
     np.min: min,
     np.amin: min,
     np.mean: mean,
-    np.any: _any_all(max, "np.any"),
-    np.all: _any_all(min, "np.all"),
+    np.any: _any_all(max, "np.any", False),
+    np.all: _any_all(min, "np.all", True),
     np.var: var,
     np.std: std,
     np.argmax: argmax,

@@ -283,12 +283,11 @@ def select(condlist, choicelist, default=0):
         _fail(ValueError, "np.select: list of cases must be same length as list of conditions")
     if not condlist:
         _fail(ValueError, "np.select: select with an empty condition list is not possible")
-    choices = [strong(_lift(c)) for c in choicelist]
-    dt = result_dtype(
-        *(aval_of(c) for c in choices), aval_of(default) if traced(default) else aval_of(np.asarray(default))
-    )
-    out = _lift(default)
-    out = out.astype(dt) if traced(out) else np.asarray(out, dt)
+    # as NumPy's: Python numbers (traced ones too) stay weak in the result type (NEP 50)
+    choices = [_weak_or_array(c) for c in choicelist]
+    default = _weak_or_array(default)
+    dt = result_dtype(*(aval_of(c) for c in choices), aval_of(default))
+    out = default.astype(dt) if traced(default) else np.asarray(default, dt)
     for c, v in reversed(list(zip(condlist, choices))):  # the first true condition wins
         c = _lift(c)
         if aval_of(c).dtype != np.dtype(bool):
@@ -296,8 +295,14 @@ def select(condlist, choicelist, default=0):
                 TypeError,
                 f"np.select: invalid entry in condlist: should be boolean ndarray, got {aval_of(c)}",
             )
-        out = np.where(c, v.astype(dt), out)
+        out = np.where(c, v.astype(dt) if traced(v) else np.asarray(v, dt), out)
     return out
+
+
+def _weak_or_array(c):
+    if type(c) in (int, float, complex) or (traced(c) and c.aval.weak):
+        return c
+    return strong(_lift(c))
 
 
 def piecewise(x, condlist, funclist, *args, **kw):

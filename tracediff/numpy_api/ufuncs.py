@@ -164,6 +164,10 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
         cdt = [np.dtype(np.float32) if dt == np.dtype(np.float16) else dt for dt in loop[: ufunc.nin]]
         ins = [astype(a, dt) if traced(a) else np.asarray(a, dt) for a, dt in zip(args, cdt)]
         return astype(comp(*ins), loop[-1])
+    if ufunc in _COMPARE and loop[0].kind in "iu":
+        known = _compare_out_of_range(ufunc, args, loop[0])
+        if known is not None:  # NumPy compares such a Python int exactly: a constant
+            return prepare(b, known, np.dtype(bool), shape)
     weak = all(a.weak for a in avals)
     ins = [prepare(b, a, dt, shape, weak, int_fits=True) for a, dt in zip(args, loop)]
     if ufunc is np.invert and loop[0] == np.dtype(bool):
@@ -176,6 +180,32 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     if out.dtype != loop[-1]:  # e.g. a bool loop whose output NumPy casts
         out = _emit(b, ew.convert_p, out, dtype=loop[-1])
     return out
+
+
+# the comparison of an integer with a number above every integer of its dtype
+_COMPARE = {
+    np.less: True,
+    np.less_equal: True,
+    np.greater: False,
+    np.greater_equal: False,
+    np.equal: False,
+    np.not_equal: True,
+}
+_FLIP = {np.less: np.greater, np.less_equal: np.greater_equal, np.greater: np.less, np.greater_equal: np.less_equal}
+
+
+def _compare_out_of_range(ufunc: np.ufunc, args, dtype: np.dtype) -> bool | None:
+    """`x <op> v` for integer x of `dtype` and a Python int v outside its range
+    (NumPy 2 compares exactly, where arithmetic would raise OverflowError), or None."""
+    if len(args) != 2 or not any(type(a) is int for a in args):
+        return None
+    if type(args[0]) is int:  # v <op> x is x <flipped op> v
+        ufunc, args = _FLIP.get(ufunc, ufunc), args[::-1]
+    v, info = args[1], np.iinfo(dtype)
+    if type(v) is not int or info.min <= v <= info.max:
+        return None
+    above = _COMPARE[ufunc]  # x <op> v for v above the range
+    return above if v > info.max or ufunc in (np.equal, np.not_equal) else not above
 
 
 def ufunc_api(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
@@ -240,9 +270,9 @@ def where(cond, x=None, y=None):
     if ac.dtype != np.dtype(bool):
         cond = ufunc_call(np.not_equal, cond, 0)
     dt = result_dtype(axx, ay)
-    weak = axx.weak and ay.weak
     c = prepare(b, cond, np.dtype(bool), shape)
-    return _emit(b, ew.select_p, c, prepare(b, x, dt, shape, weak), prepare(b, y, dt, shape, weak))
+    # the result is an array even of two Python numbers: strong (NEP 50), float64 for floats
+    return strong(_emit(b, ew.select_p, c, prepare(b, x, dt, shape), prepare(b, y, dt, shape)))
 
 
 def astype(x, dtype):

@@ -282,8 +282,9 @@ SCALAR_CODE = {
     "mul": "({0} * {1})",
     "div": "({0} / {1})",
     "pow": "({0} ** {1})",
-    "max": "np.maximum({0}, {1})",
-    "min": "np.minimum({0}, {1})",
+    # NaN from either side; on a tie (-0.0 and 0.0) the second operand, as NumPy's loops
+    "max": "({0} if ({0} > {1} or {0} != {0}) else {1})",
+    "min": "({0} if ({0} < {1} or {0} != {0}) else {1})",
     "arctan2": "math.atan2({0}, {1})",
     "hypot": "math.hypot({0}, {1})",
     "logaddexp": "np.logaddexp({0}, {1})",
