@@ -446,6 +446,28 @@ def test_gradient_of_a_batch_ignores_paths_not_taken(f):
     np.testing.assert_allclose(grad_of_batch(X), want)
     np.testing.assert_allclose(td.jit(grad_of_batch)(X), want)
 
+    # forward mode of the batch: the transpose of the reverse (ad.jvp_ir) must drop
+    # the path not taken too (it gave NaN: a tangent masked before the derivative)
+    T = np.ones_like(X)
+    np.testing.assert_allclose(td.jvp(td.vmap(f), (X,), (T,))[1], want)
+    np.testing.assert_allclose(td.jacfwd(td.vmap(f))(X), np.diag(want))
+    np.testing.assert_allclose(td.jit(lambda X, T: td.jvp(td.vmap(f), (X,), (T,))[1])(X, T), want)
+
+
+def test_forward_mode_of_a_batch_with_an_in_place_branch():
+    def f(x):
+        y = np.zeros(2)
+        if x[0] > 0:
+            y[0] = 1.0 / x[0]
+        else:
+            y[1] = x[1]
+        return np.sum(y)
+
+    X = np.array([[2.0, 1.0], [0.0, 3.0]])
+    want = np.array([[-0.25, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(td.jacfwd(td.vmap(f))(X).sum(axis=0), want)
+    np.testing.assert_allclose(td.jvp(td.vmap(f), (X,), (np.ones_like(X),))[1], want.sum(axis=1))
+
 
 def test_concatenated_transposes_compile():
     """np.concatenate of transposed parts is of any layout in Numba: its flat view

@@ -191,7 +191,12 @@ _COMPARE = {
     np.equal: False,
     np.not_equal: True,
 }
-_FLIP = {np.less: np.greater, np.less_equal: np.greater_equal, np.greater: np.less, np.greater_equal: np.less_equal}
+_FLIP = {
+    np.less: np.greater,
+    np.less_equal: np.greater_equal,
+    np.greater: np.less,
+    np.greater_equal: np.less_equal,
+}
 
 
 def _compare_out_of_range(ufunc: np.ufunc, args, dtype: np.dtype) -> bool | None:

@@ -237,12 +237,13 @@ def _per_member_cond(index, d_index, ops, dims, size, branches):
             chosen = [select_rows(take, r, c) for r, c in zip(results[k], chosen)]
         return chosen
 
-    def run(program_of, index, ops, mask, extra_ins=()):
+    def run(program_of, index, ops, mask, extra_of=lambda k: ()):
         results = []
         for k, br in enumerate(branches):
+            extra_ins = list(extra_of(k))
             with active(mask, replace=True), active(takes(index, k)):
                 outs, got = batch_eval(
-                    program_of(br), list(ops) + list(extra_ins), dims0 + [0] * len(extra_ins), size
+                    program_of(br), list(ops) + extra_ins, dims0 + [0] * len(extra_ins), size
                 )
             results.append([to_front(o, d, size) for o, d in zip(outs, got)])
         return results
@@ -271,7 +272,16 @@ def _per_member_cond(index, d_index, ops, dims, size, branches):
                 adjoints[id(br)] = IR(back.invars, back.eqns, back.outvars[m:])
             return adjoints[id(br)]
 
-        grads = per_member(run(adjoint, index, ops, mask, list(g)), index)
+        def cts_of(k):  # the members that take branch k: the rest get zeros
+            take = takes(index, k)
+            return [select_rows(take, c, bind(broadcast_p, np.zeros((), c.dtype), shape=c.shape)) for c in g]
+
+        # the cotangents are selected both before each branch's adjoint and after: after,
+        # so that a member's NaN from a branch it did not take (0 times the infinite
+        # derivative of sqrt at a negative x) is dropped; before, so that the transpose
+        # of this map (forward mode is the transpose of the reverse: ad.jvp_ir) selects
+        # after the branch's derivative too
+        grads = per_member(run(adjoint, index, ops, mask, cts_of), index)
         it = iter(grads)
         return (None, *[next(it) if w else None for w in wrt], *([None] * len(extra)))
 
