@@ -477,3 +477,55 @@ ERRORS = [
 def test_errors_name_the_operation(fn, exc, text):
     with pytest.raises(exc, match=text):
         td.jit(fn, target="interpret")(A)
+
+
+F32 = np.array([1.0, -2.0, 3.0], np.float32)
+I32 = np.array([1, -2, 3], np.int32)
+U8 = np.array([0, 255], np.uint8)
+SEMANTICS = [  # (function, arguments): value, dtype and shape as NumPy's (a bug hunt)
+    (lambda x: np.where(x > 0, 1.0, -1.0) + x, (F32,)),  # np.where's result is strong: float64
+    (lambda x: np.where(x > 0, 1, -1) + x, (I32,)),
+    (lambda x, s: np.where(x > 0, s, -1.0) * x, (F32, 2.0)),
+    (lambda x, s: np.asarray(s) + x, (F32, 1.5)),  # a 0-d array of a Python float is strong
+    (lambda x: np.select([x > 0, x < -1], [x, 2.0], default=1.0), (F32,)),  # Python numbers weak
+    (lambda x: np.select([x > 0], [x], default=np.float64(1.0)), (F32,)),
+    (
+        lambda x: (np.any(x), np.all(x), np.any(x > 0, axis=0), (x > 0).all(axis=0, keepdims=True)),
+        (np.zeros((0, 3)),),
+    ),
+    (
+        lambda x: (np.any(x, where=x > 1), np.all(x, axis=0, where=x < 0)),
+        (np.array([[0.0, 2.0], [0.0, 0.0]]),),
+    ),
+    (lambda x: (x < -1, x == 256, 300 > x, np.less(x, 2**70), x != -1), (U8,)),
+    (lambda x: (x > 2**40, -(2**31) - 1 < x), (I32,)),
+    (
+        lambda x, y: (np.maximum(x, y), np.minimum(x, y), np.maximum(y, x)),
+        (np.array([-0.0, 0.0, np.nan]), np.array([0.0, -0.0, 1.0])),
+    ),
+    (lambda x: (divmod(x, 2.0), divmod(7.0, x), round(x[0] * 1.234, 2)), (np.array([1.5, -2.5, 3.0]),)),
+]
+
+
+@pytest.mark.parametrize("k", range(len(SEMANTICS)))
+def test_numpy_semantics(k):
+    fn, args = SEMANTICS[k]
+    want = td.pytree.flatten(fn(*args))[0]
+    for target in ("interpret", "cpu"):
+        got = td.pytree.flatten(td.jit(fn, target=target, eager_first=False)(*args))[0]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            g, w = np.asarray(g), np.asarray(w)
+            assert (g.dtype, g.shape) == (w.dtype, w.shape), (target, g, w)
+            np.testing.assert_array_equal(g, w)
+            if g.dtype.kind == "f":  # -0.0 and 0.0 too
+                np.testing.assert_array_equal(np.signbit(g), np.signbit(w))
+
+
+@pytest.mark.parametrize("src", ["x << 2", "x >> 1", "round(x[0])"])
+def test_unsupported_operators_name_the_line(src):
+    fn = eval(f"lambda x: {src}")
+    with pytest.raises(
+        (NotImplementedError, td.TracerError), match=r"np\.left_shift|np\.right_shift|round\(\)"
+    ):
+        td.jit(fn, target="interpret")(np.array([1, 2, 3]))
