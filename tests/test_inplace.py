@@ -122,3 +122,27 @@ def test_in_place_store_in_loops_leaves_the_callers_array():
         np.testing.assert_allclose(td.jit(td.grad(loss))(*args), td.grad(loss)(*args), rtol=1e-10)
         np.testing.assert_array_equal(a, kept)
     assert _reused(f, a, b)
+
+
+def _update_first(x, y):
+    x += 1.0
+    return x + y
+
+
+@pytest.mark.parametrize("target", ["interpret", "cpu"])
+def test_arguments_sharing_memory_with_one_updated_in_place_raise(target):
+    """NumPy: f(a, a) lets y see x += 1 ([2, 4, 6, 8] here); a traced program's
+    arguments are separate values, so such a call raises instead of giving
+    [1, 3, 5, 7] (a bug hunt). Arguments that share no memory run as before."""
+    a = np.arange(4.0)
+    f = td.jit(_update_first, target=target)
+    for y in (a, a[::-1]):
+        with pytest.raises(td.TracerError, match=r"updates argument 0 \('x'\) in place.*share memory"):
+            f(a, y)
+    np.testing.assert_array_equal(f(a[:2], a[2:]), [3.0, 5.0])  # disjoint halves
+    np.testing.assert_array_equal(f(a, a.copy()), [1.0, 3.0, 5.0, 7.0])
+    np.testing.assert_array_equal(a, np.arange(4.0))  # the caller's array is never written
+    with pytest.raises(td.TracerError, match="share memory"):
+        td.grad(lambda x, y: np.sum(_update_first(x, y)))(a, a)
+    # a function that updates nothing may take the same array twice
+    np.testing.assert_array_equal(td.jit(lambda x, y: x * y, target=target)(a, a), a * a)

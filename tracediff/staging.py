@@ -81,8 +81,10 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     dyn_pos = [k for k, x in enumerate(leaves) if _is_dynamic(x)]
     avals = [_dyn_aval(leaves[k]) for k in dyn_pos]
     out_tree = []
+    arg_tracers: list = []  # the traced arguments, to see which the function updated in place
 
     def flat_fun(*tracers):
+        arg_tracers[:] = tracers
         new = list(leaves)
         for k, t in zip(dyn_pos, tracers):
             new[k] = t
@@ -130,6 +132,18 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
         # (its first trace's evidence stands if it draws: random.seed() moves the state once)
         moved = moved if drew_here else [r for r in watch.moved() if r is not random._inst]
     watch.check(TracerError, at(user_src()), moved)
+    # an argument updated in place (x += 1, x[0] = v, through a view): its tracer now
+    # holds another value than the program's input
+    updated = tuple(
+        (
+            k,
+            _arg_name(fun, leaf_arg[dyn_pos[k]])
+            if leaf_arg[dyn_pos[k]] is not None
+            else "a keyword argument",
+        )
+        for k, t in enumerate(arg_tracers)
+        if t.tvar is not ir.invars[k]
+    )
     return (
         ir,
         out_tree[-1],
@@ -140,8 +154,32 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
             "captured": captured,
             "arg_trees": arg_trees,
             "n_args": len(args),
+            "updated": updated,
         },
     )
+
+
+def check_aliasing(updated: tuple, fun, dyn: list) -> None:
+    """NumPy lets an argument see an in-place update of another argument that shares
+    its memory (f(a, a)); a traced program's arguments are separate values, so such a
+    call raises instead of giving another result."""
+    for k, name in updated:
+        a = dyn[k]
+        for j, b in enumerate(dyn):
+            if j != k and (
+                a is b
+                or (
+                    isinstance(a, np.ndarray)
+                    and isinstance(b, np.ndarray)
+                    and np.may_share_memory(a, b)
+                    and np.shares_memory(a, b)
+                )
+            ):
+                raise TracerError(
+                    f"{_name(fun)} updates {name} in place, and this call passes arrays that share "
+                    "memory with it as other arguments: NumPy would let them see the update, which a "
+                    "traced program's separate arguments cannot; pass a copy (x.copy())" + at(user_src())
+                )
 
 
 def _fixup(aval: Aval):
@@ -170,11 +208,15 @@ class Entry:
         "lock",
         "eager_first",
         "tier",
+        "updated",
         "__weakref__",
     )
 
-    def __init__(self, traced_ir: IR, out_tree, captured, target: str, options=None, eager_first=False):
+    def __init__(
+        self, traced_ir: IR, out_tree, captured, target: str, options=None, eager_first=False, updated=()
+    ):
         self.traced_ir = traced_ir
+        self.updated = updated  # ((dynamic leaf, its name), ...) the program updates in place
         self.options = options or {}
         self.eager_first = eager_first
         self.tier: Tier | None = None
@@ -367,8 +409,17 @@ class Transformed:
                 if res is not _MISS:
                     return res
         entry, leaves = self.lookup(args, kwargs)
-        res = entry([x for x in leaves if _is_dynamic(x)])
-        if not kwargs and not entry.captured and not self.static_argnums and not STATIC_IDS.get():
+        dyn = [x for x in leaves if _is_dynamic(x)]
+        if entry.updated:
+            check_aliasing(entry.updated, self.fun, dyn)
+        res = entry(dyn)
+        if (
+            not kwargs
+            and not entry.captured
+            and not entry.updated
+            and not self.static_argnums
+            and not STATIC_IDS.get()
+        ):
             fast = make_fast_path(entry, args)
             if fast is not None:
                 self._fasts = (fast,) + self._fasts[: FAST_PATHS - 1]
@@ -422,7 +473,9 @@ class Transformed:
     def _build(self, args, kwargs) -> Entry:
         ir, out_tree, info = stage(self.fun, args, kwargs, self._static_argnums(args))
         ir, out_tree = self.transform(ir, out_tree, info, args)
-        return Entry(ir, out_tree, info["captured"], self.target, self.options, self.eager_first)
+        return Entry(
+            ir, out_tree, info["captured"], self.target, self.options, self.eager_first, info["updated"]
+        )
 
     def _static_argnums(self, args) -> tuple:
         """The positions of the static arguments of this call: those declared, and

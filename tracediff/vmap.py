@@ -143,7 +143,7 @@ class Vmap(Transformed):
             batched = batch_ir(ir, dims, size, out_dims)
         except BatchError as e:
             raise BatchError(f"vmap: {e} of {_name(self.fun)}" + at(user_src())) from None
-        return Entry(batched, out_tree, info["captured"], self.target, self.options)
+        return Entry(batched, out_tree, info["captured"], self.target, self.options, updated=info["updated"])
 
 
 def vmap(
