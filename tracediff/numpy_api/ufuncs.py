@@ -141,6 +141,11 @@ def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     comp = UFUNC_COMPOSITES.get(ufunc) or _scipy_composite(ufunc)
     prim = UFUNCS.get(ufunc) or _scipy_ufunc(ufunc)
     if comp is None and prim is None:
+        avals = [aval_of(a) for a in args]
+        try:  # operands NumPy has no loop for raise NumPy's TypeError first (float << 1)
+            _resolve(ufunc, tuple(_token(a) for a in avals))
+        except TypeError:
+            _fail(TypeError, f"{ufunc_name(ufunc)}: no implementation for operands {_fmt(avals)}")
         _fail(NotImplementedError, f"tracediff does not support {ufunc_name(ufunc)}")
     b = innermost_builder(args)
     if b is None:
