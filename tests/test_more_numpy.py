@@ -504,6 +504,31 @@ SEMANTICS = [  # (function, arguments): value, dtype and shape as NumPy's (a bug
         (np.array([-0.0, 0.0, np.nan]), np.array([0.0, -0.0, 1.0])),
     ),
     (lambda x: (divmod(x, 2.0), divmod(7.0, x), round(x[0] * 1.234, 2)), (np.array([1.5, -2.5, 3.0]),)),
+    (
+        lambda a, b: (
+            np.isclose(a, b),
+            np.isclose(a, b, equal_nan=True),
+            np.allclose(a[:3], b[:3]),
+            np.isclose(a, 1.0),
+        ),
+        (
+            np.array([0.5, 1.0, 2.0, np.inf, np.nan, np.inf]),
+            np.array([0.5 + 1e-9, 1.0, 2.1, np.inf, np.nan, -np.inf]),
+        ),
+    ),
+    (
+        lambda x, y: (np.isclose(x, y), np.isclose(y, x, rtol=1e-3)),
+        (np.array([1.0, 2.0, 3.00001], np.float32), I32),
+    ),
+    (
+        lambda x: (
+            np.ptp(x),
+            np.ptp(x, axis=0),
+            np.count_nonzero(x > 0),
+            np.count_nonzero(x, axis=1, keepdims=True),
+        ),
+        (np.array([[0.0, 1.5, -2.0], [3.0, 0.0, 0.5]]),),
+    ),
 ]
 
 

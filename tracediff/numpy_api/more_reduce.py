@@ -1,6 +1,6 @@
 """Reductions beyond the core: `initial=` and `where=` on sum/prod/max/min/mean/var/std,
 the NaN-aware reductions, average, trapezoid, ediff1d, polyval, nan_to_num, select,
-piecewise. Compositions of existing functions (np.where, sums, slices)."""
+piecewise, isclose/allclose, ptp, count_nonzero. Compositions of existing functions (np.where, sums, slices)."""
 
 from __future__ import annotations
 
@@ -337,7 +337,42 @@ def piecewise(x, condlist, funclist, *args, **kw):
     return out
 
 
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """NumPy's test: |a - b| <= atol + rtol |b| where b is finite, or a == b (infinities
+    of one sign); NaN equals NaN only with equal_nan."""
+    x, y = (
+        c if type(c) in (int, float, complex) or (traced(c) and c.aval.weak) else strong(_lift(c))
+        for c in (a, b)
+    )
+    ay = aval_of(y)
+    if ay.dtype.kind in "biu":  # as NumPy: the tolerance is computed in floating point
+        dt = result_dtype(ay, aval_of(1.0))
+        y = y.astype(dt) if traced(y) else np.asarray(y, dt)
+    close = (np.abs(x - y) <= atol + rtol * np.abs(y)) & np.isfinite(y) | (x == y)
+    if equal_nan:
+        close = close | (np.isnan(x) & np.isnan(y))
+    return close
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return np.all(isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def ptp(a, axis=None, out=None, keepdims=False):
+    if out is not None:
+        _fail(NotImplementedError, "np.ptp(..., out=...) is not supported")
+    return np.subtract(np.max(a, axis=axis, keepdims=keepdims), np.min(a, axis=axis, keepdims=keepdims))
+
+
+def count_nonzero(a, axis=None, *, keepdims=False):
+    return np.sum(_lift(a) != 0, axis=axis, keepdims=keepdims, dtype=np.intp)
+
+
 FUNCTIONS = {
+    np.isclose: isclose,
+    np.allclose: allclose,
+    np.ptp: ptp,
+    np.count_nonzero: count_nonzero,
     np.sum: sum,
     np.prod: prod,
     np.max: max,
