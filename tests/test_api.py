@@ -219,3 +219,19 @@ def test_error_argnums_and_has_aux_and_int_argument():
     )
     g = td.grad(f)(np.ones(3), np.array([0, 0, 2]))  # int arguments are fine when not differentiated
     np.testing.assert_array_equal(g, [2.0, 0.0, 1.0])
+
+
+def test_static_values_equal_but_of_other_types_trace_apart():
+    """2, 2.0 and np.float64(2.0) (and 0.0, -0.0) compare equal but give other
+    programs: each is its own cache entry (a bug hunt: int8 * 2.0 reused the int8
+    program, wrapping 200 to -56)."""
+    counts = np.array([1, 2, 100], dtype=np.int8)
+    f = td.jit(lambda x, s: x * s, static_argnums=1)
+    for s in (2, 2.0, np.float64(2.0), True):
+        want = counts * s
+        got = f(counts, s)
+        assert got.dtype == want.dtype, s
+        np.testing.assert_array_equal(got, want)
+    g = td.jit(lambda x, s: x * np.copysign(1.0, s), static_argnums=1)
+    np.testing.assert_array_equal(g(np.ones(2), 0.0), [1.0, 1.0])
+    np.testing.assert_array_equal(g(np.ones(2), -0.0), [-1.0, -1.0])

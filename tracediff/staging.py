@@ -159,6 +159,19 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     )
 
 
+def _static_key(v):
+    """A static argument as a cache key: values that compare equal but trace to other
+    programs differ (2, 2.0, True and np.float64(2.0); 0.0 and -0.0)."""
+    t = type(v)
+    if t in (tuple, list):
+        return (t, tuple(_static_key(x) for x in v))
+    if isinstance(v, (float, np.floating)):
+        return (t, float(v).hex())
+    if isinstance(v, (complex, np.complexfloating)):
+        return (t, complex(v).real.hex(), complex(v).imag.hex())
+    return (t, v)
+
+
 def check_aliasing(updated: tuple, fun, dyn: list) -> None:
     """NumPy lets an argument see an in-place update of another argument that shares
     its memory (f(a, a)); a traced program's arguments are separate values, so such a
@@ -387,7 +400,7 @@ class Transformed:
                 td,
                 tuple(_leaf_key(x) for x in leaves),
                 stat,
-                tuple(args[i] for i in stat),
+                tuple(_static_key(args[i]) for i in stat),
                 NAN_SAFE.get(),
             )
         except TransformError as e:
