@@ -671,6 +671,34 @@ def test_return_inside_loops():
         td.check_grads(_return_from_nested_loops, (x,), order=1, modes=("rev",))
 
 
+def _return_after_a_loop_in_a_branch(x):
+    if x.sum() > 0:  # a traced if whose branch holds a loop and then returns
+        for _ in range(3):
+            x = x * 1.5
+        return np.sum(x**2)
+    return -np.sum(x)
+
+
+def _return_from_a_loop_in_a_branch(x):
+    if x[0] > 0:
+        for i in range(4):
+            if x[i] > 1:
+                return x[i] * 2.0
+        return -1.0 * x[0]
+    return np.sum(x)
+
+
+def test_return_in_a_branch_that_holds_a_loop():
+    """A traced `if` whose branch holds a loop and returns was left unconverted
+    (a TracerError at the `if`; a bug hunt)."""
+    for x in ([0.3, -0.7, 1.2, 0.5], [-0.3, -0.7, 1.2, 0.5], [2.3, 0.7, 1.2, 0.5], [0.3, 0.7, 0.2, 0.5]):
+        x = np.array(x)
+        for f in (_return_after_a_loop_in_a_branch, _return_from_a_loop_in_a_branch):
+            for g in (td.jit(f, target="interpret"), td.jit(f, eager_first=False)):
+                np.testing.assert_allclose(g(x), f(x), rtol=1e-13)
+            td.check_grads(f, (x,), order=1, modes=("rev",))
+
+
 def _update_then_rebind(x):
     y = x.copy()
     z = y  # shares y's array until the loop rebinds y

@@ -189,6 +189,10 @@ def _convert(fn: types.FunctionType) -> Callable:
         ] + body
     node.body = body
     free = list(fn.__code__.co_freevars)
+    # defined in the factory under another name: under its own, a recursive call of a
+    # module-level function would read the factory's local, not the global name
+    name = node.name
+    node.name = "_td_converted_"
     factory = _fn("_td_factory_", ["_td_"] + free, [node, ast.Return(value=_name(node.name))])
     mod = ast.Module(body=[factory], type_ignores=[])
     _fix_locations(mod, 1, 0)
@@ -196,6 +200,8 @@ def _convert(fn: types.FunctionType) -> Callable:
         code = compile(mod, fn.__code__.co_filename, "exec")
     fcode = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     inner = next(c for c in fcode.co_consts if isinstance(c, types.CodeType) and c.co_name == node.name)
+    inner = inner.replace(co_name=name, co_qualname=fn.__qualname__)
+    node.name = name
     from .. import control
 
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))

@@ -303,7 +303,8 @@ def _lift_returns(stmts: list) -> list:
         if (
             isinstance(s, ast.If)
             and _has_return([s])
-            and not _contains(s.body + s.orelse, (ast.For, ast.While))
+            # a return inside a loop here is one `_loop_returns` could not lower
+            and not _loop_has_return(s.body + s.orelse)
         ):
             rest = stmts[i + 1 :]
             if not _always_returns(s.body):
@@ -319,6 +320,14 @@ def _lift_returns(stmts: list) -> list:
             return out
         out.append(s)
     return out
+
+
+def _loop_has_return(stmts) -> bool:
+    for s in stmts:
+        for n in [s, *_walk_shallow(s)]:
+            if isinstance(n, (ast.For, ast.While)) and _has_return(n.body + n.orelse):
+                return True
+    return False
 
 
 def _copy(node):
