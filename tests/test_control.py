@@ -699,6 +699,47 @@ def test_return_in_a_branch_that_holds_a_loop():
             td.check_grads(f, (x,), order=1, modes=("rev",))
 
 
+def _scale_rows(X):
+    for i, row in enumerate(X):  # writes the rows it iterates over
+        X[i] = row * (i + 1)
+    return np.sum(X * X)
+
+
+def _bump_first_row(X):
+    s = 0.0
+    for row in X:  # row 0 sees the update of its own iteration
+        X[0] += 1.0
+        s = s + np.sum(row)
+    return s
+
+
+def _first_above(x):
+    s = 0.0
+    for i in range(4):  # unrolled, with a traced break
+        s = s + x[i] ** 2
+        if s > 0.5:
+            break
+    return s * i  # the index the loop broke at, as in Python
+
+
+def test_loops_over_arrays_they_update_and_targets_after_a_break():
+    """Three wrong numbers from a bug hunt: a long loop over the rows of an array
+    its body updates in place applied each update twice (a staged loop, then an
+    unrolled rerun after a stale view failed to refresh) or read the rows as they
+    were before the loop; after an unrolled loop's traced break, the loop variable
+    held the last item instead of the one the loop broke at."""
+    for n in (4, 10, 20):
+        X = np.linspace(0.5, 1.5, 2 * n).reshape(n, 2)
+        for f in (_scale_rows, _bump_first_row):
+            for g in (td.jit(f, target="interpret"), td.jit(f, eager_first=False)):
+                np.testing.assert_allclose(g(X.copy()), f(X.copy()), rtol=1e-13)
+            td.check_grads(f, (X,), order=1, modes=("rev",))
+    x = np.array([0.3, -0.7, 1.2, 0.5])
+    for g in (td.jit(_first_above, target="interpret"), td.jit(_first_above, eager_first=False)):
+        np.testing.assert_allclose(g(x), _first_above(x), rtol=1e-13)
+    np.testing.assert_allclose(td.grad(_first_above)(x), [0.6, -1.4, 0.0, 0.0])
+
+
 def _update_then_rebind(x):
     y = x.copy()
     z = y  # shares y's array until the loop rebinds y

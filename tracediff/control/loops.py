@@ -205,9 +205,10 @@ def _write_back(t: Tracer, v) -> None:
         _update_root(t, v)
 
 
-def _staged_while(test, body, get, set_, names, src):
+def _staged_while(test, body, get, set_, names, src, iterated=()):
     init = tuple(get())
     reg, carried, roots = _fixpoint(lambda: body(), init, names, set_, get, "`while`", src)
+    _no_update_of_iterated(reg, roots, iterated, carried, init)
     i = _updated_then_rebound(reg, carried, init)
     if i is not None:  # (its first iteration cannot run as Python: whether it runs is traced)
         reg.b.alive = False
@@ -275,6 +276,32 @@ class Zip:
         return iter(zip(*self.xs, strict=self.strict))
 
 
+def _iterated_roots(it) -> list:
+    """The traced arrays a `for` iterates over (their roots, for views)."""
+    from ..numpy_api.inplace import View
+
+    if isinstance(it, Tracer):
+        return [it._alias.root if isinstance(it._alias, View) else it]
+    if isinstance(it, Enumerate):
+        return _iterated_roots(it.x)
+    if isinstance(it, Zip):
+        return [r for x in it.xs for r in _iterated_roots(x)]
+    return []
+
+
+def _no_update_of_iterated(reg, roots, iterated, carried=(), init=(), n_extra: int = 0) -> None:
+    """A body that updates the array its loop iterates over in place (`X[i] = row * 2`,
+    `X[0] += 1` in `for row in X`): NumPy's rows see the updates of earlier iterations,
+    which a counted loop reading the array as it was cannot; unrolled, they do."""
+    updated = list(roots)
+    for k, i in enumerate(sorted(carried)):  # a carried name the body updates in place
+        if reg.args[n_extra + k].tvar is not reg.b.invars[n_extra + k]:
+            updated.append(init[i])
+    if any(r is x for r in updated for x in iterated):
+        reg.b.alive = False
+        raise Unstageable("the body updates the array the loop iterates over")
+
+
 def _sequence(it):
     """(n, start, step, item) when `it` can be iterated by a counter: item(i)
     gives the element for the counter value i (range(start, ..., step))."""
@@ -320,10 +347,13 @@ def for_stmt(
                 return
         return
     n, start, step, item = seq
+    iterated = _iterated_roots(it)
     if n > UNROLL_ALWAYS and broke is not None:
         init = tuple(get())
         try:
-            _staged_for_break(n, start, step, item, isinstance(it, range), body, get, set_, names, broke)
+            _staged_for_break(
+                n, start, step, item, isinstance(it, range), body, get, set_, names, broke, iterated
+            )
             return
         except (TracerError, Unstageable):
             set_(init)  # the body needs concrete counters (or changes a list): unroll it
@@ -334,7 +364,9 @@ def for_stmt(
         init = tuple(get())
         try:
             try:
-                _staged_for(n, start, step, item, body, get, set_, names, user_src(), budget)
+                _staged_for(
+                    n, start, step, item, body, get, set_, names, user_src(), budget, iterated=iterated
+                )
                 return
             except _Peel:
                 # the first iteration updates the array the name held before the loop
@@ -344,7 +376,18 @@ def for_stmt(
                 body(item(start))
                 first, init = 1, tuple(get())
                 _staged_for(
-                    n - 1, start + step, step, item, body, get, set_, names, user_src(), budget, peeled=True
+                    n - 1,
+                    start + step,
+                    step,
+                    item,
+                    body,
+                    get,
+                    set_,
+                    names,
+                    user_src(),
+                    budget,
+                    True,
+                    iterated,
                 )
                 return
         except (TracerError, Unstageable):
@@ -355,7 +398,7 @@ def for_stmt(
             return
 
 
-def _staged_for_break(n, start, step, item, ranged: bool, body, get, set_, names, broke) -> None:
+def _staged_for_break(n, start, step, item, ranged: bool, body, get, set_, names, broke, iterated=()) -> None:
     """A counted loop with a `break`: one `while` equation carrying the counter with
     the state, its test `counter < n and not broken` (unrolled, a bisection of 200
     steps made 6,400 lines of nested branches and minutes of compiling)."""
@@ -387,7 +430,7 @@ def _staged_for_break(n, start, step, item, ranged: bool, body, get, set_, names
         body(item(start + k * step if ranged else k))
         count[0] = k + 1
 
-    _staged_while(test, step_, get_, set_with, [*names, "the loop counter"], user_src())
+    _staged_while(test, step_, get_, set_with, [*names, "the loop counter"], user_src(), iterated)
 
 
 def _size(prog: IR) -> int:
@@ -400,7 +443,9 @@ def _true(flag) -> bool:
     return not _is_traced(flag) and bool(flag)
 
 
-def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget=None, peeled=False):
+def _staged_for(
+    n, start, step, item, body, get, set_, names, src, unroll_budget=None, peeled=False, iterated=()
+):
     """Bind `loop` for the body; raise Unstageable instead where `unroll_budget`
     is given and n copies of the body would stay within it, and _Peel where the
     body updates a carried array in place and then rebinds its name (unless
@@ -410,6 +455,7 @@ def _staged_for(n, start, step, item, body, get, set_, names, src, unroll_budget
     reg, carried, roots = _fixpoint(
         lambda i: body(item(i)), init, names, set_, get, "`for` loop", src, extra_avals=[counter]
     )
+    _no_update_of_iterated(reg, roots, iterated, carried, init, 1)
     if not peeled and _updated_then_rebound(reg, carried, init, 1) is not None:
         reg.b.alive = False
         raise _Peel

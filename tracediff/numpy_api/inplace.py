@@ -228,7 +228,9 @@ def refresh_views(root: Tracer) -> None:
     alive = []
     for ref in info.views:
         v = ref()
-        if v is None:
+        if v is None or (not v.builder.alive and v.builder is not root.builder):
+            # (a view made in a trace that has ended, a loop body's `row` of the array it
+            # iterates: derived from that trace's counter, and no name can reach it)
             continue
         alive.append(ref)
         v.builder = root.builder

@@ -112,14 +112,17 @@ class _Converter(ast.NodeTransformer):
         last = ast.Return(value=call) if returns else ast.Expr(value=call)
         return [_at(s, node) for s in fns + [last]]
 
-    def _loop_flags(self, node, k):
-        """Lower break/continue of this loop into flags; returns (body, brk, cnt)."""
+    def _loop_flags(self, node, k, first=()):
+        """Lower break/continue of this loop into flags; returns (body, brk, cnt).
+        `first`: statements that open each iteration (a for loop's target)."""
         has_brk = _contains_jump(node.body, ast.Break)
         has_cnt = _contains_jump(node.body, ast.Continue)
         brk = f"_td_brk_{k}" if has_brk else None
         cnt = f"_td_cnt_{k}" if has_cnt else None
-        body = _lower_jumps(node.body, brk, cnt) if (brk or cnt) else node.body
-        if brk and isinstance(node, ast.For):  # iterations after a traced break do nothing
+        body = list(first) + (_lower_jumps(node.body, brk, cnt) if (brk or cnt) else node.body)
+        if brk and isinstance(node, ast.For):
+            # iterations after a traced break do nothing, not even bind the target: after
+            # the loop it holds the item the loop broke at, as in Python
             guard = ast.UnaryOp(op=ast.Not(), operand=_name(brk))
             body = [ast.copy_location(ast.If(test=guard, body=body, orelse=[]), node)]
         if cnt:
@@ -154,9 +157,9 @@ class _Converter(ast.NodeTransformer):
         if node.orelse or _has_return(node.body):
             return self._plain_loop(node)
         k = self.fresh()
-        body, brk, cnt = self._loop_flags(node, k)
+        bind = ast.copy_location(ast.Assign(targets=[node.target], value=_name(f"_td_it_{k}")), node)
+        body, brk, cnt = self._loop_flags(node, k, [bind])
         target_names = assigned([ast.Assign(targets=[node.target], value=_const(None))])
-        body = [ast.copy_location(ast.Assign(targets=[node.target], value=_name(f"_td_it_{k}")), node)] + body
         names = assigned(body, self.known)
         for f in (brk, cnt):
             if f and f not in names:
