@@ -239,3 +239,28 @@ def test_checkpoint_recomputes_instead_of_keeping(policy):
 def test_checkpoint_misuse():
     with pytest.raises(ValueError, match="policy"):
         td.checkpoint(np.sin, policy="everything")
+
+
+def test_vjp_jvp_inside_another_transformation_keep_rules():
+    """td.vjp/jvp/linearize re-staged under an outer transformation ran their
+    optimized program, from which stop_gradient and custom rules are gone: the
+    outer derivative was that of the plain function (a bug hunt)."""
+
+    def f(x):
+        return np.sum(x * td.stop_gradient(x))
+
+    x = np.array([1.0, 2.0])
+    np.testing.assert_allclose(td.grad(lambda x: td.vjp(f, x)[0])(x), [1.0, 2.0])
+    np.testing.assert_allclose(td.grad(lambda x: td.jvp(f, (x,), (np.ones(2),))[0])(x), [1.0, 2.0])
+    np.testing.assert_allclose(td.jvp(lambda x: td.vjp(f, x)[1](1.0)[0], (x,), (np.ones(2),))[1], [0.0, 0.0])
+    np.testing.assert_allclose(td.grad(lambda x: td.linearize(f, x)[0])(x), [1.0, 2.0])
+
+    @td.custom_vjp
+    def clip_grad(x):
+        return x
+
+    clip_grad.defvjp(lambda x: (x, None), lambda r, g: (np.clip(g, -0.5, 0.5),))
+    z = np.array([0.1, -2.0, 3.0])
+    np.testing.assert_allclose(
+        td.grad(lambda x: td.vjp(lambda y: np.sum(clip_grad(y) ** 2), x)[0])(z), [0.2, -0.5, 0.5]
+    )

@@ -30,12 +30,14 @@ class _Program:
     """A stored program and its runner; traced operands re-stage it instead."""
 
     def __init__(self, ir: IR):
+        self.traced = ir  # re-staged under an outer transformation: stop_gradient and
+        # custom rules still in it (the optimizer removes and inlines them)
         self.ir = optimize(ir)
         self.run = None
 
     def __call__(self, args: list) -> list:
         if any(type(a) is Tracer for a in args):
-            return eval_ir(self.ir, args)
+            return eval_ir(self.traced, args)
         if self.run is None:
             self.run = Interpreter(self.ir)
         return self.run(*args)
