@@ -235,3 +235,19 @@ def test_static_values_equal_but_of_other_types_trace_apart():
     g = td.jit(lambda x, s: x * np.copysign(1.0, s), static_argnums=1)
     np.testing.assert_array_equal(g(np.ones(2), 0.0), [1.0, 1.0])
     np.testing.assert_array_equal(g(np.ones(2), -0.0), [-1.0, -1.0])
+    # inside namedtuples and value dataclasses, given static or static by being hashable
+    import collections
+    import dataclasses
+
+    cfg = collections.namedtuple("cfg", "scale")
+
+    @dataclasses.dataclass(frozen=True)
+    class Frozen:
+        scale: float
+
+    for make in (cfg, Frozen):
+        for h in (td.jit(lambda x, c: x * c.scale, static_argnums=1), td.jit(lambda x, c: x * c.scale)):
+            np.testing.assert_array_equal(h(counts, make(2)), counts * 2)
+            got = h(counts, make(2.0))
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, counts * 2.0)

@@ -5,6 +5,7 @@ leaves tracediff cannot trace."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -98,6 +99,24 @@ def _device_aval(x: Any) -> Aval:
     return Aval(tuple(cai["shape"]), np.dtype(cai["typestr"]))
 
 
+def static_key(v: Any):
+    """A static value as a cache key: values that compare equal but trace to other
+    programs differ (2, 2.0, True and np.float64(2.0); 0.0 and -0.0), inside
+    tuples, namedtuples, frozensets and value dataclasses too."""
+    t = type(v)
+    if isinstance(v, (tuple, list)):
+        return (t, tuple(static_key(x) for x in v))
+    if isinstance(v, frozenset):
+        return (t, frozenset(static_key(x) for x in v))
+    if isinstance(v, (float, np.floating)):
+        return (t, float(v).hex())
+    if isinstance(v, (complex, np.complexfloating)):
+        return (t, complex(v).real.hex(), complex(v).imag.hex())
+    if dataclasses.is_dataclass(v) and not isinstance(v, type) and v.__dataclass_params__.eq:
+        return (t, tuple(static_key(getattr(v, f.name)) for f in dataclasses.fields(v)))
+    return (t, v)
+
+
 def _leaf_key(x: Any):
     t = type(x)
     if t is np.ndarray:
@@ -114,7 +133,7 @@ def _leaf_key(x: Any):
         return (np.shape(x), np.asarray(x).dtype)
     try:
         hash(x)
-        return ("static", type(x), x)
+        return ("static", static_key(x))
     except TypeError:
         raise TransformError(
             f"value of type {type(x).__name__}, which is neither an array nor a hashable "

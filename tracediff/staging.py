@@ -41,6 +41,7 @@ from .arguments import (  # noqa: F401 (re-exported)
     _name_bad_leaf,
     _normalize_argnums,
     argnums_spec,
+    static_key,
 )
 from .core import IR, Aval
 from .fastpath import MISS as _MISS
@@ -157,19 +158,6 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
             "updated": updated,
         },
     )
-
-
-def _static_key(v):
-    """A static argument as a cache key: values that compare equal but trace to other
-    programs differ (2, 2.0, True and np.float64(2.0); 0.0 and -0.0)."""
-    t = type(v)
-    if t in (tuple, list):
-        return (t, tuple(_static_key(x) for x in v))
-    if isinstance(v, (float, np.floating)):
-        return (t, float(v).hex())
-    if isinstance(v, (complex, np.complexfloating)):
-        return (t, complex(v).real.hex(), complex(v).imag.hex())
-    return (t, v)
 
 
 def check_aliasing(updated: tuple, fun, dyn: list) -> None:
@@ -400,7 +388,7 @@ class Transformed:
                 td,
                 tuple(_leaf_key(x) for x in leaves),
                 stat,
-                tuple(_static_key(args[i]) for i in stat),
+                tuple(static_key(args[i]) for i in stat),
                 NAN_SAFE.get(),
             )
         except TransformError as e:
