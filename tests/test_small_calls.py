@@ -199,3 +199,12 @@ def test_stacked_slice_gradients(fn, dt, rng):
         assert "for i0 in range(3)" not in kernel, kernel  # no loop over the stack
         if fn is not plain_slices:  # products are written by BLAS into their slices
             assert re.search(r"bl\.gemm_into\([^\n]*, v\d+\[\d\]\)", kernel), kernel
+
+
+def test_a_0d_array_after_a_fast_path_retraces():
+    """The fast path of 1-D arguments called len() on its argument first: a 0-d
+    array raised TypeError instead of taking the general path (a bug hunt)."""
+    f = td.jit(lambda x: np.sin(x) * 2.0, eager_first=False)
+    f(np.ones(4))
+    f(np.ones(4))
+    assert f(np.array(0.5)) == np.sin(0.5) * 2.0

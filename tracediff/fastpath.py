@@ -61,10 +61,13 @@ def make_fast_path(entry, args: tuple):
             shape = (
                 f"len(a{i}) != {a.shape[0]}" if a.ndim == 1 and direct is not None else f"a{i}.shape != _S{i}"
             )
-            check = f"type(a{i}) is not ndarray or {shape} or a{i}.dtype is not _D{i}"
-            if direct is not None:  # the kernel takes C-contiguous arrays
+            check = f"type(a{i}) is not ndarray"
+            if (
+                direct is not None
+            ):  # the kernel takes C-contiguous arrays; (first: len() of a 0-d array raises)
                 ns[f"_ST{i}"] = a.strides
                 check += f" or a{i}.strides != _ST{i}"
+            check += f" or {shape} or a{i}.dtype is not _D{i}"
             checks.append(check)
         elif type(a) is float:
             checks.append(f"type(a{i}) is not float")
