@@ -146,3 +146,41 @@ def test_arguments_sharing_memory_with_one_updated_in_place_raise(target):
         td.grad(lambda x, y: np.sum(_update_first(x, y)))(a, a)
     # a function that updates nothing may take the same array twice
     np.testing.assert_array_equal(td.jit(lambda x, y: x * y, target=target)(a, a), a * a)
+
+
+class _Holder:
+    def __init__(self, n):
+        self.buf = np.zeros(n)
+
+    def energy(self, x):
+        for i in range(x.shape[0]):
+            self.buf[i] = x[i] ** 2
+        return np.sum(self.buf)
+
+
+def _dict_entry(x):
+    state = {"u": np.zeros(4)}
+    for i in range(4):
+        state["u"][i] += 2 * x[i]
+    return np.sum(state["u"] ** 2)
+
+
+def _named_local(x):
+    state = {"u": np.zeros(4)}
+    u = state["u"]
+    for i in range(4):
+        u[i] = 2 * x[i]
+    return np.sum(u**2)
+
+
+def test_stores_into_arrays_held_by_attributes_or_entries_raise():
+    """A NumPy array held by an attribute or a container entry that receives traced
+    values: its traced copy was dropped (0.0 and zero gradients; a bug hunt). It
+    raises, naming the holder; a local name holding the array works."""
+    x = np.array([0.3, -0.7, 1.2, 0.5])
+    with pytest.raises(td.TracerError, match=r"held by self\.buf .*buf = self\.buf"):
+        td.jit(_Holder(4).energy, target="interpret")(x)
+    with pytest.raises(td.TracerError, match=r"held by state\['u'\]"):
+        td.grad(_dict_entry)(x)
+    np.testing.assert_allclose(td.jit(_named_local, target="interpret")(x), _named_local(x))
+    np.testing.assert_allclose(td.grad(_named_local)(x), 8 * x)

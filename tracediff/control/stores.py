@@ -114,11 +114,25 @@ def _traced_in(*xs) -> list:
     return out
 
 
-def setitem(obj, idx, value):
-    """`obj[idx] = value`; returns what the name should hold afterwards."""
+def _named(held_by: str | None) -> None:
+    """A NumPy array that receives traced values becomes a traced copy, which only a
+    local name can hold: one held by an attribute or a container entry (which must
+    not keep a traced value) is refused, not updated in a copy that is dropped."""
+    if held_by is not None:
+        raise TracerError(
+            f"storing traced values into the NumPy array held by {held_by}{at(user_src())}: "
+            "tracediff keeps such stores only in arrays named by a local variable; "
+            f"write `buf = {held_by}` before the stores and use `buf` after them"
+        )
+
+
+def setitem(obj, idx, value, held_by: str | None = None):
+    """`obj[idx] = value`; returns what the name should hold afterwards. `held_by`:
+    the expression that holds obj when it is no plain name (`self.buf`, `d["u"]`)."""
     if isinstance(obj, np.ndarray) and is_tracing():
         tr = _traced_in(value, idx)
         if tr:
+            _named(held_by)
             obj = _lift_array(obj, *tr)
     obj[idx] = value
     return obj
@@ -156,7 +170,7 @@ _BINARY = {"Add": "add", "Sub": "sub", "Mult": "mul", "Div": "truediv", "FloorDi
            "LShift": "lshift", "RShift": "rshift"}  # fmt: skip
 
 
-def aug_item(obj, idx, op: str, value):
+def aug_item(obj, idx, op: str, value, held_by: str | None = None):
     """`obj[idx] op= value`; returns what the name holds afterwards."""
     import operator
 
@@ -175,6 +189,7 @@ def aug_item(obj, idx, op: str, value):
     if isinstance(obj, np.ndarray) and is_tracing():
         tr = _traced_in(idx, value)
         if tr:  # obj becomes traced (as setitem makes it): read and update the traced copy
+            _named(held_by)
             obj = _lift_array(obj, *tr)
     return setitem(obj, idx, aug(obj[idx], op, value))
 

@@ -222,7 +222,8 @@ class _Converter(ast.NodeTransformer):
         if isinstance(t.value, ast.Name):
             new = _assign(t.value.id, _call(_helper("setitem"), [obj, idx, node.value]))
         else:
-            new = ast.Expr(value=_call(_helper("setitem"), [obj, idx, node.value]))
+            held = _const(ast.unparse(t.value))
+            new = ast.Expr(value=_call(_helper("setitem"), [obj, idx, node.value, held]))
         return ast.copy_location(new, node)
 
     def visit_AugAssign(self, node: ast.AugAssign):
@@ -234,8 +235,11 @@ class _Converter(ast.NodeTransformer):
             return ast.copy_location(new, node)
         if isinstance(t, ast.Subscript):
             obj, idx = self.visit(t.value), _index_arg(self.visit(t.slice))
-            store = _call(_helper("aug_item"), [obj, idx, _const(op), value])
-            new = _assign(t.value.id, store) if isinstance(t.value, ast.Name) else ast.Expr(value=store)
+            if isinstance(t.value, ast.Name):
+                new = _assign(t.value.id, _call(_helper("aug_item"), [obj, idx, _const(op), value]))
+            else:
+                held = _const(ast.unparse(t.value))
+                new = ast.Expr(value=_call(_helper("aug_item"), [obj, idx, _const(op), value, held]))
             return ast.copy_location(new, node)
         node.value = value
         return node
