@@ -882,3 +882,34 @@ def test_a_traced_while_that_updates_then_rebinds_is_refused():
         td.TracerError, match=r"updates 'y' in place and then rebinds it \(at test_control\.py:\d+\)"
     ):
         td.jit(_while_update_then_rebind, target="interpret")(x)
+
+
+class _Layer:
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, v):
+        if np.sum(v) > 0:  # a traced if in a callable object's __call__
+            return np.tanh(v * self.w)
+        return v * 0.1
+
+
+def _scaled(v, s):
+    if np.sum(v) > 0:
+        return v * s
+    return -v
+
+
+def test_callable_objects_and_partials_are_converted():
+    """A callable object's __call__ and a functools.partial's function were not
+    converted (a TracerError at their traced if; a bug hunt)."""
+    import functools
+
+    layer = _Layer(0.7)
+    part = functools.partial(_scaled, s=3.0)
+    for x in (np.array([0.3, -0.7, 1.2, 0.5]), np.array([-0.3, -0.7, 1.2, -0.5])):
+        for f in (layer, part, lambda x: np.sum(layer(x) ** 2) + np.sum(part(x))):
+            want = f(x)
+            np.testing.assert_allclose(td.jit(f, target="interpret")(x), want, rtol=1e-14)
+            np.testing.assert_allclose(td.jit(f, eager_first=False)(x), want, rtol=1e-14)
+        td.check_grads(lambda x: np.sum(layer(x) ** 2) + np.sum(part(x)), (x,), order=1, modes=("rev",))

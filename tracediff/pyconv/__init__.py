@@ -27,6 +27,7 @@ lambda, a construct not handled) is traced as it is.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import os
@@ -88,6 +89,13 @@ def convert(fn: Callable) -> Callable:
     if isinstance(fn, types.MethodType):
         f = convert(fn.__func__)
         return fn if f is fn.__func__ else types.MethodType(f, fn.__self__)
+    if isinstance(fn, functools.partial):
+        f = convert(fn.func)
+        return fn if f is fn.func else functools.partial(f, *fn.args, **fn.keywords)
+    call = type(fn).__call__ if callable(fn) else None
+    if isinstance(call, types.FunctionType) and not isinstance(fn, type):  # a callable object (a layer)
+        f = convert(call)
+        return fn if f is call else types.MethodType(f, fn)
     if not convertible(fn):
         return fn
     hit = _converted.get(fn)
