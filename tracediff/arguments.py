@@ -14,7 +14,7 @@ import numpy as np
 from . import pytree
 from .core import Aval, TracediffError
 from .numpy_api import aval_of
-from .tracing import Tracer, at, user_src
+from .tracing import Tracer, TracerError, at, user_src
 
 
 def _name(fun) -> str:
@@ -154,3 +154,37 @@ def _name_bad_leaf(e: TransformError, fun, args) -> TransformError:
 
 def _dyn_aval(x: Any) -> Aval:
     return _device_aval(x) if _is_device_array(x) else aval_of(x)
+
+
+def updated_arguments(fun, arg_tracers, invars, leaf_arg) -> tuple:
+    """((dynamic leaf, its name), ...) for the arguments the traced function updated in
+    place (x += 1, x[0] = v, through a view): their tracers hold another value than
+    the program's inputs."""
+    return tuple(
+        (k, _arg_name(fun, leaf_arg[k]) if leaf_arg[k] is not None else "a keyword argument")
+        for k, t in enumerate(arg_tracers)
+        if t.tvar is not invars[k]
+    )
+
+
+def check_aliasing(updated: tuple, fun, dyn: list) -> None:
+    """NumPy lets an argument see an in-place update of another argument that shares
+    its memory (f(a, a)); a traced program's arguments are separate values, so such a
+    call raises instead of giving another result."""
+    for k, name in updated:
+        a = dyn[k]
+        for j, b in enumerate(dyn):
+            if j != k and (
+                a is b
+                or (
+                    isinstance(a, np.ndarray)
+                    and isinstance(b, np.ndarray)
+                    and np.may_share_memory(a, b)
+                    and np.shares_memory(a, b)
+                )
+            ):
+                raise TracerError(
+                    f"{_name(fun)} updates {name} in place, and this call passes arrays that share "
+                    "memory with it as other arguments: NumPy would let them see the update, which a "
+                    "traced program's separate arguments cannot; pass a copy (x.copy())" + at(user_src())
+                )

@@ -41,7 +41,9 @@ from .arguments import (  # noqa: F401 (re-exported)
     _name_bad_leaf,
     _normalize_argnums,
     argnums_spec,
+    check_aliasing,
     static_key,
+    updated_arguments,
 )
 from .core import IR, Aval
 from .fastpath import MISS as _MISS
@@ -135,16 +137,7 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
     watch.check(TracerError, at(user_src()), moved)
     # an argument updated in place (x += 1, x[0] = v, through a view): its tracer now
     # holds another value than the program's input
-    updated = tuple(
-        (
-            k,
-            _arg_name(fun, leaf_arg[dyn_pos[k]])
-            if leaf_arg[dyn_pos[k]] is not None
-            else "a keyword argument",
-        )
-        for k, t in enumerate(arg_tracers)
-        if t.tvar is not ir.invars[k]
-    )
+    updated = updated_arguments(fun, arg_tracers, ir.invars, [leaf_arg[k] for k in dyn_pos])
     return (
         ir,
         out_tree[-1],
@@ -158,29 +151,6 @@ def stage(fun: Callable, args: tuple, kwargs: dict, static_argnums: Sequence[int
             "updated": updated,
         },
     )
-
-
-def check_aliasing(updated: tuple, fun, dyn: list) -> None:
-    """NumPy lets an argument see an in-place update of another argument that shares
-    its memory (f(a, a)); a traced program's arguments are separate values, so such a
-    call raises instead of giving another result."""
-    for k, name in updated:
-        a = dyn[k]
-        for j, b in enumerate(dyn):
-            if j != k and (
-                a is b
-                or (
-                    isinstance(a, np.ndarray)
-                    and isinstance(b, np.ndarray)
-                    and np.may_share_memory(a, b)
-                    and np.shares_memory(a, b)
-                )
-            ):
-                raise TracerError(
-                    f"{_name(fun)} updates {name} in place, and this call passes arrays that share "
-                    "memory with it as other arguments: NumPy would let them see the update, which a "
-                    "traced program's separate arguments cannot; pass a copy (x.copy())" + at(user_src())
-                )
 
 
 def _fixup(aval: Aval):
