@@ -118,3 +118,40 @@ def test_numba_blas_fallback_gives_the_same_products(tmp_path):
     A, B = rng.normal(size=(6, 4)), rng.normal(size=(4, 5))
     ga, _ = td.jit(td.grad(lambda A, B: np.sum(np.tanh(A @ B)), argnums=(0, 1)), eager_first=False)(A, B)
     np.testing.assert_allclose(np.load(tmp_path / "ga.npy"), ga, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64], ids=["f32", "f64"])
+def test_short_inner_dimension_products_are_loops(dt, rng):
+    """Products with k <= 16 and a row of at least 8 (`d @ W.T` with 10 classes) are
+    written as loops (writer.small_k_matmul), k = 17 still calls BLAS: both against
+    float64 NumPy, with transposed and strided operands, and inf/NaN as BLAS gives them."""
+
+    def f(a1, b1, a10, b10, w16, a17, b17):
+        return (
+            a1 @ b1,  # an outer product
+            a10 @ b10.T,  # y a transposed view: copied to contiguous rows
+            a10[::2] @ b10[::-1].T,  # x a strided view
+            w16.T @ w16[:, :20],  # x a transposed view, y a slice
+            a17 @ b17,  # BLAS
+        )
+
+    args = (
+        rng.normal(size=(5, 1)),
+        rng.normal(size=(1, 9)),
+        rng.normal(size=(33, 10)),
+        rng.normal(size=(40, 10)),
+        rng.normal(size=(16, 24)),
+        rng.normal(size=(6, 17)),
+        rng.normal(size=(17, 8)),
+    )
+    args = tuple(a.astype(dt) for a in args)
+    args[2][3, 4], args[2][7, 0], args[3][5, 2] = np.inf, np.nan, -np.inf
+    g = td.jit(f, eager_first=False)
+    src = td.dump(g, *args, stage="source")
+    assert src.count("bl.gemm(") == 1 and src.count("vm.fma(") == 4, src
+    with np.errstate(invalid="ignore"):
+        want = f(*(a.astype(np.float64) for a in args))
+    tol = 1e-5 if dt == np.float32 else 1e-13
+    for got, w in zip(g(*args), want):
+        assert got.dtype == dt and got.shape == w.shape
+        np.testing.assert_allclose(got, w, rtol=tol, atol=tol * np.abs(w[np.isfinite(w)]).max())

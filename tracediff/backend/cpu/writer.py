@@ -25,6 +25,8 @@ from .nest import write_group
 from .regions import RegionWriter, flat_index
 from .scatter import placed_sums, scatter_stores
 
+SMALL_K = 16  # float products with at most this inner dimension are loops, not BLAS
+
 
 class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
     """Writes the kernel source of one top-level program."""
@@ -257,7 +259,9 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         xs, ys = (self.blas_operand(a) for a in (x, y))
         if e.outvars[0].aval.ndim == 2:
             (m, k), n = x.aval.shape, y.aval.shape[1]
-            if n == 1 and k > 1:  # matrix @ vector: BLAS gemv, not gemm with n = 1
+            if dt.kind == "f" and 1 <= k <= SMALL_K and n >= 8 and m > 1:
+                self.small_k_matmul(e, x, y)
+            elif n == 1 and k > 1:  # matrix @ vector: BLAS gemv, not gemm with n = 1
                 self.emit(f"{o} = {mv}({xs}, {self.contiguous(y)}.reshape({k})).reshape(({m}, 1))")
             elif m == 1 and k > 1:  # vector @ matrix: (y^T x^T)^T
                 self.emit(f"{o} = {mv}({ys}.T, {self.contiguous(x)}.reshape({k})).reshape((1, {n}))")
@@ -277,6 +281,27 @@ class CpuWriter(Lowering, ControlFlowEmitter, IndexingEmitter):
         else:
             self.emit(f"{o}[b_] = np.dot({o}_x[b_], {o}_y[b_])", 2)
         self.emit(f"{o} = {o}.reshape({tuple(e.outvars[0].aval.shape)})")
+
+    def small_k_matmul(self, e, x, y):
+        """A product with a short inner dimension (k <= SMALL_K: `d @ W.T` with 10
+        classes) as loops: each result row is k rows of y scaled and added, by FMA
+        in order as BLAS does, vectorized along the row; the literal k is unrolled.
+        OpenBLAS takes twice as long on these shapes (its packing and threads do
+        not pay for 10 multiply-adds an element)."""
+        o = self.out(e)
+        (m, k), n = x.aval.shape, y.aval.shape[1]
+        dt = e.outvars[0].aval.dtype
+        for ln in self.empty(o, (m, n), dt):
+            self.emit(ln)
+        xs = self.atom(x)
+        self.emit(f"{o}_fl = {o}.reshape(-1)")
+        self.emit(f"{o}_y = {self.contiguous(y)}.reshape(-1)")  # rows of y contiguous: vector loads
+        self.emit(f"for i_ in range({m}):")
+        self.emit(f"for j_ in range({n}):", 2)
+        self.emit(f"{o}_acc = {dtype_ctor(dt)}(0.0)", 3)
+        self.emit(f"for k_ in range({k}):", 3)
+        self.emit(f"{o}_acc = vm.fma({xs}[i_, k_], {o}_y[k_ * {n} + j_], {o}_acc)", 4)
+        self.emit(f"{o}_fl[i_ * {n} + j_] = {o}_acc", 3)
 
     def matmul_loops(self, e, x, y):
         """Integer and boolean matmul as loops: integers wrap around as NumPy's do,
