@@ -413,3 +413,26 @@ def test_inside_loops():
     _close(td.jit(f)(*args), td.jit(f, target="interpret")(*args))
     _close(f(*args)[0], _shrink(*args))
     td.check_grads(_shrink, args, order=1)
+
+
+def test_cholesky_upper_reads_the_upper_triangle():
+    """np.linalg.cholesky(a, upper=True) factors a's upper triangle (U^T U), not the
+    transposed factor of its lower one: on a non-symmetric a they differ, and the
+    gradient lands in the upper triangle."""
+    a = np.array([[4.0, 1.0, 0.5], [2.0, 5.0, 1.0], [0.3, 0.7, 6.0]])
+    w = np.arange(9.0).reshape(3, 3)
+
+    def f(a):
+        return np.linalg.cholesky(a, upper=True), np.linalg.cholesky(a)
+
+    for got in (interp(f, a), td.jit(f, eager_first=False)(a)):
+        _close(got, f(a))
+    loss = lambda a: np.sum(np.linalg.cholesky(a, upper=True) * w)  # noqa: E731
+    g = td.grad(loss)(a)
+    assert np.all(np.tril(g, -1) == 0)
+    fd = np.zeros_like(a)
+    for i, j in np.ndindex(3, 3):
+        e = np.zeros_like(a)
+        e[i, j] = 1e-6
+        fd[i, j] = (loss(a + e) - loss(a - e)) / 2e-6
+    np.testing.assert_allclose(g, fd, atol=1e-7)

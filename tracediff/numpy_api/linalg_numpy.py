@@ -114,8 +114,9 @@ def det(a):
 
 def cholesky(a, /, *, upper=False):
     (a,) = matrices("np.linalg.cholesky", a)
-    low = bind(dec.cholesky_p, a)
-    return mT(low) if upper else low
+    if upper:  # NumPy factors the upper triangle: a^T's lower one, U = L(a^T)^T
+        return mT(bind(dec.cholesky_p, mT(a)))
+    return bind(dec.cholesky_p, a)
 
 
 def _uplo(name: str, a, UPLO):
