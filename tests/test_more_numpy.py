@@ -554,3 +554,17 @@ def test_unsupported_operators_name_the_line(src):
         (NotImplementedError, td.TracerError), match=r"np\.left_shift|np\.right_shift|round\(\)"
     ):
         td.jit(fn, target="interpret")(np.array([1, 2, 3]))
+
+
+def test_prod_second_derivatives_at_zeros():
+    """np.prod's gradient is the product of the others; written with prefix and suffix
+    products (no division), its own derivatives are right where entries are 0: the
+    Hessian of x0 x1 x2 at (0, 2, 3) is symmetric, at (0, 0, 3) it keeps the 0-0 pair."""
+    hess = np.array([[0.0, 3.0, 2.0], [3.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    for h in (td.hessian(np.prod), td.jit(td.hessian(np.prod), eager_first=False)):
+        np.testing.assert_allclose(h(np.array([0.0, 2.0, 3.0])), hess)
+        np.testing.assert_allclose(h(np.array([0.0, 0.0, 3.0])), [[0, 3, 0], [3, 0, 0], [0, 0, 0]])
+    m = np.random.default_rng(0).normal(size=(2, 3, 4))
+    m[1, 2, 3] = m[0, 1, 1] = m[1, 1, 0] = 0.0  # one, two and no zeros along the reduced axes
+    td.check_grads(lambda m: np.sum(np.prod(m, axis=(0, 2)) * np.arange(3.0)), (m,), order=2)
+    np.testing.assert_allclose(td.grad(lambda v: np.sum(np.prod(v, axis=0)))(np.zeros((0, 3))), np.zeros((0, 3)))

@@ -48,7 +48,7 @@ linrec_p.call["cpu"] = "lib_more.linrec({0}, {1}, {reverse})"
 linrec_p.imports["cpu"] = _LIB
 
 
-def _shift(x, toward_end: bool):
+def shifted(x, toward_end: bool):
     """x moved one place along the last axis, a zero entering at the free end."""
     zero = np.zeros_like(x[..., :1])
     if toward_end:
@@ -60,8 +60,8 @@ def _shift(x, toward_end: bool):
 def _linrec_vjp(ct, z, a, b, *, reverse):
     # z[i] = a[i] z[i-1] + b[i]  =>  lam[i] = ct[i] + a[i+1] lam[i+1] (the adjoint
     # recurrence, run the other way); ct_b = lam, ct_a[i] = lam[i] z[i-1]
-    lam = linrec(_shift(a, toward_end=reverse), ct, reverse=not reverse)
-    return [lam * _shift(z, toward_end=not reverse), lam]
+    lam = linrec(shifted(a, toward_end=reverse), ct, reverse=not reverse)
+    return [lam * shifted(z, toward_end=not reverse), lam]
 
 
 def linrec(a, b, *, reverse: bool = False):

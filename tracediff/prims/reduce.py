@@ -75,18 +75,38 @@ reduce_min_p = _reduction("reduce_min", lambda x, *, axes: np.asarray(np.min(x, 
 
 
 def _prod_vjp(ct, ans, x, *, axes):
-    # d prod / d x_i = prod of the others; exact when x has zeros:
-    # no zero -> ans / x_i; one zero -> product of the non-zeros at that zero.
+    # d prod / d x_i = the product of the others: the product of those before i
+    # times the product of those after it (two linear recurrences along the reduced
+    # axes, flattened last). No division, so it is exact where x has zeros, and so
+    # are its own derivatives (a Hessian at a zero needs the others' dependence on it)
+    if x.dtype.kind == "c":  # (linrec is real) ans / x_i, with the zeros counted
+        return [_keepdims(ct, x, axes) * _others_by_division(x, axes)]
+    from .cumulative import linrec, shifted
+
+    rest = [i for i in range(x.ndim) if i not in axes]
+    n = int(np.prod([x.shape[a] for a in axes]))
+    xt = np.transpose(x, rest + list(axes))
+    if n == 0:
+        return [np.zeros_like(x)]
+    xr = np.reshape(xt, xt.shape[: len(rest)] + (n,))
+    first = np.concatenate([np.ones_like(xr[..., :1]), np.zeros_like(xr[..., 1:])], axis=-1)
+    before = linrec(shifted(xr, toward_end=True), first)
+    after = linrec(shifted(xr, toward_end=False), np.flip(first, axis=-1), reverse=True)
+    others = np.transpose(np.reshape(before * after, xt.shape), np.argsort(rest + list(axes)))
+    return [_keepdims(ct, x, axes) * others]
+
+
+def _others_by_division(x, axes):
+    # no zero -> ans / x_i; one zero -> product of the non-zeros at that zero
     is_zero = x == 0.0
     nonzero_prod = np.prod(np.where(is_zero, 1.0, x), axis=axes)
     zeros = np.sum(is_zero, axis=axes)
     safe_x = np.where(is_zero, 1.0, x)
-    others = np.where(
+    return np.where(
         _keepdims(zeros == 0, x, axes),
         _keepdims(nonzero_prod, x, axes) / safe_x,
         np.where(is_zero & _keepdims(zeros == 1, x, axes), _keepdims(nonzero_prod, x, axes), 0.0),
     )
-    return [_keepdims(ct, x, axes) * others]
 
 
 reduce_prod_p = _reduction(
