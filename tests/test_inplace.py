@@ -184,3 +184,57 @@ def test_stores_into_arrays_held_by_attributes_or_entries_raise():
         td.grad(_dict_entry)(x)
     np.testing.assert_allclose(td.jit(_named_local, target="interpret")(x), _named_local(x))
     np.testing.assert_allclose(td.grad(_named_local)(x), 8 * x)
+
+
+# y is updated after each of these: NumPy's result is a new array for the first group
+# (it must not see the update) and y itself or a view of it for the second (it must)
+_COPIES = {
+    "+y": lambda y: +y,
+    "np.positive": np.positive,
+    "np.conjugate": np.conjugate,
+    "np.add.reduce over no axis": lambda y: np.add.reduce(y, axis=()),
+    "np.concatenate of one": lambda y: np.concatenate([y]),
+    "np.concatenate of one, axis=None": lambda y: np.concatenate((y,), axis=None),
+    "np.hstack of one": lambda y: np.hstack([y]),
+    "np.column_stack of one": lambda y: np.column_stack([y])[:, 0],
+    "np.dstack of one": lambda y: np.dstack([y])[0, :, 0],
+    "np.r_": lambda y: np.r_[y],
+    "np.nan_to_num": np.nan_to_num,
+}
+_SAME = {
+    "astype(copy=False)": lambda y: y.astype(y.dtype, copy=False),
+    "y.conj() of a real y": lambda y: y.conj(),
+    "np.diff with n=0": lambda y: np.diff(y, n=0, prepend=1.0),
+    "np.real_if_close of a real y": np.real_if_close,
+    "np.nan_to_num(copy=False)": lambda y: np.nan_to_num(y, copy=False),
+}
+
+
+@pytest.mark.parametrize("name", list(_COPIES) + list(_SAME))
+def test_copies_and_the_array_itself_as_numpy_gives_them(name):
+    op = _COPIES.get(name) or _SAME[name]
+
+    def f(x):
+        y = x.copy()
+        c = op(y)
+        y[0] = 5.0
+        return np.sum(c * np.arange(1.0, 4.0))
+
+    x = np.array([1.0, 2.0, 4.0])
+    want = 17.0 if name in _COPIES else 21.0
+    assert f(x.copy()) == want  # NumPy's
+    val, grad = td.value_and_grad(f)(x)
+    assert val == want
+    np.testing.assert_array_equal(grad, [1, 2, 3] if name in _COPIES else [0, 2, 3])
+    if name in ("+y", "np.concatenate of one", "astype(copy=False)"):
+        assert td.jit(f, eager_first=False)(x) == want
+
+
+def test_nan_to_num_copy_false_replaces_in_place():
+    def f(x):
+        y = x * 1.0
+        np.nan_to_num(y, copy=False, nan=-1.0)
+        return y
+
+    x = np.array([1.0, np.nan, np.inf])
+    np.testing.assert_array_equal(td.jit(f, eager_first=False)(x), f(x))

@@ -253,8 +253,8 @@ class Tracer:
     def __neg__(self):
         return _api.ufunc_call(np.negative, self)
 
-    def __pos__(self):
-        return _api.ufunc_call(np.positive, self)  # a TypeError for booleans, as in NumPy
+    def __pos__(self):  # a new array, as NumPy's; a TypeError for booleans
+        return fresh_object(_api.ufunc_call(np.positive, self), self)
 
     def __abs__(self):
         return _api.ufunc_call(np.absolute, self)
@@ -301,7 +301,7 @@ class Tracer:
     # methods: the same parameters as ndarray's, checked by the front end (through its
     # table, so a family module's version of a function, e.g. sum with where=, is the method's)
     def _method(self, func, *args, **kw):
-        return _inplace.fresh_object(_api.FUNCTIONS[func](self, *args, **kw), self)
+        return fresh_object(_api.FUNCTIONS[func](self, *args, **kw), self)
 
     def sum(self, *args, **kw):
         return self._method(np.sum, *args, **kw)
@@ -350,7 +350,7 @@ class Tracer:
         return _api.argmin(self, *args, **kw)
 
     def round(self, *args, **kw):
-        return _inplace.fresh_object(_api.round_(self, *args, **kw), self)
+        return fresh_object(_api.round_(self, *args, **kw), self)
 
     def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
@@ -369,34 +369,37 @@ class Tracer:
         return _api.view_call(np.ravel, self, order)
 
     def flatten(self, order="C"):
-        return _inplace.fresh_object(_api.ravel(self, order), self)
+        return fresh_object(_api.ravel(self, order), self)
 
     def squeeze(self, axis=None):
         return _api.view_call(np.squeeze, self, axis)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return _inplace.fresh_object(_api.astype(self, dtype), self)
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self  # NumPy returns the array itself: later updates show in both
+        return fresh_object(_api.astype(self, dtype), self)
 
     def clip(self, *args, **kw):
-        return _inplace.fresh_object(_api.clip(self, *args, **kw), self)
+        return fresh_object(_api.clip(self, *args, **kw), self)
 
     def dot(self, b, out=None):
-        return _inplace.fresh_object(_api.dot(self, b, out), self)
+        return fresh_object(_api.dot(self, b, out), self)
 
     def take(self, *args, **kw):
-        return _inplace.fresh_object(_api.take(self, *args, **kw), self)
+        return fresh_object(_api.take(self, *args, **kw), self)
 
     def repeat(self, repeats, axis=None):
-        return _inplace.fresh_object(_api.repeat(self, repeats, axis=axis), self)
+        return fresh_object(_api.repeat(self, repeats, axis=axis), self)
 
     def copy(self, order="C"):
         return _api.copy(self)
 
     def conj(self):
-        return _inplace.fresh_object(np.conjugate(self), self)  # a copy, as NumPy's ufunc makes
+        return self.conjugate()
 
     def conjugate(self):
-        return _inplace.fresh_object(np.conjugate(self), self)
+        # ndarray's method returns a real array itself (np.conjugate, a ufunc, copies)
+        return self if self.dtype.kind != "c" else fresh_object(np.conjugate(self), self)
 
     @property
     def real(self):
@@ -405,3 +408,12 @@ class Tracer:
     @property
     def imag(self):
         return _api.FUNCTIONS[np.imag](self)
+
+
+def fresh_object(r: Any, *inputs: Any) -> Any:
+    """`r`, as a tracer object of its own if it is one of `inputs`: a copy (astype,
+    np.sum over no axis, +x, a join of one array...) must not share in-place
+    updates with its source."""
+    if isinstance(r, Tracer) and any(r is i for i in inputs):
+        return Tracer(r.builder, r.tvar)
+    return r

@@ -108,6 +108,12 @@ from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
 
 
 def handle_ufunc(ufunc, method, inputs, kwargs):
+    # a ufunc's result is a new array, never an operand's tracer (np.positive(x),
+    # np.conjugate of a real x, np.add.reduce over no axis)
+    return inplace.fresh_object(_ufunc_method(ufunc, method, inputs, kwargs), *inputs)
+
+
+def _ufunc_method(ufunc, method, inputs, kwargs):
     if method == "__call__":
         out = kwargs.pop("out", None)
         r = matmul(*inputs, **kwargs) if ufunc is np.matmul else ufunc_api(ufunc, *inputs, **kwargs)
@@ -350,8 +356,17 @@ def handle_function(func, args, kwargs):
     if func in VIEW_FUNCS and args and isinstance(args[0], Tracer):
         return view_call(func, *args, **kwargs)
     r = impl(*args, **kwargs)
-    # a copying function (np.copy, np.sum over no axis...) returns a tracer of its own
-    return inplace.fresh_object(r, *(a for a in args if isinstance(a, Tracer)))
+    if func in _RETURNS_INPUT:  # as NumPy's: the very array where it returns it (np.diff with n=0)
+        return r
+    # a copying function (np.copy, np.sum over no axis, a join of one array) returns a
+    # tracer of its own
+    ins = [a for a in args if isinstance(a, Tracer)]
+    ins += [t for a in args if isinstance(a, (list, tuple)) for t in a if isinstance(t, Tracer)]
+    return inplace.fresh_object(r, *ins)
+
+
+# functions NumPy lets return their input itself: they decide where they copy
+_RETURNS_INPUT = {np.diff, np.real_if_close, np.nan_to_num}
 
 
 # the Tracer's operators, protocols and methods call this front end; it is built

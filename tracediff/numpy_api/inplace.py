@@ -30,7 +30,7 @@ from ..builder import Builder, current_builder, innermost_builder, localize
 from ..core import Var
 from ..prims import indexing as ix
 from ..provenance import at, user_src
-from ..tracer import Tracer, TracerError
+from ..tracer import Tracer, TracerError, fresh_object  # noqa: F401 (the front end's name for it)
 from .common import _fail, aval_of, traced, ufunc_name
 from .shapes import broadcast_to, reshape
 from .ufuncs import astype
@@ -447,11 +447,3 @@ def add_at(ufunc, t, idx, v):
         return
     value = _setitem_value(v, shape, t.dtype, name)
     store(t, fsel, value, name, accumulate=True)
-
-
-def fresh_object(r, *inputs):
-    """`r`, as a tracer object of its own if it is one of `inputs`: a copy (astype,
-    np.sum over no axis...) must not share in-place updates with its source."""
-    if isinstance(r, Tracer) and any(r is i for i in inputs):
-        return Tracer(r.builder, r.tvar)
-    return r

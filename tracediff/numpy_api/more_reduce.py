@@ -8,6 +8,7 @@ import builtins
 
 import numpy as np
 
+from ..tracer import Tracer, fresh_object
 from . import reductions as core
 from .common import _fail, _lift, aval_of, normalize_axes, result_dtype, strong, traced
 
@@ -266,7 +267,11 @@ def polyval(p, x):
 
 
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
-    x = strong(_lift(x))
+    if not copy and isinstance(x, Tracer):  # NumPy replaces in place and returns x itself
+        if aval_of(x).dtype.kind == "f":
+            x[...] = nan_to_num(x, True, nan, posinf, neginf)
+        return x
+    x = fresh_object(strong(_lift(x)), x)
     dt = aval_of(x).dtype
     if dt.kind != "f":
         return x

@@ -147,8 +147,9 @@ def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     (ax,) = normalize_axes(axis, avals[0].ndim, "np.concatenate")
     dt = np.dtype(dtype) if dtype is not None else result_dtype(*avals)
     ins = [prepare(b, a, dt, av.shape) for a, av in zip(arrays, avals)]
-    if len(ins) == 1:
-        return ins[0] if isinstance(ins[0], Tracer) else _emit(b, sh.reshape_p, ins[0], shape=avals[0].shape)
+    if len(ins) == 1:  # a new array, whatever the one part shares memory with
+        r = ins[0]
+        return Tracer(b, r.tvar) if isinstance(r, Tracer) else _emit(b, sh.reshape_p, r, shape=avals[0].shape)
     return _emit(b, sh.concatenate_p, *ins, axis=ax)
 
 
@@ -205,6 +206,10 @@ def tile(x, reps):
 
 
 def diff(x, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    if n == 0:  # as NumPy: the array itself, before any prepend/append
+        return x
+    if n < 0:
+        _fail(ValueError, f"np.diff: order must be non-negative but got {n!r}")
     if prepend is not np._NoValue or append is not np._NoValue:
         a = aval_of(x)
         (ax,) = normalize_axes(axis, a.ndim, "np.diff")
