@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import scipy.special as sps
 
 import tracediff as td
 
@@ -1117,3 +1118,21 @@ def test_every_branch_is_taken(name):
         if outs != {True, False}
     ]
     assert not missing, f"{name}: a branch no input takes: {missing}"
+
+
+_LOSSES = {
+    "first": lambda v: np.sum(v * 2.0),
+    "later": lambda v: np.sum(np.asarray(v) * 7.0) if v[0] > 0 else 0.0,
+}
+_LATE = (
+    0,
+    lambda v: sps.logsumexp(v),
+)
+
+
+def test_lambdas_on_later_lines_of_a_statement_are_converted():
+    """A lambda on the second line of a dict, tuple or call (its line does not parse
+    alone) is found in the whole file and converted like any other."""
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(td.grad(_LOSSES["later"])(x), [7.0, 7.0, 7.0])
+    np.testing.assert_allclose(td.grad(_LATE[1])(x), np.exp(x) / np.sum(np.exp(x)))

@@ -30,6 +30,7 @@ import ast
 import functools
 import inspect
 import itertools
+import linecache
 import os
 import textwrap
 import threading
@@ -134,7 +135,32 @@ def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
     try:
         tree = _parse(src)
     except SyntaxError:
-        tree, wrap = _parse("def _td_wrap_():\n" + textwrap.indent(src, "    ")), 1
+        try:
+            tree, wrap = _parse("def _td_wrap_():\n" + textwrap.indent(src, "    ")), 1
+        except SyntaxError:  # not the first line of its statement: `{"f": 1,\n "g": lambda v: ...}`
+            tree = None
+    code = fn.__code__
+    found = _lambdas_at(fn, tree, first, shift, wrap) if tree is not None else []
+    if len(found) != 1:  # look in the whole file
+        first, shift, wrap = 1, 0, 0
+        found = _lambdas_at(fn, _parse("".join(linecache.getlines(code.co_filename))), first, shift, wrap)
+    if len(found) != 1:
+        raise ConversionError("lambda not found by position")
+    lam = found[0]
+    ast.increment_lineno(lam, first - 1 - wrap)
+    for n in ast.walk(lam):  # the columns of the file (a lambda inside is found by them)
+        if getattr(n, "col_offset", None) is not None:
+            n.col_offset += shift - 4 * wrap
+            n.end_col_offset += shift - 4 * wrap
+    node = _fn("_td_lambda_", [], [ast.copy_location(ast.Return(value=lam.body), lam.body)])
+    node.args = lam.args
+    node.args.defaults, node.args.kw_defaults = [], [None] * len(lam.args.kwonlyargs)
+    return ast.copy_location(node, lam)
+
+
+def _lambdas_at(fn: types.FunctionType, tree: ast.AST, first: int, shift: int, wrap: int) -> list:
+    """The lambdas in `tree` (source lines from line `first`, dedented by `shift`,
+    `wrap`ped in a def or not) with fn's parameters whose body starts where fn's does."""
     code = fn.__code__
     names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
     # where the body's instructions start (RESUME and friends sit at column 0)
@@ -149,18 +175,7 @@ def _lambda_def(fn: types.FunctionType) -> ast.FunctionDef:
         lo = (n.body.lineno - wrap + first - 1, n.body.col_offset - 4 * wrap + shift)
         if not cols or min(cols) == lo:
             found.append(n)
-    if len(found) != 1:
-        raise ConversionError("lambda not found by position")
-    lam = found[0]
-    ast.increment_lineno(lam, first - 1 - wrap)
-    for n in ast.walk(lam):  # the columns of the file (a lambda inside is found by them)
-        if getattr(n, "col_offset", None) is not None:
-            n.col_offset += shift - 4 * wrap
-            n.end_col_offset += shift - 4 * wrap
-    node = _fn("_td_lambda_", [], [ast.copy_location(ast.Return(value=lam.body), lam.body)])
-    node.args = lam.args
-    node.args.defaults, node.args.kw_defaults = [], [None] * len(lam.args.kwonlyargs)
-    return ast.copy_location(node, lam)
+    return found
 
 
 def _convert(fn: types.FunctionType) -> Callable:
