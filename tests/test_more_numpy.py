@@ -567,4 +567,6 @@ def test_prod_second_derivatives_at_zeros():
     m = np.random.default_rng(0).normal(size=(2, 3, 4))
     m[1, 2, 3] = m[0, 1, 1] = m[1, 1, 0] = 0.0  # one, two and no zeros along the reduced axes
     td.check_grads(lambda m: np.sum(np.prod(m, axis=(0, 2)) * np.arange(3.0)), (m,), order=2)
-    np.testing.assert_allclose(td.grad(lambda v: np.sum(np.prod(v, axis=0)))(np.zeros((0, 3))), np.zeros((0, 3)))
+    np.testing.assert_allclose(
+        td.grad(lambda v: np.sum(np.prod(v, axis=0)))(np.zeros((0, 3))), np.zeros((0, 3))
+    )
