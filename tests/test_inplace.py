@@ -207,6 +207,7 @@ _SAME = {
     "np.diff with n=0": lambda y: np.diff(y, n=0, prepend=1.0),
     "np.real_if_close of a real y": np.real_if_close,
     "np.nan_to_num(copy=False)": lambda y: np.nan_to_num(y, copy=False),
+    "a ufunc's out= array": lambda y: np.add(y, 0.0, out=y),
 }
 
 

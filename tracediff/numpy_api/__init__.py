@@ -109,7 +109,9 @@ from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
 
 def handle_ufunc(ufunc, method, inputs, kwargs):
     # a ufunc's result is a new array, never an operand's tracer (np.positive(x),
-    # np.conjugate of a real x, np.add.reduce over no axis)
+    # np.conjugate of a real x, np.add.reduce over no axis); with out=, that array
+    if kwargs.get("out") is not None:
+        return _ufunc_method(ufunc, method, inputs, kwargs)
     return inplace.fresh_object(_ufunc_method(ufunc, method, inputs, kwargs), *inputs)
 
 
