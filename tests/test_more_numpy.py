@@ -570,3 +570,23 @@ def test_prod_second_derivatives_at_zeros():
     np.testing.assert_allclose(
         td.grad(lambda v: np.sum(np.prod(v, axis=0)))(np.zeros((0, 3))), np.zeros((0, 3))
     )
+
+
+def test_logaddexp_gradient_at_infinities_and_nan_to_num_of_complex():
+    """logaddexp's weights never compute inf - inf: 1 for the operand that is the result
+    (an infinity against a smaller one), 1/2 each for equal infinities; nan_to_num of a
+    complex array replaces in the real and imaginary parts (it returned them unchanged)."""
+    x = np.array([np.inf, -np.inf, 0.0, 2.0, np.nan])
+    y = np.array([-np.inf, -np.inf, -np.inf, 3.0, 1.0])
+    s = 1 / (1 + np.e)
+    for g in (td.grad, lambda f, **k: td.jit(td.grad(f, **k), eager_first=False)):
+        gx, gy = g(lambda x, y: np.sum(np.logaddexp(x, y)), argnums=(0, 1))(x, y)
+        np.testing.assert_allclose(gx, [1.0, 0.5, 1.0, s, np.nan], rtol=1e-15)
+        np.testing.assert_allclose(gy, [0.0, 0.5, 0.0, 1 - s, np.nan], rtol=1e-15)
+    z = np.array([complex(np.nan, -np.inf), complex(np.inf, np.nan), complex(1, -0.0)])
+    for dt in (np.complex128, np.complex64):
+        got = td.jit(lambda z: np.nan_to_num(z * 1, nan=2.0), eager_first=False)(z.astype(dt))
+        want = np.nan_to_num(z.astype(dt), nan=2.0)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got.imag), np.signbit(want.imag))

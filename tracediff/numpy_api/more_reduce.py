@@ -8,6 +8,7 @@ import builtins
 
 import numpy as np
 
+from ..prims.complex import make_complex
 from ..tracer import Tracer, fresh_object
 from . import reductions as core
 from .common import _fail, _lift, aval_of, normalize_axes, result_dtype, strong, traced
@@ -273,6 +274,9 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
         return x
     x = fresh_object(strong(_lift(x)), x)
     dt = aval_of(x).dtype
+    if dt.kind == "c" and traced(x):  # the real and imaginary parts, each as a float
+        re, im = (nan_to_num(part, True, nan, posinf, neginf) for part in (np.real(x), np.imag(x)))
+        return make_complex(re, im)
     if dt.kind != "f":
         return x
     big = np.finfo(dt).max

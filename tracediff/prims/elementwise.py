@@ -154,11 +154,18 @@ def _arctan2_vjp(ct, ans, y, x):
 
 arctan2_p = _binary("arctan2", np.arctan2, _arctan2_vjp)
 hypot_p = _binary("hypot", np.hypot, lambda ct, ans, x, y: [ct * (x / ans), ct * (y / ans)])
-logaddexp_p = _binary(
-    "logaddexp",
-    np.logaddexp,
-    lambda ct, ans, x, y: [ct * np.exp(x - ans), ct * np.exp(y - ans)],
-)
+
+
+def _logaddexp_vjp(ct, ans, x, y):
+    # exp(x - ans), never inf - inf: where x is the result (an infinity, or y too
+    # small to count) it weighs 1, and 1/2 where both are (equal infinities)
+    both = (x == ans) & (y == ans)
+    wx = np.where(both, 0.5, np.exp(np.where(x == ans, 0.0, x - ans)))
+    wy = np.where(both, 0.5, np.exp(np.where(y == ans, 0.0, y - ans)))
+    return [ct * wx, ct * wy]
+
+
+logaddexp_p = _binary("logaddexp", np.logaddexp, _logaddexp_vjp)
 rem_p = _binary("rem", np.remainder, lambda ct, ans, x, y: [ct, -(ct * np.floor(x / y))])
 floor_divide_p = _binary("floor_divide", np.floor_divide)
 
