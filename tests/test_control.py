@@ -336,6 +336,22 @@ def test_and_or_not_on_traced_values():
     assert _both(f, -np.ones(3)) == 1.0
 
 
+def test_and_or_run_their_right_side_only_where_python_does():
+    """`x and np.sqrt(x)` at 0 is x, with derivative 1: the right side is a branch, not
+    computed and discarded (its derivative, infinite at 0, gave 0 * inf = NaN)."""
+
+    def f(x):
+        return x and np.sqrt(x)
+
+    def g(x):
+        return x and np.log(x) or 2.0 * x  # log(x) at x = 0.5, 2x at 0 and 1
+
+    for grad in (td.grad(f), td.jit(td.grad(f), eager_first=False)):
+        assert grad(0.0) == 1.0 and grad(4.0) == 0.25
+    np.testing.assert_array_equal(td.vmap(td.grad(f))(np.array([0.0, 4.0])), [1.0, 0.25])
+    np.testing.assert_array_equal(td.vmap(td.grad(g))(np.array([0.0, 0.5, 1.0])), [2.0, 2.0, 2.0])
+
+
 # --- loops differentiate to any order, with checkpoints if asked ----------------------
 
 

@@ -359,36 +359,20 @@ def _select(x, y, what: str):
     return np.where(t, y, x) if what == "`and`" else np.where(t, x, y)
 
 
-# operations whose compiled code checks its operands and raises (an index out of range)
-_CHECKED = ("index_check", "gather", "scatter", "scatter_add", "scatter_accum")
-
-
-def _can_raise(eqns) -> bool:
-    from ..prims.control import regions
-
-    return any(e.prim.name in _CHECKED or any(_can_raise(r.eqns) for r in regions(e.params)) for e in eqns)
-
-
 def _short_circuit(x, b: Callable, what: str):
     """`x and b()` / `x or b()` for a traced `x`. `b` is traced as a branch first: where
-    it may raise (`i < n and a[i] > 0` reads a[n] when i == n) or updates an array in
-    place, it runs only where Python would run it (a cond); otherwise both sides are
-    computed and one chosen (cheaper, and fused)."""
+    it computes anything, it runs only where Python would run it (a cond): it may raise
+    (`i < n and a[i] > 0` reads a[n] when i == n), update an array in place, or have
+    an infinite derivative where it is not taken (`x and np.sqrt(x)` at 0: computed
+    and not chosen, its gradient would be 0 * inf). A value made before is chosen."""
     r = Region(lambda: (b(), ()))
-    if r.roots or _can_raise(r.b.eqns):
+    if r.roots or r.b.eqns:
         keep = Region(lambda: (x, ()))
         branches = [keep, r] if what == "`and`" else [r, keep]  # (index 0: x is false)
         _, ret = _merge_cond(_test_value(x, what), branches, (), user_src(), what)
         return ret
-    y = r.result[0]
-    if _is_traced(y) and y.builder is r.b:  # made in the branch: the branch, inlined
-        from ..interpret import eval_ir
-
-        operands = _captures(r)
-        y = eval_ir(r.close([y], operands), operands)[0]
-    else:
-        r.b.alive = False
-    return _select(x, y, what)
+    r.b.alive = False
+    return _select(x, r.result[0], what)
 
 
 def and_(a: Callable, b: Callable):
