@@ -253,8 +253,8 @@ class Tracer:
     def __neg__(self):
         return _api.ufunc_call(np.negative, self)
 
-    def __pos__(self):  # a new array, as NumPy's; a TypeError for booleans
-        return fresh_object(_api.ufunc_call(np.positive, self), self)
+    def __pos__(self):
+        return _api.ufunc_call(np.positive, self)  # a TypeError for booleans, as in NumPy
 
     def __abs__(self):
         return _api.ufunc_call(np.absolute, self)

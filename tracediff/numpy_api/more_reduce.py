@@ -269,7 +269,7 @@ def polyval(p, x):
 
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     if not copy and isinstance(x, Tracer):  # NumPy replaces in place and returns x itself
-        if aval_of(x).dtype.kind == "f":
+        if aval_of(x).dtype.kind in "fc":
             x[...] = nan_to_num(x, True, nan, posinf, neginf)
         return x
     x = fresh_object(strong(_lift(x)), x)

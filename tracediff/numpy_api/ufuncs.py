@@ -14,7 +14,7 @@ from ..builder import bind, innermost_builder
 from ..prims import complex as cx
 from ..prims import elementwise as ew
 from ..prims import shape as sh
-from ..tracer import TracerError
+from ..tracer import TracerError, fresh_object
 from .common import (
     _emit,
     _fail,
@@ -130,7 +130,12 @@ _UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "subok":
 
 def ufunc_call(ufunc: np.ufunc, *args: Any, **kwargs: Any) -> Any:
     """`ufunc(*args)` as a Python operator computes it: on Python numbers only, the
-    result stays a weakly typed Python number (see `ufunc_api` for np.<ufunc>)."""
+    result stays a weakly typed Python number (see `ufunc_api` for np.<ufunc>). The
+    result is a new array, never an operand's tracer (+x, np.conjugate of a real x)."""
+    return fresh_object(_ufunc_result(ufunc, args, kwargs), *args)
+
+
+def _ufunc_result(ufunc: np.ufunc, args: tuple, kwargs: dict) -> Any:
     dtype = kwargs.pop("dtype", None)
     if kwargs:
         if kwargs.get("where", True) is not True:
