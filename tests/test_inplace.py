@@ -200,6 +200,7 @@ _COPIES = {
     "np.dstack of one": lambda y: np.dstack([y])[0, :, 0],
     "np.r_": lambda y: np.r_[y],
     "np.nan_to_num": np.nan_to_num,
+    "np.einsum('i,i->i')": lambda y: np.einsum("i,i->i", y, np.ones(3)),
 }
 _SAME = {
     "astype(copy=False)": lambda y: y.astype(y.dtype, copy=False),
@@ -208,6 +209,8 @@ _SAME = {
     "np.real_if_close of a real y": np.real_if_close,
     "np.nan_to_num(copy=False)": lambda y: np.nan_to_num(y, copy=False),
     "a ufunc's out= array": lambda y: np.add(y, 0.0, out=y),
+    "np.einsum('i->i')": lambda y: np.einsum("i->i", y),
+    "np.einsum('ij->ji')": lambda y: np.einsum("ij->ji", y[None])[:, 0],
 }
 
 
@@ -239,3 +242,17 @@ def test_nan_to_num_copy_false_replaces_in_place():
 
     x = np.array([1.0, np.nan, np.inf])
     np.testing.assert_array_equal(td.jit(f, eager_first=False)(x), f(x))
+
+
+def test_einsum_diagonal_is_a_view():
+    """np.einsum('ii->i', y) is a view of y's diagonal in NumPy: an update shows in it."""
+
+    def f(x):
+        y = x[:, None] * x[None, :]
+        d = np.einsum("ii->i", y)
+        y[0, 0] = 7.0
+        return np.sum(d * np.arange(1.0, 4.0)) + np.einsum("ii", y)
+
+    x = np.array([1.0, 2.0, 4.0])
+    assert td.value_and_grad(f)(x)[0] == f(x) == td.jit(f, eager_first=False)(x)
+    td.check_grads(f, (x,), order=1)

@@ -108,8 +108,8 @@ from .ufuncs import (  # noqa: F401  (the Tracer's and api's)
 
 
 def handle_ufunc(ufunc, method, inputs, kwargs):
-    # a ufunc's result is a new array, never an operand's tracer (np.positive(x),
-    # np.conjugate of a real x, np.add.reduce over no axis); with out=, that array
+    # a ufunc method's result is a new array, never an operand's tracer (np.add.reduce
+    # over no axis; __call__ through ufunc_call); with out=, that array
     if kwargs.get("out") is not None:
         return _ufunc_method(ufunc, method, inputs, kwargs)
     return inplace.fresh_object(_ufunc_method(ufunc, method, inputs, kwargs), *inputs)
@@ -368,7 +368,7 @@ def handle_function(func, args, kwargs):
 
 
 # functions NumPy lets return their input itself: they decide where they copy
-_RETURNS_INPUT = {np.diff, np.real_if_close, np.nan_to_num}
+_RETURNS_INPUT = {np.diff, np.real_if_close, np.nan_to_num, np.einsum}
 
 
 # the Tracer's operators, protocols and methods call this front end; it is built

@@ -12,6 +12,7 @@ from ..builder import innermost_builder
 from ..core import Aval
 from ..prims import linalg as la
 from ..prims import shape as sh
+from ..tracer import Tracer, fresh_object
 from .common import (
     _emit,
     _fail,
@@ -178,9 +179,34 @@ def einsum(subscripts, *operands, optimize=None, **kw):
         subscripts, operands = _einsum_sublists((subscripts,) + operands)
     if "." in subscripts:
         subscripts = _einsum_ellipsis(subscripts, operands)
+    view = _one_operand_view(subscripts, operands)
+    if view is not None:  # NumPy returns a view of the operand: later updates show in it
+        return view
     z = _einsum(subscripts, *operands)
     # NumPy's einsum adds each product into a zeroed output: -0.0 products come out +0.0
-    return z + 0.0 if aval_of(z).dtype.kind == "f" else z
+    z = z + 0.0 if aval_of(z).dtype.kind == "f" else z
+    return fresh_object(z, *operands)
+
+
+def _one_operand_view(subscripts: str, operands):
+    """A one-operand einsum that sums nothing ('ij->ji', 'i', 'ii->i'), as NumPy
+    gives it: a view (diagonals for repeated letters, then the axes reordered);
+    None for anything else."""
+    if len(operands) != 1 or not isinstance(operands[0], Tracer):
+        return None
+    ins, arrow, out = subscripts.replace(" ", "").partition("->")
+    if not arrow:  # implicit output: the letters named once, in alphabetical order
+        out = "".join(sorted(c for c in set(ins) if ins.count(c) == 1))
+    x = operands[0]
+    if len(ins) != aval_of(x).ndim or sorted(out) != sorted(set(ins)) or len(set(out)) != len(out):
+        return None
+    letters = list(ins)
+    while len(set(letters)) != len(letters):  # a repeated letter: its diagonal, moved last
+        p = next(k for k, c in enumerate(letters) if letters.count(c) > 1)
+        q = letters.index(letters[p], p + 1)
+        x = np.diagonal(x, 0, p, q)
+        letters = [c for k, c in enumerate(letters) if k not in (p, q)] + [letters[p]]
+    return np.transpose(x, [letters.index(c) for c in out])
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
